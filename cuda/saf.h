@@ -32,7 +32,8 @@ SAFNET_HD float saf_value(const Saf& s, float x) {
     case SafKind::none: return x;
     case SafKind::tanh: return tanhf(x);
     case SafKind::tanh_c: return tanhf(s.c * x);
-    case SafKind::softsign: return x / (1.0f + fabsf(x));
+    // inf / (1 + inf) would be NaN: a weight whose exponent bits flipped to all ones reads as +-1.
+    case SafKind::softsign: return fabsf(x) > 3.40282347e38f ? copysignf(1.0f, x) : x / (1.0f + fabsf(x));
     case SafKind::arctan: return atanf(x);
     case SafKind::arctan2pi: return 0.63661977236758134f * atanf(x);
   }

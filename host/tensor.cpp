@@ -40,6 +40,15 @@ Tensor Tensor::reshaped(Shape shape) const {
   return t;
 }
 
+Tensor Tensor::view_of(const Tensor& base, Shape shape, DType dtype) {
+  Tensor t;
+  t.shape_ = std::move(shape);
+  t.dtype_ = dtype;
+  SAFNET_CHECK(t.nbytes() <= base.nbytes(), "view of ", t.nbytes(), " bytes over ", base.nbytes());
+  t.storage_ = base.storage_;
+  return t;
+}
+
 Tensor Tensor::clone() const {
   Tensor t(shape_, dtype_);
   if (nbytes()) std::memcpy(t.raw(), raw(), nbytes());

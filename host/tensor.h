@@ -34,6 +34,8 @@ class Tensor {
   template <typename T> T* data() { return static_cast<T*>(raw()); }
   template <typename T> const T* data() const { return static_cast<const T*>(raw()); }
 
+  // A tensor of `shape` and `dtype` over the first bytes of `base`'s storage (shares it).
+  static Tensor view_of(const Tensor& base, Shape shape, DType dtype);
   // Same storage, new shape of the same element count.
   Tensor reshaped(Shape shape) const;
   // Deep copy.

@@ -1,0 +1,338 @@
+// The simulated CUDA runtime: guarded device memory, in-order streams and events, error state.
+#include "cuda/sim/runtime.h"
+
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <set>
+#include <utility>
+
+#include "cuda/sim/memory.h"
+
+struct CUstream_st {
+  unsigned int flags;
+};
+struct CUevent_st {
+  unsigned int flags;
+  bool recorded;
+  std::chrono::steady_clock::time_point time;
+};
+
+namespace safnet::sim::detail {
+namespace {
+
+thread_local cudaError_t t_last_error = cudaSuccess;
+std::mutex g_handles_mutex;
+std::set<const CUstream_st*> g_streams;
+std::set<const CUevent_st*> g_events;
+std::map<const void*, std::size_t> g_smem_limits;
+constexpr std::size_t kDefaultDynamicSmem = 48 * 1024;
+constexpr std::size_t kOptinDynamicSmem = 227 * 1024;  // an H100's opt-in limit
+
+bool event_is_valid(cudaEvent_t e) {
+  std::lock_guard<std::mutex> lock(g_handles_mutex);
+  return g_events.count(e) != 0;
+}
+
+// Checks that a copy's pointers match its direction: the device side must lie inside one
+// allocation and the host side inside none.
+bool copy_is_valid(void* dst, const void* src, std::size_t count, cudaMemcpyKind kind) {
+  auto dev = [count](const void* p) { return region_contains(p, count, RegionKind::device); };
+  auto host = [](const void* p) { return !region_owns(p, RegionKind::device); };
+  switch (kind) {
+    case cudaMemcpyHostToHost: return host(dst) && host(src);
+    case cudaMemcpyHostToDevice: return dev(dst) && host(src);
+    case cudaMemcpyDeviceToHost: return host(dst) && dev(src);
+    case cudaMemcpyDeviceToDevice: return dev(dst) && dev(src);
+    case cudaMemcpyDefault:
+      return (host(dst) || dev(dst)) && (host(src) || dev(src));
+  }
+  return false;
+}
+
+}  // namespace
+
+cudaError_t set_last_error(cudaError_t error) {
+  if (error != cudaSuccess) t_last_error = error;
+  return error;
+}
+
+bool stream_is_valid(cudaStream_t stream) {
+  if (stream == nullptr) return true;
+  std::lock_guard<std::mutex> lock(g_handles_mutex);
+  return g_streams.count(stream) != 0;
+}
+
+std::size_t max_dynamic_smem(const void* kernel) {
+  std::lock_guard<std::mutex> lock(g_handles_mutex);
+  auto it = g_smem_limits.find(kernel);
+  return it == g_smem_limits.end() ? kDefaultDynamicSmem : it->second;
+}
+
+}  // namespace safnet::sim::detail
+
+using safnet::sim::RegionKind;
+using safnet::sim::detail::set_last_error;
+
+const char* cudaGetErrorName(cudaError_t error) {
+  switch (error) {
+    case cudaSuccess: return "cudaSuccess";
+    case cudaErrorInvalidValue: return "cudaErrorInvalidValue";
+    case cudaErrorMemoryAllocation: return "cudaErrorMemoryAllocation";
+    case cudaErrorInvalidConfiguration: return "cudaErrorInvalidConfiguration";
+    case cudaErrorInvalidMemcpyDirection: return "cudaErrorInvalidMemcpyDirection";
+    case cudaErrorNoDevice: return "cudaErrorNoDevice";
+    case cudaErrorInvalidDevice: return "cudaErrorInvalidDevice";
+    case cudaErrorInvalidResourceHandle: return "cudaErrorInvalidResourceHandle";
+    case cudaErrorNotReady: return "cudaErrorNotReady";
+    case cudaErrorIllegalAddress: return "cudaErrorIllegalAddress";
+    case cudaErrorLaunchFailure: return "cudaErrorLaunchFailure";
+  }
+  return "cudaErrorUnknown";
+}
+
+const char* cudaGetErrorString(cudaError_t error) {
+  switch (error) {
+    case cudaSuccess: return "no error";
+    case cudaErrorInvalidValue: return "invalid argument";
+    case cudaErrorMemoryAllocation: return "out of memory";
+    case cudaErrorInvalidConfiguration: return "invalid configuration argument";
+    case cudaErrorInvalidMemcpyDirection: return "invalid copy direction for memcpy";
+    case cudaErrorNoDevice: return "no CUDA-capable device is detected";
+    case cudaErrorInvalidDevice: return "invalid device ordinal";
+    case cudaErrorInvalidResourceHandle: return "invalid resource handle";
+    case cudaErrorNotReady: return "device not ready";
+    case cudaErrorIllegalAddress: return "an illegal memory access was encountered";
+    case cudaErrorLaunchFailure: return "unspecified launch failure";
+  }
+  return "unknown error";
+}
+
+cudaError_t cudaGetLastError() {
+  return std::exchange(safnet::sim::detail::t_last_error, cudaSuccess);
+}
+
+cudaError_t cudaPeekAtLastError() { return safnet::sim::detail::t_last_error; }
+
+cudaError_t cudaGetDeviceCount(int* count) {
+  if (count == nullptr) return set_last_error(cudaErrorInvalidValue);
+  *count = 1;
+  return cudaSuccess;
+}
+
+cudaError_t cudaSetDevice(int device) {
+  return device == 0 ? cudaSuccess : set_last_error(cudaErrorInvalidDevice);
+}
+
+cudaError_t cudaGetDevice(int* device) {
+  if (device == nullptr) return set_last_error(cudaErrorInvalidValue);
+  *device = 0;
+  return cudaSuccess;
+}
+
+cudaError_t cudaGetDeviceProperties(cudaDeviceProp* prop, int device) {
+  if (prop == nullptr) return set_last_error(cudaErrorInvalidValue);
+  if (device != 0) return set_last_error(cudaErrorInvalidDevice);
+  std::memset(prop, 0, sizeof *prop);
+  std::strcpy(prop->name, "safnet CUDA simulator");
+  prop->totalGlobalMem = std::size_t{16} << 30;
+  prop->sharedMemPerBlock = 48 * 1024;
+  prop->sharedMemPerBlockOptin = 227 * 1024;
+  prop->warpSize = 32;
+  prop->maxThreadsPerBlock = 1024;
+  prop->multiProcessorCount = 1;
+  prop->major = 9;
+  prop->minor = 0;
+  return cudaSuccess;
+}
+
+cudaError_t cudaDeviceGetAttribute(int* value, cudaDeviceAttr attr, int device) {
+  if (value == nullptr) return set_last_error(cudaErrorInvalidValue);
+  if (device != 0) return set_last_error(cudaErrorInvalidDevice);
+  switch (attr) {
+    case cudaDevAttrMaxThreadsPerBlock: *value = 1024; break;
+    case cudaDevAttrWarpSize: *value = 32; break;
+    case cudaDevAttrMultiProcessorCount: *value = 1; break;
+    case cudaDevAttrComputeCapabilityMajor: *value = 9; break;
+    case cudaDevAttrComputeCapabilityMinor: *value = 0; break;
+    case cudaDevAttrMaxSharedMemoryPerBlockOptin: *value = 227 * 1024; break;
+    default: return set_last_error(cudaErrorInvalidValue);
+  }
+  return cudaSuccess;
+}
+
+cudaError_t cudaDeviceSynchronize() { return cudaSuccess; }
+cudaError_t cudaDeviceReset() { return cudaSuccess; }
+
+cudaError_t cudaMalloc(void** dev_ptr, std::size_t size) {
+  if (dev_ptr == nullptr) return set_last_error(cudaErrorInvalidValue);
+  if (size == 0) {
+    *dev_ptr = nullptr;
+    return cudaSuccess;
+  }
+  *dev_ptr = safnet::sim::region_alloc(size, RegionKind::device);
+  return *dev_ptr != nullptr ? cudaSuccess : set_last_error(cudaErrorMemoryAllocation);
+}
+
+cudaError_t cudaFree(void* dev_ptr) {
+  if (dev_ptr == nullptr) return cudaSuccess;
+  return safnet::sim::region_free(dev_ptr, RegionKind::device)
+             ? cudaSuccess
+             : set_last_error(cudaErrorInvalidValue);
+}
+
+cudaError_t cudaMallocAsync(void** dev_ptr, std::size_t size, cudaStream_t stream) {
+  if (!safnet::sim::detail::stream_is_valid(stream))
+    return set_last_error(cudaErrorInvalidResourceHandle);
+  return cudaMalloc(dev_ptr, size);
+}
+
+cudaError_t cudaFreeAsync(void* dev_ptr, cudaStream_t stream) {
+  if (!safnet::sim::detail::stream_is_valid(stream))
+    return set_last_error(cudaErrorInvalidResourceHandle);
+  return cudaFree(dev_ptr);
+}
+
+cudaError_t cudaMallocHost(void** ptr, std::size_t size) {
+  if (ptr == nullptr) return set_last_error(cudaErrorInvalidValue);
+  *ptr = std::malloc(size == 0 ? 1 : size);
+  return *ptr != nullptr ? cudaSuccess : set_last_error(cudaErrorMemoryAllocation);
+}
+
+cudaError_t cudaFreeHost(void* ptr) {
+  std::free(ptr);
+  return cudaSuccess;
+}
+
+cudaError_t cudaMemGetInfo(std::size_t* free_bytes, std::size_t* total_bytes) {
+  if (free_bytes == nullptr || total_bytes == nullptr) return set_last_error(cudaErrorInvalidValue);
+  *total_bytes = std::size_t{16} << 30;
+  const std::size_t used = safnet::sim::device_bytes_in_use();
+  *free_bytes = used < *total_bytes ? *total_bytes - used : 0;
+  return cudaSuccess;
+}
+
+cudaError_t cudaMemcpy(void* dst, const void* src, std::size_t count, cudaMemcpyKind kind) {
+  if (count == 0) return cudaSuccess;
+  if (dst == nullptr || src == nullptr) return set_last_error(cudaErrorInvalidValue);
+  if (kind < cudaMemcpyHostToHost || kind > cudaMemcpyDefault)
+    return set_last_error(cudaErrorInvalidMemcpyDirection);
+  if (!safnet::sim::detail::copy_is_valid(dst, src, count, kind))
+    return set_last_error(cudaErrorInvalidValue);
+  std::memmove(dst, src, count);
+  return cudaSuccess;
+}
+
+cudaError_t cudaMemcpyAsync(void* dst, const void* src, std::size_t count, cudaMemcpyKind kind,
+                            cudaStream_t stream) {
+  if (!safnet::sim::detail::stream_is_valid(stream))
+    return set_last_error(cudaErrorInvalidResourceHandle);
+  return cudaMemcpy(dst, src, count, kind);
+}
+
+cudaError_t cudaMemset(void* dev_ptr, int value, std::size_t count) {
+  if (count == 0) return cudaSuccess;
+  if (!safnet::sim::region_contains(dev_ptr, count, RegionKind::device))
+    return set_last_error(cudaErrorInvalidValue);
+  std::memset(dev_ptr, value, count);
+  return cudaSuccess;
+}
+
+cudaError_t cudaMemsetAsync(void* dev_ptr, int value, std::size_t count, cudaStream_t stream) {
+  if (!safnet::sim::detail::stream_is_valid(stream))
+    return set_last_error(cudaErrorInvalidResourceHandle);
+  return cudaMemset(dev_ptr, value, count);
+}
+
+cudaError_t cudaStreamCreate(cudaStream_t* stream) {
+  return cudaStreamCreateWithFlags(stream, cudaStreamDefault);
+}
+
+cudaError_t cudaStreamCreateWithFlags(cudaStream_t* stream, unsigned int flags) {
+  if (stream == nullptr) return set_last_error(cudaErrorInvalidValue);
+  *stream = new CUstream_st{flags};
+  std::lock_guard<std::mutex> lock(safnet::sim::detail::g_handles_mutex);
+  safnet::sim::detail::g_streams.insert(*stream);
+  return cudaSuccess;
+}
+
+cudaError_t cudaStreamDestroy(cudaStream_t stream) {
+  std::lock_guard<std::mutex> lock(safnet::sim::detail::g_handles_mutex);
+  if (stream == nullptr || safnet::sim::detail::g_streams.erase(stream) == 0)
+    return set_last_error(cudaErrorInvalidResourceHandle);
+  delete stream;
+  return cudaSuccess;
+}
+
+cudaError_t cudaStreamSynchronize(cudaStream_t stream) {
+  return safnet::sim::detail::stream_is_valid(stream)
+             ? cudaSuccess
+             : set_last_error(cudaErrorInvalidResourceHandle);
+}
+
+cudaError_t cudaStreamQuery(cudaStream_t stream) { return cudaStreamSynchronize(stream); }
+
+cudaError_t cudaStreamWaitEvent(cudaStream_t stream, cudaEvent_t event, unsigned int) {
+  if (!safnet::sim::detail::stream_is_valid(stream) || !safnet::sim::detail::event_is_valid(event))
+    return set_last_error(cudaErrorInvalidResourceHandle);
+  return cudaSuccess;
+}
+
+cudaError_t cudaEventCreate(cudaEvent_t* event) {
+  return cudaEventCreateWithFlags(event, cudaEventDefault);
+}
+
+cudaError_t cudaEventCreateWithFlags(cudaEvent_t* event, unsigned int flags) {
+  if (event == nullptr) return set_last_error(cudaErrorInvalidValue);
+  *event = new CUevent_st{flags, false, {}};
+  std::lock_guard<std::mutex> lock(safnet::sim::detail::g_handles_mutex);
+  safnet::sim::detail::g_events.insert(*event);
+  return cudaSuccess;
+}
+
+cudaError_t cudaEventDestroy(cudaEvent_t event) {
+  std::lock_guard<std::mutex> lock(safnet::sim::detail::g_handles_mutex);
+  if (event == nullptr || safnet::sim::detail::g_events.erase(event) == 0)
+    return set_last_error(cudaErrorInvalidResourceHandle);
+  delete event;
+  return cudaSuccess;
+}
+
+cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream) {
+  if (!safnet::sim::detail::event_is_valid(event) || !safnet::sim::detail::stream_is_valid(stream))
+    return set_last_error(cudaErrorInvalidResourceHandle);
+  event->recorded = true;
+  event->time = std::chrono::steady_clock::now();
+  return cudaSuccess;
+}
+
+cudaError_t cudaEventSynchronize(cudaEvent_t event) {
+  return safnet::sim::detail::event_is_valid(event)
+             ? cudaSuccess
+             : set_last_error(cudaErrorInvalidResourceHandle);
+}
+
+cudaError_t cudaEventQuery(cudaEvent_t event) { return cudaEventSynchronize(event); }
+
+cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t start, cudaEvent_t end) {
+  if (ms == nullptr) return set_last_error(cudaErrorInvalidValue);
+  if (!safnet::sim::detail::event_is_valid(start) || !safnet::sim::detail::event_is_valid(end) ||
+      ((start->flags | end->flags) & cudaEventDisableTiming) != 0)
+    return set_last_error(cudaErrorInvalidResourceHandle);
+  if (!start->recorded || !end->recorded) return set_last_error(cudaErrorNotReady);
+  *ms = std::chrono::duration<float, std::milli>(end->time - start->time).count();
+  return cudaSuccess;
+}
+
+cudaError_t cudaFuncSetAttribute(const void* func, cudaFuncAttribute attr, int value) {
+  if (func == nullptr) return set_last_error(cudaErrorInvalidValue);
+  if (attr == cudaFuncAttributePreferredSharedMemoryCarveout) return cudaSuccess;
+  if (attr != cudaFuncAttributeMaxDynamicSharedMemorySize || value < 0 ||
+      static_cast<std::size_t>(value) > safnet::sim::detail::kOptinDynamicSmem)
+    return set_last_error(cudaErrorInvalidValue);
+  std::lock_guard<std::mutex> lock(safnet::sim::detail::g_handles_mutex);
+  safnet::sim::detail::g_smem_limits[func] = static_cast<std::size_t>(value);
+  return cudaSuccess;
+}

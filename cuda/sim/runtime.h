@@ -1,0 +1,158 @@
+// The simulated CUDA runtime API: memory, streams, events and errors for kernels run on the CPU.
+// Names and signatures follow cuda_runtime.h so backend code compiles unchanged. Streams and events
+// are executed in order: every call completes before it returns.
+#pragma once
+#include <cstddef>
+#include <cstring>
+#include <type_traits>
+
+enum cudaError_t {
+  cudaSuccess = 0,
+  cudaErrorInvalidValue = 1,
+  cudaErrorMemoryAllocation = 2,
+  cudaErrorInvalidConfiguration = 9,
+  cudaErrorInvalidMemcpyDirection = 21,
+  cudaErrorNoDevice = 100,
+  cudaErrorInvalidDevice = 101,
+  cudaErrorInvalidResourceHandle = 400,
+  cudaErrorNotReady = 600,
+  cudaErrorIllegalAddress = 700,
+  cudaErrorLaunchFailure = 719,
+};
+using cudaError = cudaError_t;
+
+enum cudaMemcpyKind {
+  cudaMemcpyHostToHost = 0,
+  cudaMemcpyHostToDevice = 1,
+  cudaMemcpyDeviceToHost = 2,
+  cudaMemcpyDeviceToDevice = 3,
+  cudaMemcpyDefault = 4,
+};
+
+enum cudaFuncAttribute {
+  cudaFuncAttributeMaxDynamicSharedMemorySize = 8,
+  cudaFuncAttributePreferredSharedMemoryCarveout = 9,
+};
+
+enum cudaDeviceAttr {
+  cudaDevAttrMaxThreadsPerBlock = 1,
+  cudaDevAttrWarpSize = 10,
+  cudaDevAttrMultiProcessorCount = 16,
+  cudaDevAttrComputeCapabilityMajor = 75,
+  cudaDevAttrComputeCapabilityMinor = 76,
+  cudaDevAttrMaxSharedMemoryPerBlockOptin = 97,
+};
+
+struct uint3 {
+  unsigned int x, y, z;
+};
+
+struct dim3 {
+  unsigned int x, y, z;
+  constexpr dim3(unsigned int vx = 1, unsigned int vy = 1, unsigned int vz = 1)
+      : x(vx), y(vy), z(vz) {}
+  constexpr dim3(uint3 v) : x(v.x), y(v.y), z(v.z) {}
+  constexpr operator uint3() const { return uint3{x, y, z}; }
+};
+
+struct CUstream_st;
+struct CUevent_st;
+using cudaStream_t = CUstream_st*;
+using cudaEvent_t = CUevent_st*;
+
+constexpr unsigned int cudaStreamDefault = 0x0;
+constexpr unsigned int cudaStreamNonBlocking = 0x1;
+constexpr unsigned int cudaEventDefault = 0x0;
+constexpr unsigned int cudaEventBlockingSync = 0x1;
+constexpr unsigned int cudaEventDisableTiming = 0x2;
+
+// The subset of cudaDeviceProp that backends read for reports and tuning.
+struct cudaDeviceProp {
+  char name[256];
+  std::size_t totalGlobalMem;
+  std::size_t sharedMemPerBlock;
+  std::size_t sharedMemPerBlockOptin;
+  int warpSize;
+  int maxThreadsPerBlock;
+  int multiProcessorCount;
+  int major;
+  int minor;
+};
+
+const char* cudaGetErrorString(cudaError_t error);
+const char* cudaGetErrorName(cudaError_t error);
+cudaError_t cudaGetLastError();
+cudaError_t cudaPeekAtLastError();
+
+cudaError_t cudaGetDeviceCount(int* count);
+cudaError_t cudaSetDevice(int device);
+cudaError_t cudaGetDevice(int* device);
+cudaError_t cudaGetDeviceProperties(cudaDeviceProp* prop, int device);
+cudaError_t cudaDeviceGetAttribute(int* value, cudaDeviceAttr attr, int device);
+cudaError_t cudaDeviceSynchronize();
+cudaError_t cudaDeviceReset();
+
+cudaError_t cudaMalloc(void** dev_ptr, std::size_t size);
+cudaError_t cudaFree(void* dev_ptr);
+cudaError_t cudaMallocAsync(void** dev_ptr, std::size_t size, cudaStream_t stream);
+cudaError_t cudaFreeAsync(void* dev_ptr, cudaStream_t stream);
+cudaError_t cudaMallocHost(void** ptr, std::size_t size);
+cudaError_t cudaFreeHost(void* ptr);
+cudaError_t cudaMemGetInfo(std::size_t* free_bytes, std::size_t* total_bytes);
+cudaError_t cudaMemcpy(void* dst, const void* src, std::size_t count, cudaMemcpyKind kind);
+cudaError_t cudaMemcpyAsync(void* dst, const void* src, std::size_t count, cudaMemcpyKind kind,
+                            cudaStream_t stream = nullptr);
+cudaError_t cudaMemset(void* dev_ptr, int value, std::size_t count);
+cudaError_t cudaMemsetAsync(void* dev_ptr, int value, std::size_t count,
+                            cudaStream_t stream = nullptr);
+
+cudaError_t cudaStreamCreate(cudaStream_t* stream);
+cudaError_t cudaStreamCreateWithFlags(cudaStream_t* stream, unsigned int flags);
+cudaError_t cudaStreamDestroy(cudaStream_t stream);
+cudaError_t cudaStreamSynchronize(cudaStream_t stream);
+cudaError_t cudaStreamQuery(cudaStream_t stream);
+cudaError_t cudaStreamWaitEvent(cudaStream_t stream, cudaEvent_t event, unsigned int flags = 0);
+
+cudaError_t cudaEventCreate(cudaEvent_t* event);
+cudaError_t cudaEventCreateWithFlags(cudaEvent_t* event, unsigned int flags);
+cudaError_t cudaEventDestroy(cudaEvent_t event);
+cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream = nullptr);
+cudaError_t cudaEventSynchronize(cudaEvent_t event);
+cudaError_t cudaEventQuery(cudaEvent_t event);
+cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t start, cudaEvent_t end);
+
+cudaError_t cudaFuncSetAttribute(const void* func, cudaFuncAttribute attr, int value);
+template <typename T>
+cudaError_t cudaFuncSetAttribute(T* func, cudaFuncAttribute attr, int value) {
+  return cudaFuncSetAttribute(reinterpret_cast<const void*>(func), attr, value);
+}
+
+namespace safnet::sim::detail {
+// Records `error` as the calling thread's last error and returns it.
+cudaError_t set_last_error(cudaError_t error);
+bool stream_is_valid(cudaStream_t stream);
+// The dynamic shared memory a kernel may request: 48 KiB unless raised by cudaFuncSetAttribute.
+std::size_t max_dynamic_smem(const void* kernel);
+}  // namespace safnet::sim::detail
+
+// __constant__ and __device__ variables are plain host objects, so a symbol copy is a bounded memcpy.
+template <typename T>
+cudaError_t cudaMemcpyToSymbol(T& symbol, const void* src, std::size_t count,
+                               std::size_t offset = 0,
+                               cudaMemcpyKind = cudaMemcpyHostToDevice) {
+  static_assert(std::is_trivially_copyable_v<T>, "symbols must be trivially copyable");
+  if (offset > sizeof(T) || count > sizeof(T) - offset || src == nullptr)
+    return safnet::sim::detail::set_last_error(cudaErrorInvalidValue);
+  std::memcpy(reinterpret_cast<unsigned char*>(&symbol) + offset, src, count);
+  return cudaSuccess;
+}
+template <typename T>
+cudaError_t cudaMemcpyFromSymbol(void* dst, const T& symbol, std::size_t count,
+                                 std::size_t offset = 0,
+                                 cudaMemcpyKind = cudaMemcpyDeviceToHost) {
+  static_assert(std::is_trivially_copyable_v<T>, "symbols must be trivially copyable");
+  if (offset > sizeof(T) || count > sizeof(T) - offset || dst == nullptr)
+    return safnet::sim::detail::set_last_error(cudaErrorInvalidValue);
+  std::memcpy(dst, reinterpret_cast<const unsigned char*>(&symbol) + offset, count);
+  return cudaSuccess;
+}

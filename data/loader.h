@@ -1,0 +1,65 @@
+// Prefetching batch loader: shuffles, augments and normalises on one background thread.
+#pragma once
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <exception>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "data/augment.h"
+#include "data/dataset.h"
+#include "host/tensor.h"
+
+namespace safnet {
+
+struct Batch {
+  Tensor images;                      // f32 (N, C, H, W), normalised
+  std::vector<std::int32_t> labels;   // (N)
+  std::vector<std::int64_t> indices;  // (N) positions in the Dataset
+};
+
+class Loader {
+ public:
+  // `data` must outlive the loader. shuffle: a seeded permutation per epoch that depends only on
+  // (seed, epoch). Augmentation of an image depends only on (seed, epoch, image index), so a run
+  // is reproducible bit for bit. drop_last drops a final partial batch.
+  Loader(const Dataset& data, int batch, bool shuffle, std::uint64_t seed, AugmentConfig aug, Normalization norm,
+         bool drop_last);
+  ~Loader();  // stops and joins the producer, even mid-epoch
+  Loader(const Loader&) = delete;
+  Loader& operator=(const Loader&) = delete;
+
+  // Abandons any epoch in progress and begins prefetching the batches of `epoch`.
+  void start_epoch(int epoch);
+  // Moves the next batch into `out`; false at the end of the epoch. Rethrows a producer error.
+  bool next(Batch& out);
+  std::int64_t batches_per_epoch() const;
+  // Dataset indices in the order `epoch` visits them.
+  std::vector<std::int64_t> epoch_order(int epoch) const;
+
+ private:
+  static constexpr std::size_t kQueueDepth = 2;
+
+  void stop();
+  void produce(std::vector<std::int64_t> order, int epoch);
+  Batch make_batch(const std::int64_t* idx, std::int64_t n, int epoch) const;
+
+  const Dataset* data_;
+  int batch_;
+  bool shuffle_;
+  std::uint64_t seed_;
+  AugmentConfig aug_;
+  bool drop_last_;
+  std::vector<float> lut_;  // (C, 256) normalised value of each pixel byte
+
+  std::thread thread_;
+  std::mutex mu_;
+  std::condition_variable not_full_, not_empty_;
+  std::deque<Batch> queue_;
+  bool started_ = false, stop_ = false, done_ = false;
+  std::exception_ptr error_;
+};
+
+}  // namespace safnet

@@ -1,0 +1,141 @@
+// The CPU backend's dispatch: maps each graph op onto the kernels of host/cpu/ops.h.
+#include "host/cpu/backend.h"
+
+#include <cstring>
+
+#include "host/check.h"
+#include "host/cpu/ops.h"
+
+namespace safnet::cpu {
+
+namespace {
+
+int i(std::int64_t v) { return static_cast<int>(v); }
+
+// The weight view of conv2d/linear: tau(dequant(raw)) into a reused scratch buffer.
+const float* load_weight(const Node& n, const Tensor& raw) {
+  thread_local std::vector<float> scratch;
+  if (n.attrs.saf.kind == SafKind::none && raw.dtype() == DType::f32()) return raw.data<float>();
+  scratch.resize(static_cast<std::size_t>(raw.numel()));
+  weight_view_load(n.attrs.saf, raw.dtype(), raw.raw(), raw.numel(), scratch.data());
+  return scratch.data();
+}
+
+ConvGeom conv_geom(const Node& n, const Shape& x, const Shape& w) {
+  return ConvGeom{i(x[0]), i(x[1]), i(x[2]), i(x[3]), i(w[0]), i(w[2]), i(w[3]), n.attrs.stride, n.attrs.pad};
+}
+
+PoolGeom pool_geom(const Node& n, const Shape& x) {
+  return PoolGeom{i(x[0]), i(x[1]), i(x[2]), i(x[3]), n.attrs.kernel, n.attrs.stride, n.attrs.pad};
+}
+
+void require_f32_raw(const Node& n, const Tensor& raw) {
+  if (raw.dtype() != DType::f32())
+    fail(n.name, ": training needs f32 raw weights, got ", raw.dtype().name());
+}
+
+}  // namespace
+
+void run_node(const Node& n, const std::vector<Tensor*>& in, const std::vector<Tensor*>& out) {
+  auto F = [](Tensor* t) { return t->data<float>(); };
+  auto cF = [](const Tensor* t) { return t->data<float>(); };
+  switch (n.op) {
+    case Op::conv2d:
+      conv2d_forward(conv_geom(n, in[0]->shape(), in[1]->shape()), cF(in[0]), load_weight(n, *in[1]), F(out[0]));
+      return;
+    case Op::conv2d_bwd_data:  // in: dy, w
+      conv2d_backward_data(conv_geom(n, out[0]->shape(), in[1]->shape()), cF(in[0]), load_weight(n, *in[1]),
+                           F(out[0]));
+      return;
+    case Op::conv2d_bwd_weight:  // in: x, dy, w
+      require_f32_raw(n, *in[2]);
+      conv2d_backward_weight(conv_geom(n, in[0]->shape(), in[2]->shape()), cF(in[0]), cF(in[1]), F(out[0]));
+      weight_grad_epilogue(n.attrs.saf, cF(in[2]), in[2]->numel(), F(out[0]));
+      return;
+    case Op::linear: {
+      const Shape& ws = in[1]->shape();
+      linear_forward(i(in[0]->dim(0)), i(ws[1]), i(ws[0]), cF(in[0]), load_weight(n, *in[1]),
+                     in.size() > 2 ? cF(in[2]) : nullptr, F(out[0]));
+      return;
+    }
+    case Op::linear_bwd_data: {  // in: dy, w
+      const Shape& ws = in[1]->shape();
+      linear_backward_data(i(in[0]->dim(0)), i(ws[1]), i(ws[0]), cF(in[0]), load_weight(n, *in[1]), F(out[0]));
+      return;
+    }
+    case Op::linear_bwd_weight: {  // in: x, dy, w
+      require_f32_raw(n, *in[2]);
+      const Shape& ws = in[2]->shape();
+      linear_backward_weight(i(in[0]->dim(0)), i(ws[1]), i(ws[0]), cF(in[0]), cF(in[1]), F(out[0]),
+                             out.size() > 1 ? F(out[1]) : nullptr);
+      weight_grad_epilogue(n.attrs.saf, cF(in[2]), in[2]->numel(), F(out[0]));
+      return;
+    }
+    case Op::batchnorm_train: {  // in: x, gamma, beta, running_mean, running_var; out: y, mean, invstd
+      const Shape& xs = in[0]->shape();
+      const BnGeom g{i(xs[0]), i(xs[1]), i(in[0]->numel() / (xs[0] * xs[1]))};
+      batchnorm_forward_train(g, cF(in[0]), cF(in[1]), cF(in[2]), n.attrs.eps, n.attrs.momentum, F(out[0]),
+                              F(out[1]), F(out[2]), F(in[3]), F(in[4]));
+      return;
+    }
+    case Op::batchnorm_eval: {
+      const Shape& xs = in[0]->shape();
+      const BnGeom g{i(xs[0]), i(xs[1]), i(in[0]->numel() / (xs[0] * xs[1]))};
+      batchnorm_forward_eval(g, cF(in[0]), cF(in[1]), cF(in[2]), cF(in[3]), cF(in[4]), n.attrs.eps, F(out[0]));
+      return;
+    }
+    case Op::batchnorm_bwd: {  // in: x, dy, gamma, mean, invstd; out: dx, dgamma, dbeta
+      const Shape& xs = in[0]->shape();
+      const BnGeom g{i(xs[0]), i(xs[1]), i(in[0]->numel() / (xs[0] * xs[1]))};
+      batchnorm_backward(g, cF(in[0]), cF(in[1]), cF(in[2]), cF(in[3]), cF(in[4]), F(out[0]), F(out[1]), F(out[2]));
+      return;
+    }
+    case Op::relu: relu_forward(in[0]->numel(), cF(in[0]), F(out[0])); return;
+    case Op::relu_bwd: relu_backward(in[0]->numel(), cF(in[0]), cF(in[1]), F(out[0])); return;
+    case Op::add: add_forward(in[0]->numel(), cF(in[0]), cF(in[1]), F(out[0])); return;
+    case Op::shortcut_a: {
+      const Shape& xs = in[0]->shape();
+      shortcut_a_forward(i(xs[0]), i(xs[1]), i(xs[2]), i(xs[3]), n.attrs.stride, i(out[0]->dim(1)), cF(in[0]),
+                         F(out[0]));
+      return;
+    }
+    case Op::shortcut_a_bwd: {
+      const Shape& xs = out[0]->shape();
+      shortcut_a_backward(i(xs[0]), i(xs[1]), i(xs[2]), i(xs[3]), n.attrs.stride, i(in[0]->dim(1)), cF(in[0]),
+                          F(out[0]));
+      return;
+    }
+    case Op::global_avgpool: {
+      const Shape& xs = in[0]->shape();
+      global_avgpool_forward(i(xs[0]), i(xs[1]), i(xs[2] * xs[3]), cF(in[0]), F(out[0]));
+      return;
+    }
+    case Op::global_avgpool_bwd: {
+      const Shape& xs = out[0]->shape();
+      global_avgpool_backward(i(xs[0]), i(xs[1]), i(xs[2] * xs[3]), cF(in[0]), F(out[0]));
+      return;
+    }
+    case Op::maxpool:
+      maxpool_forward(pool_geom(n, in[0]->shape()), cF(in[0]), F(out[0]), out[1]->data<std::int32_t>());
+      return;
+    case Op::maxpool_bwd:
+      maxpool_backward(pool_geom(n, out[0]->shape()), cF(in[0]), in[1]->data<std::int32_t>(), F(out[0]));
+      return;
+    case Op::reshape: std::memcpy(out[0]->raw(), in[0]->raw(), in[0]->nbytes()); return;
+    case Op::softmax_ce: {
+      const Shape& ls = in[0]->shape();
+      F(out[0])[0] = softmax_ce_forward(i(ls[0]), i(ls[1]), cF(in[0]), in[1]->data<std::int32_t>(),
+                                        n.attrs.smoothing, F(out[1]));
+      return;
+    }
+    case Op::softmax_ce_bwd: {  // in: probs, labels
+      const Shape& ls = in[0]->shape();
+      softmax_ce_backward(i(ls[0]), i(ls[1]), cF(in[0]), in[1]->data<std::int32_t>(), n.attrs.smoothing, 1.0f,
+                          F(out[0]));
+      return;
+    }
+  }
+  fail(n.name, ": the CPU backend has no kernel for ", op_name(n.op));
+}
+
+}  // namespace safnet::cpu

@@ -1,0 +1,109 @@
+// Liveness-based activation memory planning and the node-by-node run loop.
+#include "host/executor.h"
+
+#include <algorithm>
+
+#include "host/check.h"
+#include "host/cpu/backend.h"
+
+namespace safnet {
+
+Executor::Executor(const Graph& graph, std::vector<ValueId> outputs) : graph_(graph) {
+  tensors_.resize(graph.values().size());
+  plan(outputs);
+}
+
+void Executor::plan(const std::vector<ValueId>& outputs) {
+  const auto& values = graph_.values();
+  const auto& nodes = graph_.nodes();
+  const int kForever = static_cast<int>(nodes.size());
+  std::vector<int> last_use(values.size(), -1);
+  for (std::size_t i = 0; i < nodes.size(); ++i)
+    for (ValueId v : nodes[i].in) last_use[static_cast<std::size_t>(v)] = static_cast<int>(i);
+  for (ValueId v : outputs) last_use[static_cast<std::size_t>(v)] = kForever;
+
+  // Greedy best fit: a node's outputs take the smallest free buffer that holds them (growing
+  // the largest free one if none does); values die after their last reader.
+  std::vector<std::size_t> buffer_size;
+  std::vector<bool> buffer_free;
+  std::vector<int> buffer_of(values.size(), -1);
+  std::vector<std::vector<ValueId>> dies_at(nodes.size());
+  for (std::size_t v = 0; v < values.size(); ++v)
+    if (values[v].kind == ValueKind::activation && last_use[v] >= 0 && last_use[v] < kForever)
+      dies_at[static_cast<std::size_t>(last_use[v])].push_back(static_cast<ValueId>(v));
+
+  for (std::size_t i = 0; i < nodes.size(); ++i) {
+    for (ValueId o : nodes[i].out) {
+      const Value& val = values[static_cast<std::size_t>(o)];
+      const std::size_t need = static_cast<std::size_t>(shape_numel(val.shape)) * val.dtype.size();
+      unplanned_bytes_ += need;
+      int best = -1;
+      for (std::size_t b = 0; b < buffer_size.size(); ++b) {
+        if (!buffer_free[b]) continue;
+        const bool fits = buffer_size[b] >= need;
+        if (best < 0) { best = static_cast<int>(b); continue; }
+        const std::size_t cur = buffer_size[static_cast<std::size_t>(best)];
+        const bool best_fits = cur >= need;
+        if ((fits && (!best_fits || buffer_size[b] < cur)) || (!fits && !best_fits && buffer_size[b] > cur))
+          best = static_cast<int>(b);
+      }
+      if (best < 0) {
+        buffer_size.push_back(need);
+        buffer_free.push_back(false);
+        best = static_cast<int>(buffer_size.size() - 1);
+      }
+      buffer_size[static_cast<std::size_t>(best)] = std::max(buffer_size[static_cast<std::size_t>(best)], need);
+      buffer_free[static_cast<std::size_t>(best)] = false;
+      buffer_of[static_cast<std::size_t>(o)] = best;
+      // An output nobody reads dies at once, after the node has written it.
+      if (last_use[static_cast<std::size_t>(o)] < 0) dies_at[i].push_back(o);
+    }
+    for (ValueId v : dies_at[i]) buffer_free[static_cast<std::size_t>(buffer_of[static_cast<std::size_t>(v)])] = true;
+  }
+
+  for (std::size_t s : buffer_size) {
+    buffers_.emplace_back(Shape{static_cast<std::int64_t>(s)}, DType::u8());
+    peak_bytes_ += s;
+  }
+  for (std::size_t v = 0; v < values.size(); ++v)
+    if (buffer_of[v] >= 0)
+      tensors_[v] = Tensor::view_of(buffers_[static_cast<std::size_t>(buffer_of[v])], values[v].shape, values[v].dtype);
+}
+
+void Executor::bind_params(ParamStore& store) {
+  const auto& values = graph_.values();
+  for (std::size_t v = 0; v < values.size(); ++v) {
+    if (values[v].kind != ValueKind::param && values[v].kind != ValueKind::state) continue;
+    bind(static_cast<ValueId>(v), store.at(values[v].name).value);
+  }
+}
+
+void Executor::bind(ValueId v, Tensor t) {
+  const Value& val = graph_.value(v);
+  SAFNET_CHECK(val.kind != ValueKind::activation, "cannot bind activation ", val.name);
+  if (t.shape() != val.shape)
+    fail(val.name, ": bound tensor has shape ", shape_str(t.shape()), ", the graph expects ", shape_str(val.shape));
+  if (val.kind == ValueKind::input && t.dtype() != val.dtype)
+    fail(val.name, ": bound tensor has dtype ", t.dtype().name(), ", the graph expects ", val.dtype.name());
+  tensors_[static_cast<std::size_t>(v)] = std::move(t);
+}
+
+void Executor::run() {
+  std::vector<Tensor*> in, out;
+  for (const Node& n : graph_.nodes()) {
+    in.clear();
+    out.clear();
+    for (ValueId v : n.in) {
+      Tensor& t = tensors_[static_cast<std::size_t>(v)];
+      if (!t.defined()) fail(graph_.value(v).name, ": not bound before run");
+      in.push_back(&t);
+    }
+    for (ValueId v : n.out) out.push_back(&tensors_[static_cast<std::size_t>(v)]);
+    cpu::run_node(n, in, out);
+  }
+}
+
+const Tensor& Executor::get(ValueId v) const { return tensors_.at(static_cast<std::size_t>(v)); }
+Tensor& Executor::get(ValueId v) { return tensors_.at(static_cast<std::size_t>(v)); }
+
+}  // namespace safnet

@@ -1,0 +1,508 @@
+// Fault campaign results: record JSON, reading with torn-line recovery, resume, merge, shards.
+#include "host/faults/results.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <iostream>
+#include <limits>
+#include <map>
+#include <nlohmann/json.hpp>
+
+#include "host/check.h"
+#include "host/file_io.h"
+
+namespace safnet {
+
+namespace {
+
+using ojson = nlohmann::ordered_json;
+
+std::string where_of(const std::string& path, std::int64_t line_no) {
+  return path + ":" + std::to_string(line_no);
+}
+
+bool finite_in(double v, double lo, double hi) { return std::isfinite(v) && v >= lo && v <= hi; }
+
+// JSON has no NaN/inf; a faulted network's loss can be either, so they travel as strings.
+std::string nonfinite_name(double v) {
+  if (std::isnan(v)) return "nan";
+  return v > 0 ? "inf" : "-inf";
+}
+
+enum class Field {
+  campaign,
+  model,
+  saf,
+  dtype,
+  ber,
+  trial,
+  seed,
+  flips,
+  top1,
+  top5,
+  loss,
+  nonfinite,
+  seconds,
+  count
+};
+constexpr const char* kFieldNames[] = {"campaign", "model",     "saf",    "dtype", "ber",
+                                       "trial",    "seed",      "flips",  "top1",  "top5",
+                                       "loss",     "nonfinite", "seconds"};
+static_assert(std::size(kFieldNames) == static_cast<std::size_t>(Field::count));
+
+std::string field_list() {
+  std::string s;
+  for (const char* f : kFieldNames) s += (s.empty() ? "" : ", ") + std::string(f);
+  return s;
+}
+
+// Builds a record straight from parser events: the record is one flat object, so any nesting
+// is rejected at once (no deep trees are ever built from hostile input).
+class RecordSax : public nlohmann::json_sax<nlohmann::json> {
+ public:
+  TrialRecord rec;
+  std::string error;  // first problem found
+  bool seen[static_cast<std::size_t>(Field::count)] = {};
+
+  bool null() override { return bad_value("null"); }
+  bool boolean(bool) override { return bad_value("a boolean"); }
+  bool binary(binary_t&) override { return bad_value("binary"); }
+  bool start_array(std::size_t) override { return bad_value("an array"); }
+  bool end_array() override { return bad_value("an array"); }
+
+  bool start_object(std::size_t) override {
+    if (depth_ != 0) return bad_value("an object");
+    depth_ = 1;
+    return true;
+  }
+  bool end_object() override {
+    depth_ = 2;  // anything after the closing brace is a nested or second value
+    return true;
+  }
+  bool key(string_t& k) override {
+    auto it = std::find(std::begin(kFieldNames), std::end(kFieldNames), k);
+    if (it == std::end(kFieldNames))
+      return set_error("unknown field '" + k + "' (fields: " + field_list() + ")");
+    const std::size_t i = static_cast<std::size_t>(it - std::begin(kFieldNames));
+    if (seen[i]) return set_error("field '" + k + "' appears twice");
+    seen[i] = true;
+    field_ = static_cast<Field>(i);
+    return true;
+  }
+  bool string(string_t& s) override {
+    if (!in_value()) return bad_value("a string");
+    switch (field_) {
+      case Field::campaign:
+        rec.campaign = s;
+        return true;
+      case Field::model:
+        rec.model = s;
+        return true;
+      case Field::saf:
+        rec.saf = s;
+        return true;
+      case Field::dtype:
+        rec.dtype = s;
+        return true;
+      case Field::loss:
+        if (s == "nan")
+          rec.loss = std::numeric_limits<double>::quiet_NaN();
+        else if (s == "inf")
+          rec.loss = std::numeric_limits<double>::infinity();
+        else if (s == "-inf")
+          rec.loss = -std::numeric_limits<double>::infinity();
+        else
+          return set_error("field 'loss' must be a number or \"nan\", \"inf\", \"-inf\"");
+        return true;
+      default:
+        return bad_value("a string");
+    }
+  }
+  bool number_integer(number_integer_t v) override {
+    if (!in_value()) return bad_value("a number");
+    if (is_double_field()) return set_double(static_cast<double>(v));
+    if (field_ == Field::seed) {
+      if (v < 0) return set_error("field 'seed' must be >= 0");
+      rec.seed = static_cast<std::uint64_t>(v);
+      return true;
+    }
+    if (is_int_field()) return set_int(v);
+    return bad_value("a number");
+  }
+  bool number_unsigned(number_unsigned_t v) override {
+    if (!in_value()) return bad_value("a number");
+    if (is_double_field()) return set_double(static_cast<double>(v));
+    if (field_ == Field::seed) {
+      rec.seed = v;
+      return true;
+    }
+    if (is_int_field()) {
+      if (v > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()))
+        return set_error("field '" + name() + "' is too large");
+      return set_int(static_cast<std::int64_t>(v));
+    }
+    return bad_value("a number");
+  }
+  bool number_float(number_float_t v, const string_t&) override {
+    if (!in_value()) return bad_value("a number");
+    if (is_double_field()) return set_double(v);
+    if (field_ == Field::seed || is_int_field())
+      return set_error("field '" + name() + "' must be an integer");
+    return bad_value("a number");
+  }
+  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception& e) override {
+    // nlohmann's message starts with "[json.exception.parse_error.101] "; keep the rest.
+    std::string msg = e.what();
+    const auto close = msg.find("] ");
+    if (close != std::string::npos) msg = msg.substr(close + 2);
+    // The record is one line, already named by the caller; the column is what helps.
+    const auto line1 = msg.find("at line 1, column");
+    if (line1 != std::string::npos) msg.erase(line1 + 3, 8);
+    return set_error("invalid JSON: " + msg);
+  }
+
+ private:
+  int depth_ = 0;  // 0 before the object, 1 inside it, 2 after it
+  Field field_ = Field::count;
+
+  std::string name() const { return kFieldNames[static_cast<std::size_t>(field_)]; }
+  bool in_value() const { return depth_ == 1 && field_ != Field::count; }
+  bool is_double_field() const {
+    return field_ == Field::ber || field_ == Field::top1 || field_ == Field::top5 ||
+           field_ == Field::loss || field_ == Field::seconds;
+  }
+  bool is_int_field() const {
+    return field_ == Field::trial || field_ == Field::flips || field_ == Field::nonfinite;
+  }
+  bool set_error(const std::string& e) {
+    if (error.empty()) error = e;
+    return false;
+  }
+  bool bad_value(const char* what) {
+    if (depth_ != 1) return set_error("a record must be one flat JSON object");
+    if (field_ == Field::count) return set_error("value without a field name");
+    return set_error("field '" + name() + "' must not be " + what);
+  }
+  bool set_double(double v) {
+    switch (field_) {
+      case Field::ber:
+        rec.ber = v;
+        break;
+      case Field::top1:
+        rec.top1 = v;
+        break;
+      case Field::top5:
+        rec.top5 = v;
+        break;
+      case Field::loss:
+        rec.loss = v;
+        break;
+      case Field::seconds:
+        rec.seconds = v;
+        break;
+      default:
+        return bad_value("a number");
+    }
+    return true;
+  }
+  bool set_int(std::int64_t v) {
+    switch (field_) {
+      case Field::trial:
+        rec.trial = v;
+        break;
+      case Field::flips:
+        rec.flips = v;
+        break;
+      case Field::nonfinite:
+        rec.nonfinite = v;
+        break;
+      default:
+        return bad_value("a number");
+    }
+    return true;
+  }
+};
+
+struct Line {
+  std::string text;
+  std::int64_t no = 0;
+};
+
+// Splits into '\n'-terminated lines; an unterminated tail goes to `tail` (empty if none).
+std::vector<Line> split_lines(const std::vector<std::uint8_t>& bytes, Line& tail) {
+  std::vector<Line> lines;
+  std::size_t start = 0;
+  std::int64_t no = 1;
+  for (std::size_t i = 0; i < bytes.size(); ++i) {
+    if (bytes[i] != '\n') continue;
+    lines.push_back({std::string(bytes.begin() + static_cast<std::ptrdiff_t>(start),
+                                 bytes.begin() + static_cast<std::ptrdiff_t>(i)),
+                     no++});
+    start = i + 1;
+  }
+  tail = {std::string(bytes.begin() + static_cast<std::ptrdiff_t>(start), bytes.end()), no};
+  return lines;
+}
+
+bool is_blank(const std::string& s) {
+  return std::all_of(s.begin(), s.end(), [](char c) { return c == ' ' || c == '\t' || c == '\r'; });
+}
+
+struct NumberedRecord {
+  TrialRecord rec;
+  std::int64_t line_no = 0;
+};
+
+struct FileContents {
+  std::vector<NumberedRecord> records;
+  bool torn = false;       // the file does not end with '\n'
+  bool tail_kept = false;  // the unterminated tail was a complete record
+};
+
+FileContents read_numbered(const std::string& path) {
+  FileContents out;
+  if (!file_exists(path)) return out;
+  Line tail;
+  const std::vector<Line> lines = split_lines(read_file(path), tail);
+  for (const Line& l : lines) {
+    if (is_blank(l.text)) continue;
+    out.records.push_back({parse_record(l.text, path, l.no), l.no});
+  }
+  if (tail.text.empty()) return out;
+  out.torn = true;
+  try {
+    out.records.push_back({parse_record(tail.text, path, tail.no), tail.no});
+    out.tail_kept = true;
+    std::cerr << "warning: " << where_of(path, tail.no)
+              << ": final line has no newline; it is a complete record and is kept\n";
+  } catch (const Error& e) {
+    std::cerr << "warning: " << where_of(path, tail.no)
+              << ": incomplete final line (a write cut short?) is ignored: " << e.what() << "\n";
+  }
+  return out;
+}
+
+// Loss may be NaN, which never equals itself; duplicates must still compare equal.
+bool same_double(double a, double b) { return a == b || (std::isnan(a) && std::isnan(b)); }
+
+bool same_file(const std::string& a, const std::string& b) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (fs::exists(a, ec) && fs::exists(b, ec)) {
+    const bool eq = fs::equivalent(a, b, ec);
+    if (!ec) return eq;
+  }
+  std::error_code ea, eb;
+  const fs::path ca = fs::weakly_canonical(a, ea), cb = fs::weakly_canonical(b, eb);
+  if (ea || eb) return a == b;
+  return ca == cb;
+}
+
+double parse_number(const std::string& item, const std::string& what) {
+  if (item.empty()) fail(what, ": empty value");
+  errno = 0;
+  char* end = nullptr;
+  const double v = std::strtod(item.c_str(), &end);
+  if (end != item.c_str() + item.size() || errno == ERANGE)
+    fail(what, ": '", item, "' is not a number (or is out of double range)");
+  return v;
+}
+
+std::string trim(const std::string& s) {
+  const auto b = s.find_first_not_of(" \t");
+  if (b == std::string::npos) return "";
+  return s.substr(b, s.find_last_not_of(" \t") - b + 1);
+}
+
+}  // namespace
+
+bool same_result(const TrialRecord& a, const TrialRecord& b) {
+  return a.campaign == b.campaign && a.model == b.model && a.saf == b.saf && a.dtype == b.dtype &&
+         a.ber == b.ber && a.trial == b.trial && a.seed == b.seed && a.flips == b.flips &&
+         a.top1 == b.top1 && a.top5 == b.top5 && same_double(a.loss, b.loss) &&
+         a.nonfinite == b.nonfinite;
+}
+
+void validate_record(const TrialRecord& r, const std::string& where) {
+  if (r.campaign.empty()) fail(where, ": field 'campaign' is empty");
+  if (r.dtype.empty()) fail(where, ": field 'dtype' is empty");
+  if (!finite_in(r.ber, 0, 1)) fail(where, ": field 'ber' is ", r.ber, ", must be in [0, 1]");
+  if (r.trial < -1) fail(where, ": field 'trial' is ", r.trial, ", must be >= -1 (-1: clean run)");
+  if (r.flips < 0) fail(where, ": field 'flips' is ", r.flips, ", must be >= 0");
+  if (r.nonfinite < 0) fail(where, ": field 'nonfinite' is ", r.nonfinite, ", must be >= 0");
+  if (!finite_in(r.top1, 0, 100))
+    fail(where, ": field 'top1' is ", r.top1, ", must be in [0, 100]");
+  if (!finite_in(r.top5, 0, 100))
+    fail(where, ": field 'top5' is ", r.top5, ", must be in [0, 100]");
+  if (!finite_in(r.seconds, 0, std::numeric_limits<double>::max()))
+    fail(where, ": field 'seconds' is ", r.seconds, ", must be finite and >= 0");
+}
+
+std::string to_json_line(const TrialRecord& r) {
+  validate_record(r, "results record");
+  ojson j;
+  j["campaign"] = r.campaign;
+  j["model"] = r.model;
+  j["saf"] = r.saf;
+  j["dtype"] = r.dtype;
+  j["ber"] = r.ber;
+  j["trial"] = r.trial;
+  j["seed"] = r.seed;
+  j["flips"] = r.flips;
+  j["top1"] = r.top1;
+  j["top5"] = r.top5;
+  if (std::isfinite(r.loss))
+    j["loss"] = r.loss;
+  else
+    j["loss"] = nonfinite_name(r.loss);
+  j["nonfinite"] = r.nonfinite;
+  j["seconds"] = r.seconds;
+  try {
+    return j.dump();  // shortest text that reads back to the same doubles
+  } catch (const nlohmann::json::exception& e) {
+    fail("results record: cannot write as JSON (strings must be UTF-8): ", e.what());
+  }
+}
+
+TrialRecord parse_record(const std::string& line, const std::string& path, std::int64_t line_no) {
+  const std::string where = where_of(path, line_no);
+  RecordSax sax;
+  bool ok = false;
+  try {
+    ok = nlohmann::json::sax_parse(line, &sax);
+  } catch (const nlohmann::json::exception& e) {
+    fail(where, ": invalid JSON: ", e.what());
+  }
+  if (!ok || !sax.error.empty())
+    fail(where, ": ", sax.error.empty() ? std::string("invalid JSON") : sax.error);
+  for (std::size_t i = 0; i < static_cast<std::size_t>(Field::count); ++i)
+    if (!sax.seen[i]) fail(where, ": missing field '", kFieldNames[i], "'");
+  validate_record(sax.rec, where);
+  return sax.rec;
+}
+
+std::vector<TrialRecord> read_results(const std::string& path) {
+  std::vector<TrialRecord> out;
+  for (NumberedRecord& n : read_numbered(path).records) out.push_back(std::move(n.rec));
+  return out;
+}
+
+ResultsWriter::ResultsWriter(std::string path, std::string campaign)
+    : path_(std::move(path)), campaign_(std::move(campaign)) {
+  if (campaign_.empty()) fail(path_, ": empty campaign id");
+  const FileContents fc = read_numbered(path_);
+  for (const NumberedRecord& n : fc.records) {
+    if (n.rec.campaign != campaign_)
+      fail(where_of(path_, n.line_no), ": ", path_, " holds results of another campaign (id ",
+           n.rec.campaign, ", this one is ", campaign_, "), refusing to mix; use another --out");
+    done_.insert({n.rec.dtype, n.rec.ber, n.rec.trial});
+  }
+  if (fc.torn) {
+    // Rebuilt from the parsed records, so every complete one survives byte for byte in value.
+    std::string text;
+    for (const NumberedRecord& n : fc.records) text += to_json_line(n.rec) + "\n";
+    write_file_atomic(path_, text);
+  }
+}
+
+bool ResultsWriter::done(const std::string& dtype, double ber, std::int64_t trial) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return done_.count({dtype, ber, trial}) != 0;
+}
+
+std::size_t ResultsWriter::size() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return done_.size();
+}
+
+void ResultsWriter::append(const TrialRecord& r) {
+  if (r.campaign != campaign_)
+    fail(path_, ": record of campaign ", r.campaign, " appended to campaign ", campaign_);
+  const std::string line = to_json_line(r);
+  std::lock_guard<std::mutex> lock(mu_);
+  append_line_durable(path_, line);
+  done_.insert({r.dtype, r.ber, r.trial});
+}
+
+void merge_results(const std::vector<std::string>& inputs, const std::string& output) {
+  if (inputs.empty()) fail("merge: no input files");
+  for (const std::string& in : inputs) {
+    if (!file_exists(in)) fail(in, ": merge input not found");
+    if (same_file(in, output))
+      fail(output, ": merge output is also an input; refusing to overwrite it");
+  }
+  std::string campaign, campaign_src;
+  using Key = std::tuple<std::string, double, std::int64_t>;
+  std::map<Key, std::pair<TrialRecord, std::string>> merged;  // value: record, where it came from
+  for (const std::string& in : inputs) {
+    for (NumberedRecord& n : read_numbered(in).records) {
+      const std::string where = where_of(in, n.line_no);
+      if (campaign.empty()) {
+        campaign = n.rec.campaign;
+        campaign_src = where;
+      } else if (n.rec.campaign != campaign) {
+        fail(where, ": holds results of campaign ", n.rec.campaign, " but ", campaign_src,
+             " holds campaign ", campaign, "; refusing to mix them");
+      }
+      Key key{n.rec.dtype, n.rec.ber, n.rec.trial};
+      auto it = merged.find(key);
+      if (it == merged.end()) {
+        merged.emplace(std::move(key), std::make_pair(std::move(n.rec), where));
+      } else if (!same_result(it->second.first, n.rec)) {
+        fail(where, ": conflicts with ", it->second.second, ": dtype ", n.rec.dtype, " ber ",
+             n.rec.ber, " trial ", n.rec.trial, " has different results");
+      }
+    }
+  }
+  std::string text;
+  for (const auto& [key, value] : merged) text += to_json_line(value.first) + "\n";
+  write_file_atomic(output, text);
+}
+
+bool Shard::owns(std::int64_t trial) const {
+  SAFNET_CHECK(n >= 1 && k >= 0 && k < n, "shard ", k, "/", n);
+  if (trial == -1) return true;
+  return trial >= 0 && trial % n == k;
+}
+
+Shard parse_shard(const std::string& text) {
+  const auto slash = text.find('/');
+  auto parse_int = [&](const std::string& s) -> long long {
+    if (s.empty() || !std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; }))
+      fail("--shard '", text, "': expected k/n with integers 0 <= k < n");
+    errno = 0;
+    const long long v = std::strtoll(s.c_str(), nullptr, 10);
+    if (errno == ERANGE || v > std::numeric_limits<int>::max())
+      fail("--shard '", text, "': number too large");
+    return v;
+  };
+  if (slash == std::string::npos) fail("--shard '", text, "': expected k/n, e.g. 0/4");
+  const long long k = parse_int(text.substr(0, slash));
+  const long long n = parse_int(text.substr(slash + 1));
+  if (n < 1 || k >= n) fail("--shard '", text, "': need 0 <= k < n and n >= 1");
+  return Shard{static_cast<int>(k), static_cast<int>(n)};
+}
+
+std::vector<double> parse_ber_list(const std::string& text) {
+  std::vector<double> out;
+  std::size_t start = 0;
+  for (int index = 1;; ++index) {
+    const std::size_t comma = text.find(',', start);
+    const std::string item =
+        trim(text.substr(start, comma == std::string::npos ? std::string::npos : comma - start));
+    const std::string what = "--ber '" + text + "' item " + std::to_string(index);
+    const double v = parse_number(item, what);
+    if (!finite_in(v, 0, 1)) fail(what, ": ", item, " is outside [0, 1]");
+    if (std::find(out.begin(), out.end(), v) != out.end())
+      fail(what, ": ", item, " is listed twice");
+    out.push_back(v);
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return out;
+}
+
+}  // namespace safnet

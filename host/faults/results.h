@@ -1,0 +1,85 @@
+// Fault campaign results: one JSON line per trial, durable appends, resume, shards and merge.
+#pragma once
+#include <cstdint>
+#include <mutex>
+#include <set>
+#include <string>
+#include <tuple>
+#include <vector>
+
+namespace safnet {
+
+// One evaluation of a campaign. trial = -1 marks the clean (fault-free) evaluation.
+struct TrialRecord {
+  std::string campaign;  // hash of everything that defines the campaign; the caller computes it
+  std::string model, saf, dtype;  // e.g. "resnet20", "tanh", "f16"
+  double ber = 0;                 // in [0, 1]
+  std::int64_t trial = 0;         // >= -1
+  std::uint64_t seed = 0;
+  std::int64_t flips = 0;      // >= 0
+  double top1 = 0, top5 = 0;   // percent, in [0, 100]
+  double loss = 0;             // may be NaN or +-inf when faults make the logits non-finite
+  std::int64_t nonfinite = 0;  // non-finite weights read, >= 0
+  double seconds = 0;          // >= 0
+
+  friend bool operator==(const TrialRecord&, const TrialRecord&) = default;
+};
+
+// Two evaluations of one trial agree on everything but `seconds` (NaN losses count as equal).
+bool same_result(const TrialRecord& a, const TrialRecord& b);
+
+// Throws if a field is out of its range above; `where` prefixes the message (path:line).
+void validate_record(const TrialRecord& r, const std::string& where);
+
+// One line, no '\n'. Non-finite loss is written as the string "nan", "inf" or "-inf" since
+// JSON has no such numbers. Throws on a record that parse_record would reject.
+std::string to_json_line(const TrialRecord& r);
+// Parses one line; the error names path:line_no and the problem. Unknown, duplicate or
+// missing fields are errors, so a typo never silently drops a value.
+TrialRecord parse_record(const std::string& line, const std::string& path, std::int64_t line_no);
+
+// Reads a results file; a missing file reads as empty. A final line without '\n' (a write cut
+// by a kill) is dropped with a warning on stderr, unless it is a complete valid record, which
+// is kept. Every other malformed line is an error naming path:line. Blank lines are skipped.
+std::vector<TrialRecord> read_results(const std::string& path);
+
+// Appends the records of one campaign to a results file, and knows which are already there.
+class ResultsWriter {
+ public:
+  // Refuses a file holding another campaign's records. A torn final line is removed by an
+  // atomic rewrite of the complete records, so later appends never glue onto it.
+  ResultsWriter(std::string path, std::string campaign);
+
+  bool done(const std::string& dtype, double ber, std::int64_t trial) const;
+  std::size_t size() const;  // finished (dtype, ber, trial) keys
+  // Durable (fsync) and safe to call from several threads.
+  void append(const TrialRecord& r);
+
+  const std::string& path() const { return path_; }
+  const std::string& campaign() const { return campaign_; }
+
+ private:
+  using Key = std::tuple<std::string, double, std::int64_t>;
+  std::string path_, campaign_;
+  std::set<Key> done_;
+  mutable std::mutex mu_;
+};
+
+// Joins shard files of one campaign into `output` (written atomically), sorted by
+// (dtype, ber, trial). Duplicates that agree on everything but `seconds` are kept once;
+// any other duplicate is an error. Refuses a missing input and an output that is an input.
+void merge_results(const std::vector<std::string>& inputs, const std::string& output);
+
+// Deterministic split of trials: shard k of n owns trial t iff t % n == k. The clean
+// evaluation (trial -1) belongs to every shard, so each shard file is self-contained.
+struct Shard {
+  int k = 0, n = 1;
+  bool owns(std::int64_t trial) const;
+};
+// Parses "k/n" with 0 <= k < n; throws naming the text.
+Shard parse_shard(const std::string& text);
+
+// Parses "1e-6,1e-5,1e-4": each value a finite number in [0, 1]; throws naming the bad item.
+std::vector<double> parse_ber_list(const std::string& text);
+
+}  // namespace safnet

@@ -1,0 +1,88 @@
+// Encoding and decoding of storage buffers through the shared conversions of cuda/numeric.h.
+#include "host/faults/storage.h"
+
+#include <bit>
+#include <cstring>
+
+#include "cuda/numeric.h"
+#include "host/check.h"
+
+namespace safnet {
+
+static_assert(std::endian::native == std::endian::little,
+              "storage buffers are little-endian, as on the GPU; a big-endian host needs byte swaps");
+
+namespace {
+
+void check_storage_dtype(DType dtype, const char* what) {
+  if (!dtype.is_float_storage())
+    fail("host/faults/storage.cpp: ", what, ": dtype ", dtype.name(),
+         " is not a storage format (valid: f32 f16 bf16 fixedM.N)");
+}
+
+}  // namespace
+
+StorageBuffer encode_storage(const float* x, std::int64_t n, DType dtype) {
+  check_storage_dtype(dtype, "encode_storage");
+  if (n < 0) fail("host/faults/storage.cpp: encode_storage: negative element count ", n);
+  if (n > 0 && x == nullptr) fail("host/faults/storage.cpp: encode_storage: null input for ", n, " elements");
+  StorageBuffer buf{dtype, std::vector<std::uint8_t>(static_cast<std::size_t>(n) * dtype.size())};
+  std::uint8_t* p = buf.bytes.data();
+  switch (dtype.kind) {
+    case DType::Kind::f32:
+      if (n > 0) std::memcpy(p, x, static_cast<std::size_t>(n) * 4);
+      break;
+    case DType::Kind::f16:
+      for (std::int64_t i = 0; i < n; ++i) {
+        const std::uint16_t h = f32_to_f16_bits(x[i]);
+        std::memcpy(p + 2 * i, &h, 2);
+      }
+      break;
+    case DType::Kind::bf16:
+      for (std::int64_t i = 0; i < n; ++i) {
+        const std::uint16_t h = f32_to_bf16_bits(x[i]);
+        std::memcpy(p + 2 * i, &h, 2);
+      }
+      break;
+    case DType::Kind::fixed:
+      for (std::int64_t i = 0; i < n; ++i) p[i] = static_cast<std::uint8_t>(f32_to_fixed(x[i], dtype.n));
+      break;
+    default: break;  // rejected above
+  }
+  return buf;
+}
+
+void decode_storage(const StorageBuffer& buf, float* out) {
+  check_storage_dtype(buf.dtype, "decode_storage");
+  if (buf.bytes.size() % buf.dtype.size() != 0)
+    fail("host/faults/storage.cpp: decode_storage: ", buf.bytes.size(), " bytes is not a whole number of ",
+         buf.dtype.name(), " words");
+  const std::int64_t n = buf.words();
+  if (n > 0 && out == nullptr) fail("host/faults/storage.cpp: decode_storage: null output for ", n, " elements");
+  const std::uint8_t* p = buf.bytes.data();
+  switch (buf.dtype.kind) {
+    case DType::Kind::f32:
+      if (n > 0) std::memcpy(out, p, static_cast<std::size_t>(n) * 4);
+      break;
+    case DType::Kind::f16:
+      for (std::int64_t i = 0; i < n; ++i) {
+        std::uint16_t h;
+        std::memcpy(&h, p + 2 * i, 2);
+        out[i] = f16_bits_to_f32(h);
+      }
+      break;
+    case DType::Kind::bf16:
+      for (std::int64_t i = 0; i < n; ++i) {
+        std::uint16_t h;
+        std::memcpy(&h, p + 2 * i, 2);
+        out[i] = bf16_bits_to_f32(h);
+      }
+      break;
+    case DType::Kind::fixed:
+      for (std::int64_t i = 0; i < n; ++i) out[i] = fixed_to_f32(static_cast<std::int8_t>(p[i]), buf.dtype.n);
+      break;
+    default: break;  // rejected above
+  }
+}
+
+}  // namespace safnet

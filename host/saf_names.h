@@ -1,0 +1,16 @@
+// Names of SAF kinds and NaN modes as users type them on the command line and in checkpoints.
+#pragma once
+#include <string>
+
+#include "cuda/saf.h"
+
+namespace safnet {
+
+// "none tanh tanh_c softsign arctan arctan2pi"; c is used by tanh_c. Throws listing valid names.
+Saf parse_saf(const std::string& name, float c = 1.0f, const std::string& nan_mode = "propagate");
+std::string saf_name(SafKind kind);
+std::string nan_mode_name(NanMode mode);
+// Display name as in the paper's tables: None, Tanh, Tanh0.5, Softsign, Arctan.
+std::string saf_display_name(const Saf& saf);
+
+}  // namespace safnet

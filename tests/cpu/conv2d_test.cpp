@@ -1,0 +1,154 @@
+// Conv2d kernels against the naive loop (forward) and float64 central differences (backward).
+#include <gtest/gtest.h>
+
+#include "host/check.h"
+#include "host/cpu/ops.h"
+#include "tests/cpu/reference.h"
+
+namespace safnet::cpu {
+namespace {
+
+using ref::Vec;
+
+// Ragged sizes, stride 1 and 2, padding 0 and 1, 1x1 (direct and strided) and 3x3 kernels, a
+// non-square kernel, batch 1, and batches spanning several reduction chunks.
+const ConvGeom kGeoms[] = {
+    {1, 1, 1, 1, 1, 1, 1, 1, 0}, {2, 3, 5, 7, 4, 3, 3, 1, 1}, {2, 3, 5, 7, 4, 3, 3, 2, 1},
+    {1, 2, 6, 5, 3, 3, 3, 2, 0}, {3, 5, 4, 4, 6, 1, 1, 1, 0}, {2, 4, 7, 6, 3, 1, 1, 2, 0},
+    {2, 3, 4, 5, 2, 3, 3, 1, 0}, {9, 2, 3, 3, 3, 3, 3, 1, 1}, {2, 2, 6, 5, 3, 2, 3, 1, 1},
+    {1, 2, 2, 2, 2, 3, 3, 1, 1},
+};
+
+std::string name(const ConvGeom& g) {
+  return detail::concat("n", g.n, " c", g.c, " ", g.h, "x", g.w, " k", g.k, " ", g.r, "x", g.s, " s", g.stride, " p",
+                        g.pad);
+}
+
+struct Case {
+  ConvGeom g;
+  std::vector<float> x, w, dy;
+  std::size_t ysize() const { return static_cast<std::size_t>(g.n) * g.k * g.oh() * g.ow(); }
+};
+
+Case make_case(const ConvGeom& g, std::uint32_t seed) {
+  Case c{g, {}, {}, {}};
+  c.x = ref::random_floats(static_cast<std::size_t>(g.n) * g.c * g.h * g.w, seed);
+  c.w = ref::random_floats(static_cast<std::size_t>(g.k) * g.c * g.r * g.s, seed + 1);
+  c.dy = ref::random_floats(c.ysize(), seed + 2);
+  return c;
+}
+
+TEST(Conv2d, ForwardMatchesNaiveLoop) {
+  std::uint32_t seed = 1;
+  for (const ConvGeom& g : kGeoms) {
+    SCOPED_TRACE(name(g));
+    const Case c = make_case(g, seed += 3);
+    std::vector<float> y(c.ysize(), 1e30f);
+    conv2d_forward(g, c.x.data(), c.w.data(), y.data());
+    const Vec want = ref::conv2d(g, ref::to_double(c.x), ref::to_double(c.w));
+    const Vec mag = ref::conv2d(g, ref::abs_of(ref::to_double(c.x)), ref::abs_of(ref::to_double(c.w)));
+    Vec tol(mag.size());
+    for (std::size_t i = 0; i < mag.size(); ++i) tol[i] = ref::f32_sum_bound(g.c * g.r * g.s, mag[i]);
+    ref::expect_close(y, want, tol, "y");
+  }
+}
+
+// L = sum(dy * conv(x, w)) is bilinear, so its central differences are exact up to float64
+// rounding; the f32 gradients may differ from them only by the f32 summation error, bounded by the
+// same gradient taken with absolute values.
+TEST(Conv2d, BackwardDataMatchesFiniteDifferences) {
+  std::uint32_t seed = 100;
+  for (const ConvGeom& g : kGeoms) {
+    SCOPED_TRACE(name(g));
+    const Case c = make_case(g, seed += 3);
+    std::vector<float> dx(c.x.size(), 1e30f);
+    conv2d_backward_data(g, c.dy.data(), c.w.data(), dx.data());
+    const Vec w = ref::to_double(c.w), dy = ref::to_double(c.dy), aw = ref::abs_of(w), ady = ref::abs_of(dy);
+    const Vec want = ref::fd_gradient([&](const Vec& x) { return ref::dot(dy, ref::conv2d(g, x, w)); },
+                                      ref::to_double(c.x), 0.5);
+    const Vec mag = ref::fd_gradient([&](const Vec& x) { return ref::dot(ady, ref::conv2d(g, x, aw)); },
+                                     ref::to_double(c.x), 0.5);
+    Vec tol(mag.size());
+    for (std::size_t i = 0; i < mag.size(); ++i) tol[i] = ref::f32_sum_bound(g.k * g.r * g.s, mag[i]) + 1e-12;
+    ref::expect_close(dx, want, tol, "dx");
+  }
+}
+
+TEST(Conv2d, BackwardWeightMatchesFiniteDifferences) {
+  std::uint32_t seed = 200;
+  for (const ConvGeom& g : kGeoms) {
+    SCOPED_TRACE(name(g));
+    const Case c = make_case(g, seed += 3);
+    std::vector<float> dw(c.w.size(), 1e30f);
+    conv2d_backward_weight(g, c.x.data(), c.dy.data(), dw.data());
+    const Vec x = ref::to_double(c.x), dy = ref::to_double(c.dy), ax = ref::abs_of(x), ady = ref::abs_of(dy);
+    const Vec want = ref::fd_gradient([&](const Vec& w) { return ref::dot(dy, ref::conv2d(g, x, w)); },
+                                      ref::to_double(c.w), 0.5);
+    const Vec mag = ref::fd_gradient([&](const Vec& w) { return ref::dot(ady, ref::conv2d(g, ax, w)); },
+                                     ref::to_double(c.w), 0.5);
+    Vec tol(mag.size());
+    for (std::size_t i = 0; i < mag.size(); ++i)
+      tol[i] = ref::f32_sum_bound(static_cast<long>(g.n) * g.oh() * g.ow(), mag[i]) + 1e-12;
+    ref::expect_close(dw, want, tol, "dw");
+  }
+}
+
+// The raw-weight gradient through the weight view, w_eff = tau(raw), for every SAF kind:
+// weight_grad_epilogue(conv2d_backward_weight(...)) against central differences of
+// L(raw) = sum(dy * conv(x, tau(raw))) in float64.
+TEST(Conv2d, SafRawWeightGradientMatchesFiniteDifferences) {
+  const ConvGeom g{3, 2, 5, 4, 3, 3, 3, 2, 1};
+  const Case c = make_case(g, 300);
+  // Raw weights in +-[0.05, 2.5]: through the SAFs' curved part, away from softsign's kink at 0.
+  std::vector<float> raw = ref::random_floats(c.w.size(), 301, 0.05f, 2.5f);
+  for (std::size_t i = 0; i < raw.size(); i += 2) raw[i] = -raw[i];
+  const Vec x = ref::to_double(c.x), dy = ref::to_double(c.dy), ax = ref::abs_of(x), ady = ref::abs_of(dy);
+  for (const Saf& saf : ref::all_safs()) {
+    SCOPED_TRACE(static_cast<int>(saf.kind));
+    std::vector<float> w_eff(raw.size()), grad(raw.size(), 1e30f);
+    weight_view_load(saf, DType::f32(), raw.data(), static_cast<std::int64_t>(raw.size()), w_eff.data());
+    std::vector<float> y(c.ysize());
+    conv2d_forward(g, c.x.data(), w_eff.data(), y.data());  // the forward a training step would run
+    conv2d_backward_weight(g, c.x.data(), c.dy.data(), grad.data());
+    weight_grad_epilogue(saf, raw.data(), static_cast<std::int64_t>(raw.size()), grad.data());
+
+    auto tau = [&](const Vec& r) {
+      Vec w(r.size());
+      for (std::size_t i = 0; i < r.size(); ++i) w[i] = ref::saf_value(saf, r[i]);
+      return w;
+    };
+    const double h = 1e-4;
+    const Vec want =
+        ref::fd_gradient([&](const Vec& r) { return ref::dot(dy, ref::conv2d(g, x, tau(r))); }, ref::to_double(raw), h);
+    // dL/dw_eff, and the same sum taken over magnitudes: the scale of the f32 summation error.
+    const Vec dweff = ref::fd_gradient([&](const Vec& w) { return ref::dot(dy, ref::conv2d(g, x, w)); },
+                                       ref::to_double(raw), 0.5);
+    const Vec mag = ref::fd_gradient([&](const Vec& w) { return ref::dot(ady, ref::conv2d(g, ax, w)); },
+                                     ref::to_double(raw), 0.5);
+    Vec tol(raw.size());
+    for (std::size_t i = 0; i < raw.size(); ++i) {
+      const double r = raw[i];
+      const double slope = std::fabs((ref::saf_value(saf, r + 1e-7) - ref::saf_value(saf, r - 1e-7)) / 2e-7);
+      // The f32 sum error times tau'; tau' itself off by at most 8u absolute (tanhf/atanf are
+      // within 2 ulps in glibc, then up to three more roundings; every tau' here is <= 1), plus
+      // the product's rounding; plus the h^2 |tau'''| / 6 truncation of the differences
+      // (|tau'''| <= 6 for these SAFs).
+      tol[i] = ref::f32_sum_bound(static_cast<long>(g.n) * g.oh() * g.ow(), mag[i]) * slope +
+               9 * ref::kU32 * std::fabs(dweff[i]) + h * h * mag[i] + 1e-12;
+    }
+    ref::expect_close(grad, want, tol, "raw grad");
+  }
+}
+
+TEST(Conv2d, RejectsBadGeometry) {
+  std::vector<float> buf(64);
+  const ConvGeom too_small{1, 1, 2, 2, 1, 5, 5, 1, 1};
+  EXPECT_THROW(conv2d_forward(too_small, buf.data(), buf.data(), buf.data()), Error);
+  const ConvGeom zero_stride{1, 1, 2, 2, 1, 1, 1, 0, 0};
+  EXPECT_THROW(conv2d_backward_data(zero_stride, buf.data(), buf.data(), buf.data()), Error);
+  const ConvGeom no_images{0, 1, 2, 2, 1, 1, 1, 1, 0};
+  EXPECT_THROW(conv2d_backward_weight(no_images, buf.data(), buf.data(), buf.data()), Error);
+}
+
+}  // namespace
+}  // namespace safnet::cpu

@@ -1,0 +1,418 @@
+// Tests of the campaign results file: record JSON, validation, torn lines, resume, merge, shards.
+#include "host/faults/results.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "host/check.h"
+#include "host/file_io.h"
+
+namespace safnet {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string temp_dir() {
+  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+  const fs::path dir =
+      fs::path(::testing::TempDir()) /
+      ("safnet_results_" + std::string(info->name()) + "_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  return dir.string();
+}
+
+void write_text(const std::string& path, const std::string& text) {
+  std::ofstream(path, std::ios::binary) << text;
+}
+
+std::string read_text(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+TrialRecord make_record(std::int64_t trial, const std::string& dtype = "f16", double ber = 1e-5) {
+  TrialRecord r;
+  r.campaign = "c0ffee";
+  r.model = "resnet20";
+  r.saf = "tanh";
+  r.dtype = dtype;
+  r.ber = ber;
+  r.trial = trial;
+  r.seed = 42;
+  r.flips = 3 * (trial + 1);
+  r.top1 = 90 - 0.37 * static_cast<double>(trial + 1);
+  r.top5 = 99.5;
+  r.loss = 0.3 + static_cast<double>(trial + 1) / 7;
+  r.nonfinite = (trial + 1) % 2;
+  r.seconds = 1.25;
+  return r;
+}
+
+// Expects `fn` to throw safnet::Error whose message starts with `where` and contains `what`.
+template <typename Fn>
+void expect_error(Fn fn, const std::string& where, const std::string& what) {
+  try {
+    fn();
+    ADD_FAILURE() << "no error; expected " << where << " ... " << what;
+  } catch (const Error& e) {
+    const std::string msg = e.what();
+    EXPECT_EQ(msg.rfind(where, 0), 0u) << msg;
+    EXPECT_NE(msg.find(what), std::string::npos) << msg;
+    EXPECT_EQ(msg.find('\n'), std::string::npos) << "one-line message: " << msg;
+  }
+}
+
+TEST(ResultsRecord, JsonRoundTripIsExact) {
+  TrialRecord r = make_record(7);
+  r.model = "res\"net\\20 \u00e9";
+  r.ber = 1.0 / 3.0 * 1e-5;
+  r.top1 = 100.0 / 3.0;
+  r.seed = std::numeric_limits<std::uint64_t>::max();
+  r.flips = std::numeric_limits<std::int64_t>::max();
+  const std::string line = to_json_line(r);
+  EXPECT_EQ(line.find('\n'), std::string::npos);
+  EXPECT_EQ(parse_record(line, "x.jsonl", 1), r);
+  for (double loss :
+       {std::numeric_limits<double>::infinity(), -std::numeric_limits<double>::infinity(),
+        std::numeric_limits<double>::quiet_NaN()}) {
+    r.loss = loss;
+    const TrialRecord back = parse_record(to_json_line(r), "x.jsonl", 1);
+    EXPECT_TRUE(same_result(back, r));
+    EXPECT_EQ(std::isnan(back.loss), std::isnan(loss));
+    if (!std::isnan(loss)) {
+      EXPECT_EQ(back.loss, loss);
+    }
+  }
+  TrialRecord clean = make_record(-1);
+  EXPECT_EQ(parse_record(to_json_line(clean), "x.jsonl", 1), clean);
+}
+
+TEST(ResultsRecord, WriterRejectsRecordsItCouldNotReadBack) {
+  for (auto bad : {+[](TrialRecord& r) { r.ber = 1.5; }, +[](TrialRecord& r) { r.top1 = NAN; },
+                   +[](TrialRecord& r) { r.trial = -2; }, +[](TrialRecord& r) { r.campaign = ""; },
+                   +[](TrialRecord& r) { r.model = "\xff"; }}) {
+    TrialRecord r = make_record(0);
+    bad(r);
+    EXPECT_THROW(to_json_line(r), Error);
+  }
+}
+
+TEST(ResultsRecord, MalformedLinesNamePathAndLine) {
+  const std::string good = to_json_line(make_record(3));
+  auto with = [&](const std::string& key, const nlohmann::ordered_json& value) {
+    auto j = nlohmann::ordered_json::parse(good);
+    j[key] = value;
+    return j.dump();
+  };
+  auto without = [&](const std::string& key) {
+    auto j = nlohmann::ordered_json::parse(good);
+    j.erase(key);
+    return j.dump();
+  };
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"not json", "invalid JSON"},
+      {"", "invalid JSON"},
+      {good.substr(0, good.size() / 2), "invalid JSON"},
+      {good + " x", "invalid JSON"},
+      {good + good, ""},
+      {"[1, 2]", "flat JSON object"},
+      {"42", "flat JSON object"},
+      {without("model"), "missing field 'model'"},
+      {without("seconds"), "missing field 'seconds'"},
+      {with("ber", 1.5), "'ber'"},
+      {with("ber", -1e-9), "[0, 1]"},
+      {with("top1", "90"), "field 'top1' must not be a string"},
+      {with("flips", "many"), "field 'flips' must not be a string"},
+      {with("top5", nullptr), "field 'top5' must not be null"},
+      {with("trial", 1.5), "field 'trial' must be an integer"},
+      {with("trial", -2), "field 'trial'"},
+      {with("seed", -1), "field 'seed' must be >= 0"},
+      {with("top1", 100.5), "field 'top1'"},
+      {with("seconds", -1), "field 'seconds'"},
+      {with("loss", "bad"), "field 'loss'"},
+      {with("model", 5), "field 'model' must not be a number"},
+      {with("model", nlohmann::ordered_json::object()), "field 'model' must not be an object"},
+      {with("dtype", nlohmann::ordered_json::array()), "field 'dtype' must not be an array"},
+      {with("extra", 1), "unknown field 'extra'"},
+      {with("flips", 18446744073709551615ull), "field 'flips' is too large"},
+      {good.substr(0, good.size() - 1) + ",\"ber\":0.5}", "field 'ber' appears twice"},
+      {"{\"ber\":1e999}", "invalid JSON"},
+  };
+  for (const auto& [line, what] : cases) {
+    SCOPED_TRACE(line);
+    expect_error([&] { parse_record(line, "dir/f.jsonl", 17); }, "dir/f.jsonl:17: ", what);
+  }
+}
+
+TEST(ResultsFile, MissingFileReadsEmpty) {
+  EXPECT_TRUE(read_results(temp_dir() + "/none.jsonl").empty());
+}
+
+TEST(ResultsFile, ReadsWhatWasWritten) {
+  const std::string path = temp_dir() + "/r.jsonl";
+  std::vector<TrialRecord> recs;
+  std::string text;
+  for (int t = -1; t < 4; ++t) {
+    recs.push_back(make_record(t));
+    text += to_json_line(recs.back()) + "\n";
+  }
+  write_text(path, text + "\n");  // a blank line is skipped
+  EXPECT_EQ(read_results(path), recs);
+}
+
+TEST(ResultsFile, CorruptLineIsAnErrorNamingIt) {
+  const std::string path = temp_dir() + "/r.jsonl";
+  write_text(path, to_json_line(make_record(0)) + "\n{\"campaign\": oops}\n" +
+                       to_json_line(make_record(1)) + "\n");
+  expect_error([&] { read_results(path); }, path + ":2: ", "invalid JSON");
+  // A torn line followed by more records (an append after a kill, without recovery) is not
+  // the final line and so is an error too.
+  const std::string torn = to_json_line(make_record(2));
+  write_text(path, torn.substr(0, 30) + to_json_line(make_record(3)) + "\n");
+  expect_error([&] { read_results(path); }, path + ":1: ", "");
+}
+
+TEST(ResultsFile, TruncatedLastLineIsDroppedWithWarning) {
+  const std::string path = temp_dir() + "/r.jsonl";
+  std::string text;
+  std::vector<TrialRecord> recs;
+  for (int t = 0; t < 3; ++t) {
+    recs.push_back(make_record(t));
+    text += to_json_line(recs.back()) + "\n";
+  }
+  const std::string last = to_json_line(make_record(3));
+  for (std::size_t cut : {std::size_t{1}, last.size() / 2, last.size() - 1}) {
+    write_text(path, text + last.substr(0, cut));
+    ::testing::internal::CaptureStderr();
+    EXPECT_EQ(read_results(path), recs);
+    const std::string err = ::testing::internal::GetCapturedStderr();
+    EXPECT_NE(err.find(path + ":4:"), std::string::npos) << err;
+    EXPECT_NE(err.find("ignored"), std::string::npos) << err;
+  }
+  // Cut just before its '\n', the last record is complete and kept.
+  write_text(path, text + last);
+  ::testing::internal::CaptureStderr();
+  const auto got = read_results(path);
+  const std::string err = ::testing::internal::GetCapturedStderr();
+  ASSERT_EQ(got.size(), 4u);
+  EXPECT_EQ(got[3], make_record(3));
+  EXPECT_NE(err.find("kept"), std::string::npos) << err;
+}
+
+TEST(ResultsWriter, ResumesFromFinishedTrials) {
+  const std::string path = temp_dir() + "/r.jsonl";
+  std::vector<TrialRecord> recs;
+  {
+    ResultsWriter w(path, "c0ffee");
+    EXPECT_EQ(w.size(), 0u);
+    for (int t = -1; t < 6; ++t) {
+      recs.push_back(make_record(t));
+      w.append(recs.back());
+      EXPECT_TRUE(w.done("f16", 1e-5, t));
+    }
+  }
+  ResultsWriter w(path, "c0ffee");
+  EXPECT_EQ(w.size(), 7u);
+  for (int t = -1; t < 6; ++t) EXPECT_TRUE(w.done("f16", 1e-5, t)) << t;
+  EXPECT_FALSE(w.done("f16", 1e-5, 6));
+  EXPECT_FALSE(w.done("f32", 1e-5, 0));
+  EXPECT_FALSE(w.done("f16", 1e-4, 0));
+  // The BER from the command line and from the file are the same double.
+  EXPECT_TRUE(w.done("f16", parse_ber_list("1e-5")[0], 0));
+  w.append(make_record(6));
+  recs.push_back(make_record(6));
+  EXPECT_EQ(read_results(path), recs);
+}
+
+TEST(ResultsWriter, RefusesAnotherCampaign) {
+  const std::string path = temp_dir() + "/r.jsonl";
+  write_text(path, to_json_line(make_record(0)) + "\n");
+  expect_error([&] { ResultsWriter(path, "beef"); }, path + ":1: ", "another campaign (id c0ffee");
+  expect_error([&] { ResultsWriter(path, "beef"); }, path, "use another --out");
+  ResultsWriter w(path, "c0ffee");
+  TrialRecord other = make_record(1);
+  other.campaign = "beef";
+  EXPECT_THROW(w.append(other), Error);
+  EXPECT_EQ(read_results(path).size(), 1u);
+}
+
+TEST(ResultsWriter, TornLastLineIsRemovedAndNoRecordLost) {
+  const std::string path = temp_dir() + "/r.jsonl";
+  std::string text;
+  std::vector<TrialRecord> recs;
+  for (int t = -1; t < 3; ++t) {
+    recs.push_back(make_record(t));
+    text += to_json_line(recs.back()) + "\n";
+  }
+  const std::string torn = to_json_line(make_record(3));
+  write_text(path, text + torn.substr(0, torn.size() / 3));
+  ::testing::internal::CaptureStderr();
+  {
+    ResultsWriter w(path, "c0ffee");
+    EXPECT_EQ(read_text(path), text);  // exactly the complete records, byte for byte
+    EXPECT_FALSE(w.done("f16", 1e-5, 3));
+    w.append(make_record(3));
+  }
+  ::testing::internal::GetCapturedStderr();
+  recs.push_back(make_record(3));
+  EXPECT_EQ(read_results(path), recs);
+
+  // An unterminated but complete record is kept and given its newline.
+  write_text(path, text + torn);
+  ::testing::internal::CaptureStderr();
+  {
+    ResultsWriter w(path, "c0ffee");
+    EXPECT_TRUE(w.done("f16", 1e-5, 3));
+  }
+  ::testing::internal::GetCapturedStderr();
+  EXPECT_EQ(read_text(path), text + torn + "\n");
+}
+
+TEST(ResultsWriter, ConcurrentAppendsAreWholeLines) {
+  const std::string path = temp_dir() + "/r.jsonl";
+  ResultsWriter w(path, "c0ffee");
+  std::vector<std::thread> threads;
+  for (int k = 0; k < 4; ++k)
+    threads.emplace_back([&w, k] {
+      for (int i = 0; i < 20; ++i) w.append(make_record(k * 20 + i));
+    });
+  for (auto& t : threads) t.join();
+  auto got = read_results(path);
+  ASSERT_EQ(got.size(), 80u);
+  std::sort(got.begin(), got.end(), [](auto& a, auto& b) { return a.trial < b.trial; });
+  for (int t = 0; t < 80; ++t) {
+    EXPECT_EQ(got[static_cast<std::size_t>(t)], make_record(t));
+    EXPECT_TRUE(w.done("f16", 1e-5, t));
+  }
+}
+
+std::vector<TrialRecord> campaign_records() {
+  std::vector<TrialRecord> all;
+  for (const std::string dtype : {"f32", "fixed2.5"})
+    for (double ber : {1e-4, 1e-6})
+      for (int t = -1; t < 10; ++t) all.push_back(make_record(t, dtype, ber));
+  return all;
+}
+
+// Writes the records shard by shard, as `--shard k/n` runs would, in scrambled order.
+std::vector<std::string> write_shards(const std::string& dir, int n) {
+  std::vector<std::string> paths;
+  const auto all = campaign_records();
+  for (int k = 0; k < n; ++k) {
+    paths.push_back(dir + "/shard" + std::to_string(k) + ".jsonl");
+    ResultsWriter w(paths.back(), "c0ffee");
+    for (auto it = all.rbegin(); it != all.rend(); ++it) {
+      if (!Shard{k, n}.owns(it->trial)) continue;
+      TrialRecord r = *it;
+      r.seconds = 10.0 + k;  // timing differs between shards, results do not
+      w.append(r);
+    }
+  }
+  return paths;
+}
+
+TEST(ResultsMerge, UnionSortedWithCleanRunsDeduplicated) {
+  const std::string dir = temp_dir();
+  const auto shards = write_shards(dir, 3);
+  merge_results(shards, dir + "/all.jsonl");
+  const auto got = read_results(dir + "/all.jsonl");
+  auto want = campaign_records();
+  std::sort(want.begin(), want.end(), [](const TrialRecord& a, const TrialRecord& b) {
+    return std::tie(a.dtype, a.ber, a.trial) < std::tie(b.dtype, b.ber, b.trial);
+  });
+  ASSERT_EQ(got.size(), want.size());
+  for (std::size_t i = 0; i < got.size(); ++i) {
+    EXPECT_TRUE(same_result(got[i], want[i])) << i;
+    // Shard 0 owns the clean runs too and comes first, so every record keeps its own time
+    // except clean runs, which keep the first shard's.
+    EXPECT_EQ(got[i].seconds,
+              want[i].trial < 0 ? 10.0 : 10.0 + static_cast<double>(want[i].trial % 3));
+  }
+  // Merging the merged file with a shard changes nothing: duplicates agree.
+  merge_results({dir + "/all.jsonl", shards[1]}, dir + "/again.jsonl");
+  EXPECT_EQ(read_text(dir + "/again.jsonl"), read_text(dir + "/all.jsonl"));
+}
+
+TEST(ResultsMerge, ConflictingDuplicateIsAnError) {
+  const std::string dir = temp_dir();
+  const auto shards = write_shards(dir, 2);
+  TrialRecord r = make_record(4, "f32", 1e-4);
+  r.top1 += 0.01;
+  append_line_durable(shards[1], to_json_line(r));  // trial 4 belongs to shard 0
+  expect_error([&] { merge_results(shards, dir + "/all.jsonl"); }, shards[1] + ":",
+               "conflicts with " + shards[0]);
+  EXPECT_FALSE(fs::exists(dir + "/all.jsonl"));
+}
+
+TEST(ResultsMerge, RefusesMixedCampaignsMissingInputsAndOverwritingAnInput) {
+  const std::string dir = temp_dir();
+  const auto shards = write_shards(dir, 2);
+  TrialRecord r = make_record(100);
+  r.campaign = "beef";
+  write_text(dir + "/other.jsonl", to_json_line(r) + "\n");
+  expect_error(
+      [&] {
+        merge_results({shards[0], dir + "/other.jsonl"}, dir + "/all.jsonl");
+      },
+      dir + "/other.jsonl:1: ", "refusing to mix");
+  expect_error(
+      [&] {
+        merge_results({shards[0], dir + "/nope.jsonl"}, dir + "/all.jsonl");
+      },
+      dir + "/nope.jsonl", "not found");
+  const std::string before = read_text(shards[1]);
+  expect_error([&] { merge_results(shards, dir + "/./shard1.jsonl"); }, dir + "/./shard1.jsonl",
+               "refusing to overwrite");
+  EXPECT_EQ(read_text(shards[1]), before);
+  EXPECT_THROW(merge_results({}, dir + "/all.jsonl"), Error);
+}
+
+TEST(ResultsShard, ParsesAndPartitionsTrials) {
+  const Shard s = parse_shard("2/5");
+  EXPECT_EQ(s.k, 2);
+  EXPECT_EQ(s.n, 5);
+  EXPECT_EQ(parse_shard("0/1").n, 1);
+  for (const char* bad : {"5/5", "-1/4", "a/b", "1/0", "3", "", "1/2/3", "/4", "1/", " 1/4",
+                          "99999999999/99999999999"}) {
+    SCOPED_TRACE(bad);
+    expect_error([&] { parse_shard(bad); }, "--shard '" + std::string(bad) + "'", "");
+  }
+  for (int n = 1; n <= 5; ++n)
+    for (std::int64_t t = -1; t < 50; ++t) {
+      int owners = 0;
+      for (int k = 0; k < n; ++k) owners += Shard{k, n}.owns(t) ? 1 : 0;
+      EXPECT_EQ(owners, t < 0 ? n : 1) << t << " of " << n;
+      EXPECT_TRUE(t < 0 || (Shard{static_cast<int>(t % n), n}.owns(t)));
+    }
+}
+
+TEST(ResultsBer, ParsesListAndRejectsBadValues) {
+  const auto v = parse_ber_list("1e-6,1e-5, 1e-4 ,0,1");
+  EXPECT_EQ(v, (std::vector<double>{1e-6, 1e-5, 1e-4, 0, 1}));
+  const std::vector<std::pair<std::string, std::string>> bad = {
+      {"1.5", "outside [0, 1]"},
+      {"-1e-5", "outside [0, 1]"},
+      {"1e-5,abc", "item 2: 'abc' is not a number"},
+      {"1e-5,,1e-4", "item 2: empty value"},
+      {"", "empty value"},
+      {"nan", "outside"},
+      {"inf", "outside"},
+      {"1e-5,1e-5", "listed twice"},
+      {"1e-5x", "not a number"}};
+  for (const auto& [text, what] : bad) {
+    SCOPED_TRACE(text);
+    expect_error([&] { parse_ber_list(text); }, "--ber '" + text + "'", what);
+  }
+}
+
+}  // namespace
+}  // namespace safnet

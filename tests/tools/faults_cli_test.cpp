@@ -1,0 +1,137 @@
+// Fault campaigns from the command line: determinism across threads and shards, merge, resume
+// after a kill, replay, report, and refusal to mix campaigns.
+#include <gtest/gtest.h>
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <thread>
+
+#include "host/faults/results.h"
+#include "host/file_io.h"
+#include "tests/tools/tool_test_util.h"
+
+namespace safnet {
+namespace {
+
+using test::run;
+
+class FaultsCli : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    if (!test::have_fashion_mnist()) return;
+    dir_ = new std::string(test::temp_dir("faults_cli"));
+    const auto r = run("train --model mlp --saf tanh --dataset fashion-mnist --limit 512 --epochs 1 --batch 64 --quiet --out " +
+                       *dir_ + "/tanh");
+    ASSERT_EQ(r.code, 0) << r.output;
+  }
+  void SetUp() override {
+    if (!test::have_fashion_mnist()) GTEST_SKIP() << "dataset-fashion-mnist is not installed";
+  }
+  static std::string ckpt() { return *dir_ + "/tanh/checkpoint.safetensors"; }
+  static std::string campaign(const std::string& extra) {
+    return "faults --checkpoint " + ckpt() + " --limit 200 --dtype f32,fixed2.5 --ber 1e-4,1e-3 --trials 6 --seed 9 --quiet " + extra;
+  }
+  static std::vector<TrialRecord> sorted(std::vector<TrialRecord> v) {
+    std::sort(v.begin(), v.end(), [](const TrialRecord& a, const TrialRecord& b) {
+      return std::tie(a.dtype, a.ber, a.trial) < std::tie(b.dtype, b.ber, b.trial);
+    });
+    for (auto& r : v) r.seconds = 0;
+    return v;
+  }
+  static std::string* dir_;
+};
+std::string* FaultsCli::dir_ = nullptr;
+
+TEST_F(FaultsCli, SameResultsWhateverTheThreadCountAndSharding) {
+  const std::string one = *dir_ + "/one.jsonl", two = *dir_ + "/two.jsonl";
+  ASSERT_EQ(run(campaign("--threads 1 --out " + one)).code, 0);
+  ASSERT_EQ(run(campaign("--threads 2 --out " + two)).code, 0);
+  const auto a = sorted(read_results(one));
+  EXPECT_EQ(a.size(), 2u * 2u * 7u);  // dtypes x BERs x (clean + 6 trials)
+  EXPECT_EQ(a, sorted(read_results(two)));
+  bool some_flips = false;
+  for (const auto& r : a) some_flips = some_flips || r.flips > 0;
+  EXPECT_TRUE(some_flips);
+
+  const std::string s0 = *dir_ + "/s0.jsonl", s1 = *dir_ + "/s1.jsonl", merged = *dir_ + "/merged.jsonl";
+  ASSERT_EQ(run(campaign("--shard 0/2 --out " + s0)).code, 0);
+  ASSERT_EQ(run(campaign("--shard 1/2 --out " + s1)).code, 0);
+  const auto m = run("merge --out " + merged + " " + s0 + " " + s1);
+  ASSERT_EQ(m.code, 0) << m.output;
+  EXPECT_EQ(a, sorted(read_results(merged)));
+}
+
+TEST_F(FaultsCli, ResumesAfterAKillWithoutLosingOrDuplicatingTrials) {
+  const std::string out = *dir_ + "/killed.jsonl";
+  const std::string args = "faults --checkpoint " + ckpt() + " --limit 1000 --dtype f32 --ber 1e-3 --trials 400 --seed 4 --threads 1 --quiet --out " + out;
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    execl("/bin/sh", "sh", "-c", ("exec " + test::safnet_bin() + " " + args + " >/dev/null 2>&1").c_str(), nullptr);
+    _exit(127);
+  }
+  // Kill it once some trials are on disk but long before it finishes.
+  for (int i = 0; i < 600; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    if (file_exists(out) && read_file(out).size() > 2000) break;
+  }
+  kill(pid, SIGKILL);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  const auto partial = read_results(out);
+  ASSERT_GT(partial.size(), 3u);
+  ASSERT_LT(partial.size(), 401u) << "the campaign finished before it was killed";
+  const auto r = run(args);
+  ASSERT_EQ(r.code, 0) << r.output;
+  const auto all = read_results(out);
+  EXPECT_EQ(all.size(), 401u);
+  std::set<std::int64_t> trials;
+  for (const auto& rec : all) trials.insert(rec.trial);
+  EXPECT_EQ(trials.size(), 401u);
+  // Every record written before the kill is still there, unchanged.
+  for (std::size_t i = 0; i < partial.size(); ++i) EXPECT_EQ(partial[i], all[i]);
+}
+
+TEST_F(FaultsCli, ReplayListsFlipsAndMatchesTheRecord) {
+  const std::string out = *dir_ + "/replay.jsonl";
+  ASSERT_EQ(run("faults --checkpoint " + ckpt() + " --limit 200 --dtype f16 --ber 1e-4 --trials 3 --seed 2 --quiet --out " + out).code, 0);
+  const auto r = run("faults --checkpoint " + ckpt() + " --limit 200 --dtype f16 --ber 1e-4 --seed 2 --replay 1 --list-flips --out " + out);
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("recorded trial matches"), std::string::npos) << r.output;
+  std::int64_t flips = -1;
+  for (const auto& rec : read_results(out))
+    if (rec.trial == 1) flips = rec.flips;
+  EXPECT_NE(r.output.find(std::to_string(flips) + " flipped bits"), std::string::npos) << r.output;
+}
+
+TEST_F(FaultsCli, RefusesToMixCampaignsAndBadBer) {
+  const std::string out = *dir_ + "/mix.jsonl";
+  ASSERT_EQ(run(campaign("--out " + out)).code, 0);
+  const auto before = read_file(out);
+  auto r = run("faults --checkpoint " + ckpt() + " --limit 200 --dtype f32 --ber 1e-4 --trials 2 --seed 10 --quiet --out " + out);
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.output.find("another campaign"), std::string::npos) << r.output;
+  EXPECT_EQ(read_file(out), before);
+  r = run(campaign("--ber 2 --out " + *dir_ + "/bad.jsonl"));
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.output.find("[0, 1]"), std::string::npos) << r.output;
+}
+
+TEST_F(FaultsCli, ReportWritesTableCsvAndSvg) {
+  const std::string out = *dir_ + "/rep.jsonl";
+  ASSERT_EQ(run(campaign("--out " + out)).code, 0);
+  const auto r = run("report " + out + " --csv " + *dir_ + "/rep.csv --svg " + *dir_ + "/rep.svg");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("Q2.5"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("Tanh"), std::string::npos) << r.output;
+  EXPECT_TRUE(file_exists(*dir_ + "/rep.csv"));
+  EXPECT_NE(std::string(read_file(*dir_ + "/rep.svg").begin(), read_file(*dir_ + "/rep.svg").end()).find("<svg"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace safnet

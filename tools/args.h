@@ -1,0 +1,45 @@
+// A small command-line parser: each subcommand declares its flags with defaults and help text;
+// unknown flags and bad values are errors naming the flag and listing what is valid.
+#pragma once
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace safnet {
+
+class Args {
+ public:
+  Args(std::string command, std::string summary) : command_(std::move(command)), summary_(std::move(summary)) {}
+
+  // A flag taking a value ("" default = no default).
+  Args& opt(const std::string& name, const std::string& def, const std::string& help);
+  // A boolean switch (--name sets it).
+  Args& flag(const std::string& name, const std::string& help);
+
+  // Parses argv[first..]. Returns false when --help was given (usage already printed).
+  bool parse(int argc, char** argv, int first);
+
+  bool has(const std::string& name) const;  // given on the command line
+  std::string str(const std::string& name) const;
+  std::int64_t integer(const std::string& name) const;
+  double number(const std::string& name) const;
+  bool on(const std::string& name) const;
+  std::vector<std::string> list(const std::string& name) const;  // comma separated
+  std::string usage() const;
+  // Every flag and its value, for recording a run's configuration.
+  std::map<std::string, std::string> values() const;
+
+ private:
+  struct Spec {
+    std::string def, help;
+    bool is_flag = false;
+  };
+  const Spec& spec(const std::string& name) const;
+  std::string command_, summary_;
+  std::vector<std::string> order_;
+  std::map<std::string, Spec> specs_;
+  std::map<std::string, std::string> given_;
+};
+
+}  // namespace safnet

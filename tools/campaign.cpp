@@ -1,0 +1,293 @@
+// Fault campaigns: sampling, injection, evaluation and durable results, trials in parallel.
+#include "tools/campaign.h"
+
+#include <fnmatch.h>
+#include <omp.h>
+
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "cuda/numeric.h"
+#include "host/check.h"
+#include "host/saf_names.h"
+#include "tools/interrupt.h"
+#include "tools/progress.h"
+#include "tools/stored_model.h"
+
+extern "C" void openblas_set_num_threads(int);
+
+namespace safnet {
+
+std::string fnv1a_hex(const void* data, std::size_t size) {
+  std::uint64_t h = 0xcbf29ce484222325ull;
+  const auto* p = static_cast<const std::uint8_t*>(data);
+  for (std::size_t i = 0; i < size; ++i) h = (h ^ p[i]) * 0x100000001b3ull;
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
+  return buf;
+}
+
+bool FaultTargets::selects(const ParamInfo& p) const {
+  if (fnmatch(pattern.c_str(), p.name.c_str(), 0) != 0) return false;
+  bool layer_ok = false;
+  for (const auto& l : layers) layer_ok = layer_ok || l == layer_kind_name(p.layer);
+  if (!layer_ok) return false;
+  switch (p.role) {
+    case ParamRole::weight: return true;
+    case ParamRole::bias: return biases;
+    case ParamRole::bn_weight:
+    case ParamRole::bn_bias: return batchnorm;
+    default: return false;
+  }
+}
+
+std::string FaultTargets::describe() const {
+  std::string s = "layers=";
+  for (std::size_t i = 0; i < layers.size(); ++i) s += (i ? "," : "") + layers[i];
+  return s + " biases=" + (biases ? "1" : "0") + " batchnorm=" + (batchnorm ? "1" : "0") + " pattern=" + pattern;
+}
+
+namespace {
+
+std::string saf_label(const Saf& s) {
+  if (s.kind != SafKind::tanh_c) return saf_name(s.kind);
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "tanh_c%g", static_cast<double>(s.c));
+  return buf;
+}
+
+double decode_word(const std::uint8_t* p, DType dt) {
+  switch (dt.kind) {
+    case DType::Kind::f32: {
+      float f;
+      std::memcpy(&f, p, 4);
+      return f;
+    }
+    case DType::Kind::f16: return f16_bits_to_f32(static_cast<std::uint16_t>(p[0] | (p[1] << 8)));
+    case DType::Kind::bf16: return bf16_bits_to_f32(static_cast<std::uint16_t>(p[0] | (p[1] << 8)));
+    case DType::Kind::fixed: return fixed_to_f32(static_cast<std::int8_t>(p[0]), dt.n);
+    default: fail("dtype ", dt.name(), " cannot hold weights");
+  }
+}
+
+std::uint64_t load_word(const std::uint8_t* p, std::size_t size) {
+  std::uint64_t w = 0;
+  for (std::size_t i = 0; i < size; ++i) w |= static_cast<std::uint64_t>(p[i]) << (8 * i);
+  return w;
+}
+
+// Per-thread state: the stored model of each dtype (mutated in place by injection and restored
+// afterwards) and an evaluator with its own activations.
+struct Worker {
+  Worker(const Checkpoint& ck, const FaultTargets& t, int batch) : ck(ck), targets(t), eval(ck.model, batch) {}
+  ParamStore& stored(DType dt) {
+    auto it = by_dtype.find(dt.name());
+    if (it == by_dtype.end())
+      it = by_dtype.emplace(dt.name(), store_params(ck.params, dt, [&](const ParamInfo& p) { return targets.selects(p); }))
+               .first;
+    return it->second;
+  }
+  const Checkpoint& ck;
+  const FaultTargets& targets;
+  Evaluator eval;
+  std::map<std::string, ParamStore> by_dtype;
+};
+
+}  // namespace
+
+Campaign::Campaign(Checkpoint ck, std::string checkpoint_id, std::string dataset, std::int64_t limit, EvalSet data,
+                   CampaignConfig cfg)
+    : ck_(std::move(ck)), dataset_(std::move(dataset)), data_(std::move(data)), cfg_(std::move(cfg)) {
+  if (cfg_.dtypes.empty()) fail("a campaign needs at least one dtype");
+  if (cfg_.bers.empty()) fail("a campaign needs at least one BER");
+  if (cfg_.trials < 0) fail("--trials must be >= 0");
+  for (DType dt : cfg_.dtypes) {
+    if (!dt.is_float_storage()) fail("dtype ", dt.name(), " cannot hold weights (valid: f32 f16 bf16 fixedM.N)");
+    parse_bit_positions(cfg_.bits, dt);  // rejects bits outside the word before any work
+  }
+  bool any = false;
+  for (const ParamInfo& p : ck_.params.all()) any = any || cfg_.targets.selects(p);
+  if (!any) fail("no parameter matches the fault targets (", cfg_.targets.describe(), ")");
+  const std::string defn = "checkpoint=" + checkpoint_id + " model=" + ck_.model.arch + " saf=" + saf_label(ck_.model.saf) +
+                           " nan=" + nan_mode_name(ck_.model.saf.nan) + " dataset=" + dataset_ +
+                           " limit=" + std::to_string(limit) + " fault=" + fault_model_name(cfg_.model) +
+                           " targets=" + cfg_.targets.describe() + " bits=" + cfg_.bits +
+                           " seed=" + std::to_string(cfg_.seed);
+  id_ = fnv1a_hex(defn.data(), defn.size());
+  std::int64_t at = 0;
+  for (const ParamInfo& p : ck_.params.all()) {
+    if (!cfg_.targets.selects(p)) continue;
+    slices_.push_back({p.name, at, p.value.numel(), weight_saf(ck_.model, p.name)});
+    at += p.value.numel();
+  }
+}
+
+std::vector<FlipSite> Campaign::sample(DType dtype, double ber, std::int64_t trial) const {
+  FlipSpec spec;
+  const auto& sl = slices_;
+  spec.words = sl.empty() ? 0 : sl.back().first_word + sl.back().words;
+  spec.word_bits = dtype.bits();
+  spec.bit_mask = parse_bit_positions(cfg_.bits, dtype);
+  spec.ber = ber;
+  return sample_flips(cfg_.seed, static_cast<std::uint64_t>(trial), spec);
+}
+
+TrialRecord Campaign::base_record(DType dtype, double ber, std::int64_t trial) const {
+  TrialRecord r;
+  r.campaign = id_;
+  r.model = ck_.model.arch;
+  r.saf = saf_label(ck_.model.saf);
+  r.dtype = dtype.name();
+  r.ber = ber;
+  r.trial = trial;
+  r.seed = cfg_.seed;
+  return r;
+}
+
+namespace {
+
+// Injects one trial's faults into `stored`, evaluates, restores the clean words.
+TrialRecord evaluate_trial(Worker& w, DType dtype, const std::vector<TargetSlice>& slices,
+                           const std::vector<FlipSite>& sites, FaultModel model, const EvalSet& data,
+                           TrialRecord rec, std::vector<FlipReport>* report) {
+  ParamStore& stored = w.stored(dtype);
+  const std::size_t ws = dtype.size();
+  struct Saved {
+    std::uint8_t* at;
+    std::uint64_t word;
+  };
+  std::vector<Saved> saved;
+  std::set<std::uint8_t*> touched;
+  std::size_t s = 0;
+  for (std::size_t i = 0; i < sites.size(); ++i) {
+    while (sites[i].word >= slices[s].first_word + slices[s].words) ++s;
+    Tensor& t = stored.at(slices[s].name).value;
+    const std::int64_t local = sites[i].word - slices[s].first_word;
+    std::uint8_t* at = t.data<std::uint8_t>() + static_cast<std::size_t>(local) * ws;
+    const std::uint64_t before = load_word(at, ws);
+    if (touched.insert(at).second) saved.push_back({at, before});
+    apply_faults(at, static_cast<int>(ws), {FlipSite{0, sites[i].bit}}, model);
+    if (report) {
+      FlipReport f;
+      f.tensor = slices[s].name;
+      f.index = local;
+      f.bit = sites[i].bit;
+      f.before = before;
+      f.after = load_word(at, ws);
+      f.value_before = decode_word(reinterpret_cast<const std::uint8_t*>(&f.before), dtype);
+      f.value_after = decode_word(at, dtype);
+      f.read_after = saf_value(slices[s].saf, static_cast<float>(f.value_after));
+      report->push_back(f);
+    }
+  }
+  rec.flips = static_cast<std::int64_t>(sites.size());
+  for (const Saved& sv : saved)
+    if (!std::isfinite(decode_word(sv.at, dtype))) ++rec.nonfinite;
+  const Metrics m = w.eval.run(stored, data);
+  for (const Saved& sv : saved)
+    for (std::size_t b = 0; b < ws; ++b) sv.at[b] = static_cast<std::uint8_t>(sv.word >> (8 * b));
+  rec.top1 = m.top1;
+  rec.top5 = m.top5;
+  rec.loss = m.loss;
+  return rec;
+}
+
+}  // namespace
+
+TrialRecord Campaign::run_trial(DType dtype, double ber, std::int64_t trial, std::vector<FlipReport>* flips) {
+  Worker w(ck_, cfg_.targets, cfg_.batch);
+  const auto t0 = std::chrono::steady_clock::now();
+  const std::vector<FlipSite> sites = trial >= 0 ? sample(dtype, ber, trial) : std::vector<FlipSite>{};
+  TrialRecord r = evaluate_trial(w, dtype, slices_, sites, cfg_.model, data_, base_record(dtype, ber, trial), flips);
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return r;
+}
+
+std::int64_t Campaign::run(ResultsWriter& out) {
+  struct Item {
+    std::size_t dtype, ber;
+    std::int64_t trial;
+  };
+  std::vector<Item> items;
+  std::int64_t skipped = 0;
+  for (std::size_t d = 0; d < cfg_.dtypes.size(); ++d)
+    for (std::size_t b = 0; b < cfg_.bers.size(); ++b)
+      for (std::int64_t t = -1; t < cfg_.trials; ++t) {
+        if (!cfg_.shard.owns(t)) continue;
+        if (out.done(cfg_.dtypes[d].name(), cfg_.bers[b], t)) ++skipped;
+        else items.push_back({d, b, t});
+      }
+  if (skipped && !cfg_.quiet)
+    std::fprintf(stderr, "resuming: %lld of %lld records already in %s\n", static_cast<long long>(skipped),
+                 static_cast<long long>(skipped + static_cast<std::int64_t>(items.size())), out.path().c_str());
+  // Trials run side by side, one per thread, each with single-threaded kernels: no nested
+  // parallelism, and each trial's numbers do not depend on the thread count.
+  const int threads = std::max(1, std::min<int>(cfg_.threads, static_cast<int>(std::max<std::size_t>(1, items.size()))));
+  openblas_set_num_threads(1);
+  // The clean result of each dtype, for trials whose sample flips nothing (an exact shortcut).
+  std::map<std::string, TrialRecord> clean;
+  std::mutex mu;
+  std::atomic<std::size_t> next{0};
+  std::atomic<std::int64_t> written{0};
+  Progress progress("faults", static_cast<std::int64_t>(items.size()));
+  std::exception_ptr error;
+  auto work = [&] {
+    omp_set_num_threads(1);
+    Worker w(ck_, cfg_.targets, cfg_.batch);
+    try {
+      for (std::size_t i; !interrupted() && (i = next.fetch_add(1)) < items.size();) {
+        const Item& it = items[i];
+        const DType dt = cfg_.dtypes[it.dtype];
+        const double ber = cfg_.bers[it.ber];
+        const auto t0 = std::chrono::steady_clock::now();
+        const std::vector<FlipSite> sites = it.trial >= 0 ? sample(dt, ber, it.trial) : std::vector<FlipSite>{};
+        TrialRecord r = base_record(dt, ber, it.trial);
+        bool reused = false;
+        if (sites.empty()) {
+          std::lock_guard<std::mutex> lock(mu);
+          auto c = clean.find(dt.name());
+          if (c != clean.end()) {
+            r.top1 = c->second.top1;
+            r.top5 = c->second.top5;
+            r.loss = c->second.loss;
+            reused = true;
+          }
+        }
+        if (!reused) r = evaluate_trial(w, dt, slices_, sites, cfg_.model, data_, r, nullptr);
+        r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        if (sites.empty() && !reused) {
+          std::lock_guard<std::mutex> lock(mu);
+          clean.emplace(dt.name(), r);
+        }
+        out.append(r);
+        const std::int64_t n = ++written;
+        if (!cfg_.quiet) {
+          std::lock_guard<std::mutex> lock(mu);
+          char detail[96];
+          std::snprintf(detail, sizeof detail, "[%s ber %g trial %lld: top1 %.2f%%]", r.dtype.c_str(), r.ber,
+                        static_cast<long long>(r.trial), r.top1);
+          progress.update(n, detail);
+        }
+      }
+    } catch (...) {
+      std::lock_guard<std::mutex> lock(mu);
+      if (!error) error = std::current_exception();
+      next = items.size();
+    }
+  };
+  std::vector<std::thread> pool;
+  for (int t = 1; t < threads; ++t) pool.emplace_back(work);
+  work();
+  for (auto& t : pool) t.join();
+  if (error) std::rethrow_exception(error);
+  if (!cfg_.quiet && !items.empty()) progress.finish();
+  return written;
+}
+
+}  // namespace safnet

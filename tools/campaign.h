@@ -1,0 +1,89 @@
+// Monte Carlo fault campaigns: a checkpoint's weights in fault-prone storage, bits flipped at a
+// BER per trial, the test set evaluated through the SAF, one durable JSON line per trial.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "host/faults/flips.h"
+#include "host/faults/results.h"
+#include "models/checkpoint.h"
+#include "tools/evaluate.h"
+
+namespace safnet {
+
+// Which stored parameters faults may hit.
+struct FaultTargets {
+  std::vector<std::string> layers{"conv", "linear"};  // layer kinds: conv linear batchnorm
+  bool biases = false;                                // linear biases
+  bool batchnorm = false;                             // batch-norm weight/bias (never running stats)
+  std::string pattern = "*";                          // glob on parameter names
+  bool selects(const ParamInfo& p) const;
+  std::string describe() const;
+};
+
+struct CampaignConfig {
+  std::vector<DType> dtypes;
+  std::vector<double> bers;
+  std::int64_t trials = 100;
+  std::uint64_t seed = 0;
+  FaultModel model = FaultModel::flip;
+  FaultTargets targets;
+  std::string bits = "all";  // bit positions, per parse_bit_positions
+  Shard shard;
+  int threads = 1;
+  int batch = 256;
+  bool quiet = false;
+};
+
+// One target tensor's place in the concatenated storage that flip sites index.
+struct TargetSlice {
+  std::string name;
+  std::int64_t first_word = 0, words = 0;
+  Saf saf;  // what the tensor is read through
+};
+
+// A flipped bit as replay lists it.
+struct FlipReport {
+  std::string tensor;
+  std::int64_t index = 0;
+  int bit = 0;
+  std::uint64_t before = 0, after = 0;  // stored words
+  double value_before = 0, value_after = 0, read_after = 0;  // decoded; after the SAF
+};
+
+class Campaign {
+ public:
+  // `checkpoint_id` identifies the checkpoint's content (e.g. a hash of the file).
+  Campaign(Checkpoint ck, std::string checkpoint_id, std::string dataset, std::int64_t limit, EvalSet data,
+           CampaignConfig cfg);
+
+  // The id stored in every record: a hash of everything that defines the campaign except the
+  // dtype/BER/trial keys, so extending a campaign by dtypes, BERs or trials resumes it.
+  const std::string& id() const { return id_; }
+
+  // Runs every (dtype, ber, trial) of this shard not yet in `out`, in parallel. Returns the number
+  // of records written; stops early (all finished trials kept) when interrupted.
+  std::int64_t run(ResultsWriter& out);
+
+  // Evaluates one trial, and lists its flipped bits when `flips` is given.
+  TrialRecord run_trial(DType dtype, double ber, std::int64_t trial, std::vector<FlipReport>* flips = nullptr);
+
+  const std::vector<TargetSlice>& slices() const { return slices_; }
+
+ private:
+  TrialRecord base_record(DType dtype, double ber, std::int64_t trial) const;
+  std::vector<FlipSite> sample(DType dtype, double ber, std::int64_t trial) const;
+
+  Checkpoint ck_;
+  std::string dataset_;
+  EvalSet data_;
+  CampaignConfig cfg_;
+  std::string id_;
+  std::vector<TargetSlice> slices_;
+};
+
+std::string fnv1a_hex(const void* data, std::size_t size);
+
+}  // namespace safnet

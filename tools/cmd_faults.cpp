@@ -1,0 +1,143 @@
+// safnet faults: a Monte Carlo fault campaign over dtypes x BERs x trials, or the replay of one trial.
+#include <cstdio>
+#include <thread>
+
+#include "host/check.h"
+#include "host/file_io.h"
+#include "host/saf_names.h"
+#include "tools/campaign.h"
+#include "tools/commands.h"
+#include "tools/common.h"
+#include "tools/interrupt.h"
+
+namespace safnet {
+
+namespace {
+
+FaultTargets parse_targets(const Args& a) {
+  FaultTargets t;
+  t.layers.clear();
+  for (const auto& l : a.list("layers")) {
+    if (l != "conv" && l != "linear" && l != "batchnorm")
+      fail("--layers: unknown layer kind '", l, "' (valid: conv linear batchnorm)");
+    t.layers.push_back(l);
+  }
+  t.biases = a.on("biases");
+  t.batchnorm = a.on("batchnorm");
+  if (t.batchnorm) t.layers.push_back("batchnorm");
+  t.pattern = a.str("params");
+  return t;
+}
+
+void print_replay(const std::vector<FlipReport>& flips, const TrialRecord& r, DType dt) {
+  std::printf("trial %lld, %s, BER %g: %lld flipped bits\n", static_cast<long long>(r.trial), r.dtype.c_str(), r.ber,
+              static_cast<long long>(flips.size()));
+  std::printf("%-28s %10s %4s %18s %18s %14s %14s %12s\n", "tensor", "index", "bit", "stored before", "stored after",
+              "value before", "value after", "read (SAF)");
+  const int hex_digits = static_cast<int>(dt.size() * 2);
+  for (const FlipReport& f : flips)
+    std::printf("%-28s %10lld %4d %#18.*llx %#18.*llx %14.6g %14.6g %12.6g\n", f.tensor.c_str(),
+                static_cast<long long>(f.index), f.bit, hex_digits, static_cast<unsigned long long>(f.before),
+                hex_digits, static_cast<unsigned long long>(f.after), f.value_before, f.value_after, f.read_after);
+  std::printf("top1 %.2f%% top5 %.2f%% loss %.6g nonfinite weights %lld\n", r.top1, r.top5, r.loss,
+              static_cast<long long>(r.nonfinite));
+}
+
+}  // namespace
+
+int cmd_faults(int argc, char** argv) {
+  Args a("faults",
+         "Runs a fault campaign: the checkpoint's conv and linear weights are stored in each dtype, every\n"
+         "stored bit flips with probability BER (Philox4x32-10 keyed by --seed, trial = subsequence), and\n"
+         "the test set is evaluated through the model's SAF. One JSON line per trial is appended (fsync)\n"
+         "to --out; rerunning the same command resumes. --replay T --list-flips shows one trial's flips.");
+  a.opt("checkpoint", "", "checkpoint file (required)");
+  add_data_flags(a, "");
+  a.opt("dtype", "f32", "storage dtypes, comma separated: f32 f16 bf16 fixedM.N (fixed2.5 = Q2.5)")
+      .opt("ber", "1e-5", "bit error rates, comma separated, each in [0, 1]")
+      .opt("trials", "100", "trials per (dtype, BER)")
+      .opt("seed", "0", "campaign seed")
+      .opt("fault", "flip", "fault model: flip (transient) stuck0 stuck1")
+      .opt("bits", "all", "bit positions: all, sign, exponent, mantissa (fixed: sign integer fraction), N, N-M")
+      .opt("layers", "conv,linear", "layer kinds whose weights are stored in the faulty memory")
+      .flag("biases", "also store linear biases in the faulty memory")
+      .flag("batchnorm", "also store batch-norm weights and biases in the faulty memory")
+      .opt("params", "*", "only parameters whose name matches this glob, e.g. 'layer3.*'")
+      .opt("shard", "0/1", "run shard k of n (trial t belongs to shard t % n)")
+      .opt("batch", "256", "evaluation batch size")
+      .opt("out", "", "results file, JSON lines (required unless --replay)")
+      .opt("replay", "", "evaluate only this trial (needs one dtype and one BER)")
+      .flag("list-flips", "with --replay: print every flipped bit")
+      .flag("quiet", "no progress line");
+  if (!a.parse(argc, argv, 2)) return 0;
+  if (!a.has("checkpoint")) fail("--checkpoint FILE is required");
+  const bool replay = a.has("replay");
+  if (!replay && !a.has("out")) fail("--out FILE is required");
+
+  CampaignConfig cfg;
+  for (const auto& s : a.list("dtype")) cfg.dtypes.push_back(DType::parse(s));
+  cfg.bers = parse_ber_list(a.str("ber"));
+  cfg.trials = a.integer("trials");
+  cfg.seed = static_cast<std::uint64_t>(a.integer("seed"));
+  cfg.model = parse_fault_model(a.str("fault"));
+  cfg.targets = parse_targets(a);
+  cfg.bits = a.str("bits");
+  cfg.shard = parse_shard(a.str("shard"));
+  cfg.batch = static_cast<int>(a.integer("batch"));
+  if (cfg.batch < 1) fail("--batch must be >= 1");
+  const std::int64_t threads = a.integer("threads");
+  if (threads < 0) fail("--threads must be >= 0");
+  cfg.threads = threads > 0 ? static_cast<int>(threads) : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  cfg.quiet = a.on("quiet");
+
+  const std::string ckpt_path = a.str("checkpoint");
+  const std::vector<std::uint8_t> bytes = read_file(ckpt_path);
+  Checkpoint ck = load_checkpoint(ckpt_path);
+  std::string dataset = a.str("dataset");
+  if (dataset.empty()) {
+    auto it = ck.meta.find("dataset");
+    if (it == ck.meta.end()) fail("--dataset is required (the checkpoint does not name its data set)");
+    dataset = it->second;
+  }
+  const Dataset test = load_split(a, Split::test, dataset);
+  if (test.channels != ck.model.in_channels || test.height != ck.model.height || test.classes != ck.model.classes)
+    fail(ckpt_path, ": model input/classes do not match data set ", dataset);
+  Campaign campaign(std::move(ck), fnv1a_hex(bytes.data(), bytes.size()), dataset, a.integer("limit"),
+                    make_eval_set(test, default_normalization(dataset)), cfg);
+
+  if (replay) {
+    if (cfg.dtypes.size() != 1 || cfg.bers.size() != 1) fail("--replay needs exactly one --dtype and one --ber");
+    const std::int64_t trial = a.integer("replay");
+    if (trial < 0) fail("--replay needs a trial number >= 0");
+    apply_threads(a);
+    std::vector<FlipReport> flips;
+    const TrialRecord r = campaign.run_trial(cfg.dtypes[0], cfg.bers[0], trial, &flips);
+    if (a.on("list-flips")) print_replay(flips, r, cfg.dtypes[0]);
+    else std::printf("trial %lld: %lld flips, top1 %.2f%% top5 %.2f%% loss %.6g\n", static_cast<long long>(trial),
+                     static_cast<long long>(r.flips), r.top1, r.top5, r.loss);
+    if (a.has("out"))
+      for (const TrialRecord& rec : read_results(a.str("out")))
+        if (rec.campaign == r.campaign && rec.dtype == r.dtype && rec.ber == r.ber && rec.trial == r.trial) {
+          const bool same = same_result(rec, r);
+          std::printf("%s: recorded trial %s\n", a.str("out").c_str(), same ? "matches" : "DIFFERS");
+          return same ? 0 : 1;
+        }
+    return 0;
+  }
+
+  ResultsWriter out(a.str("out"), campaign.id());
+  install_interrupt_handler();
+  std::fprintf(stderr, "campaign %s: %zu dtype(s) x %zu BER(s) x %lld trials (shard %d/%d) on %d threads -> %s\n",
+               campaign.id().c_str(), cfg.dtypes.size(), cfg.bers.size(), static_cast<long long>(cfg.trials),
+               cfg.shard.k, cfg.shard.n, cfg.threads, a.str("out").c_str());
+  const std::int64_t n = campaign.run(out);
+  if (interrupted()) {
+    std::fprintf(stderr, "interrupted: %lld records written; rerun the same command to resume\n",
+                 static_cast<long long>(n));
+    return 130;
+  }
+  std::fprintf(stderr, "%lld records written to %s\n", static_cast<long long>(n), a.str("out").c_str());
+  return 0;
+}
+
+}  // namespace safnet

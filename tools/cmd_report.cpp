@@ -1,0 +1,77 @@
+// safnet report: the paper-style table, CSV and SVG plot of campaign results.
+#include <cstdio>
+
+#include "host/check.h"
+#include "host/faults/report.h"
+#include "host/faults/results.h"
+#include "host/file_io.h"
+#include "tools/args.h"
+#include "tools/commands.h"
+
+namespace safnet {
+
+int cmd_report(int argc, char** argv) {
+  Args a("report",
+         "Summarises campaign results (one or more JSONL files): prints the paper-style table\n"
+         "(Top-1 clean | After Top-1 mean ± std, 95% CI, flips), and writes CSV and an SVG plot.\n"
+         "usage: safnet report RESULTS.jsonl... [--csv F] [--svg F]");
+  a.opt("csv", "", "write one CSV row per (model, SAF, dtype, BER)")
+      .opt("svg", "", "write the accuracy vs BER plot");
+  std::vector<std::string> files;
+  std::vector<char*> flags{argv[0], argv[1]};
+  for (int i = 2; i < argc; ++i) {
+    const std::string s = argv[i];
+    if (s.rfind("--", 0) == 0 || s == "-h") {
+      flags.push_back(argv[i]);
+      if ((s == "--csv" || s == "--svg") && i + 1 < argc) flags.push_back(argv[++i]);
+    } else {
+      files.push_back(s);
+    }
+  }
+  if (!a.parse(static_cast<int>(flags.size()), flags.data(), 2)) return 0;
+  if (files.empty()) fail("give at least one results file");
+  std::vector<TrialRecord> records;
+  for (const auto& f : files) {
+    if (!file_exists(f)) fail(f, ": no such file");
+    auto r = read_results(f);
+    records.insert(records.end(), r.begin(), r.end());
+  }
+  if (records.empty()) fail("no records in ", files[0], files.size() > 1 ? " and the other files" : "");
+  std::fputs(report_table(records).c_str(), stdout);
+  if (a.has("csv")) {
+    write_file_atomic(a.str("csv"), report_csv(records));
+    std::printf("wrote %s\n", a.str("csv").c_str());
+  }
+  if (a.has("svg")) {
+    write_file_atomic(a.str("svg"), report_svg(records));
+    std::printf("wrote %s\n", a.str("svg").c_str());
+  }
+  return 0;
+}
+
+int cmd_merge(int argc, char** argv) {
+  Args a("merge",
+         "Joins the results files of a campaign's shards into one, sorted by (dtype, BER, trial).\n"
+         "usage: safnet merge --out MERGED.jsonl SHARD.jsonl...");
+  a.opt("out", "", "merged results file (required; must not be one of the inputs)");
+  std::vector<std::string> files;
+  std::vector<char*> flags{argv[0], argv[1]};
+  for (int i = 2; i < argc; ++i) {
+    const std::string s = argv[i];
+    if (s.rfind("--", 0) == 0 || s == "-h") {
+      flags.push_back(argv[i]);
+      if (s == "--out" && i + 1 < argc) flags.push_back(argv[++i]);
+    } else {
+      files.push_back(s);
+    }
+  }
+  if (!a.parse(static_cast<int>(flags.size()), flags.data(), 2)) return 0;
+  if (!a.has("out")) fail("--out FILE is required");
+  if (files.empty()) fail("give the shard files to merge");
+  merge_results(files, a.str("out"));
+  std::printf("merged %zu files into %s (%zu records)\n", files.size(), a.str("out").c_str(),
+              read_results(a.str("out")).size());
+  return 0;
+}
+
+}  // namespace safnet

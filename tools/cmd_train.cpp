@@ -1,0 +1,125 @@
+// safnet train: train a model, optionally with a SAF on its conv and linear weights.
+#include <cstdio>
+#include <sstream>
+
+#include "host/check.h"
+#include "host/file_io.h"
+#include "host/saf_names.h"
+#include "tools/commands.h"
+#include "tools/common.h"
+#include "tools/interrupt.h"
+#include "tools/trainer.h"
+
+namespace safnet {
+
+namespace {
+
+AugmentConfig parse_augment(const std::string& s, const std::string& dataset) {
+  if (s == "auto") return dataset.rfind("cifar", 0) == 0 ? AugmentConfig{4, true} : AugmentConfig{};
+  if (s == "none") return AugmentConfig{};
+  if (s == "crop-flip") return AugmentConfig{4, true};
+  if (s == "crop") return AugmentConfig{4, false};
+  if (s == "flip") return AugmentConfig{0, true};
+  fail("safnet train: unknown --augment '", s, "' (valid: auto none crop-flip crop flip)");
+}
+
+std::vector<int> parse_milestones(const Args& a) {
+  std::vector<int> out;
+  for (const auto& s : a.list("milestones")) {
+    try {
+      out.push_back(std::stoi(s));
+    } catch (...) {
+      fail("safnet train: --milestones needs comma-separated epochs, got '", a.str("milestones"), "'");
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+int cmd_train(int argc, char** argv) {
+  Args a("train",
+         "Trains a model from scratch (or resumes a run) and writes OUT/checkpoint.safetensors every epoch\n"
+         "and OUT/train_log.jsonl. The defaults are the paper's CIFAR recipe: batch 128, SGD momentum 0.9,\n"
+         "lr 0.1, weight decay 1e-3, cosine schedule, 200 epochs, random crop + flip on CIFAR.\n"
+         "Ctrl-C writes a checkpoint at the current step; --resume continues exactly from it.");
+  add_model_flags(a);
+  add_data_flags(a, "fashion-mnist");
+  a.opt("epochs", "200", "training epochs")
+      .opt("batch", "128", "batch size")
+      .opt("optimizer", "sgd", "sgd | adamw")
+      .opt("lr", "0.1", "peak learning rate")
+      .opt("momentum", "0.9", "SGD momentum")
+      .flag("nesterov", "Nesterov momentum")
+      .opt("wd", "1e-3", "weight decay on the raw weights (AdamW: decoupled)")
+      .opt("schedule", "cosine", "cosine | step | constant")
+      .opt("warmup", "0", "linear warmup epochs")
+      .opt("milestones", "", "step schedule: epochs at which lr *= --gamma, e.g. 100,150")
+      .opt("gamma", "0.1", "step schedule factor")
+      .opt("label-smoothing", "0", "label smoothing of the cross-entropy")
+      .opt("augment", "auto", "auto (crop-flip on CIFAR, none otherwise) | none | crop-flip | crop | flip")
+      .opt("seed", "0", "seed of initialisation, shuffling and augmentation")
+      .opt("out", "", "output directory (required)")
+      .flag("resume", "continue the run in OUT from its checkpoint")
+      .flag("quiet", "no progress line");
+  if (!a.parse(argc, argv, 2)) return 0;
+  if (!a.has("out")) fail("--out DIR is required");
+  apply_threads(a);
+
+  TrainConfig cfg;
+  cfg.dataset = a.str("dataset");
+  cfg.out_dir = a.str("out");
+  cfg.epochs = static_cast<int>(a.integer("epochs"));
+  cfg.batch = static_cast<int>(a.integer("batch"));
+  if (cfg.epochs < 1) fail("--epochs must be >= 1");
+  if (cfg.batch < 1) fail("--batch must be >= 1");
+  cfg.optim.kind = a.str("optimizer");
+  cfg.optim.momentum = static_cast<float>(a.number("momentum"));
+  cfg.optim.nesterov = a.on("nesterov");
+  cfg.optim.weight_decay = static_cast<float>(a.number("wd"));
+  cfg.schedule.kind = a.str("schedule");
+  cfg.schedule.base_lr = static_cast<float>(a.number("lr"));
+  cfg.schedule.warmup_epochs = a.number("warmup");
+  cfg.schedule.milestones = parse_milestones(a);
+  cfg.schedule.gamma = static_cast<float>(a.number("gamma"));
+  schedule_lr(cfg.schedule, 0, cfg.epochs);  // rejects an unknown schedule before any work
+  Optimizer check_optim(cfg.optim);
+  cfg.label_smoothing = static_cast<float>(a.number("label-smoothing"));
+  cfg.augment = parse_augment(a.str("augment"), cfg.dataset);
+  cfg.seed = static_cast<std::uint64_t>(a.integer("seed"));
+  cfg.quiet = a.on("quiet");
+  cfg.flags = a.values();
+
+  const Dataset train_set = load_split(a, Split::train);
+  const Dataset test_set = load_split(a, Split::test);
+  cfg.model = model_config(a, train_set);
+
+  const std::string ckpt = checkpoint_path(cfg.out_dir);
+  Checkpoint start;
+  if (a.on("resume")) {
+    if (!file_exists(ckpt)) fail("--resume: no checkpoint at ", ckpt);
+    start = load_checkpoint(ckpt);
+    if (start.model.arch != cfg.model.arch || start.model.saf.kind != cfg.model.saf.kind)
+      fail(ckpt, ": holds a ", start.model.arch, " with SAF ", saf_name(start.model.saf.kind),
+           ", but the command asks for ", cfg.model.arch, " with SAF ", saf_name(cfg.model.saf.kind));
+    std::printf("resuming %s at epoch %s step %s\n", ckpt.c_str(), start.meta["epoch"].c_str(),
+                start.meta["step_in_epoch"].c_str());
+  } else {
+    if (file_exists(ckpt))
+      fail(cfg.out_dir, " already holds a run (", ckpt, "); use --resume to continue it or another --out");
+    start.model = cfg.model;
+    start.params = init_params(cfg.model, cfg.seed);
+  }
+  std::printf("train %s (SAF %s, %lld trainable parameters) on %s: %lld train / %lld test images, %d epochs\n",
+              cfg.model.arch.c_str(), saf_display_name(cfg.model.saf).c_str(),
+              static_cast<long long>(start.params.trainable_count()), cfg.dataset.c_str(),
+              static_cast<long long>(train_set.size()), static_cast<long long>(test_set.size()), cfg.epochs);
+  install_interrupt_handler();
+  const TrainResult r = train(cfg, train_set, test_set, std::move(start));
+  if (r.interrupted) return 130;
+  std::printf("test top1 %.2f%% top5 %.2f%% loss %.4f  (%.1fs)  checkpoint %s\n", r.final_top1, r.final_top5,
+              r.final_loss, r.seconds, ckpt.c_str());
+  return 0;
+}
+
+}  // namespace safnet

@@ -1,0 +1,73 @@
+// Shared subcommand flags.
+#include "tools/common.h"
+
+#include <omp.h>
+
+#include <cstdio>
+#include <thread>
+
+#include "host/check.h"
+#include "host/saf_names.h"
+
+extern "C" void openblas_set_num_threads(int);
+
+namespace safnet {
+
+void add_data_flags(Args& a, const std::string& default_dataset) {
+  a.opt("dataset", default_dataset, std::string("data set: ") + dataset_names());
+  a.opt("data", "", "data set directory (default for mnist/fashion-mnist: /usr/share/datasets/<name>)");
+  a.opt("limit", "0", "use only the first N images of each split (0 = all)");
+  a.opt("threads", "0", "worker threads (0 = all cores)");
+}
+
+std::string data_dir(const Args& a, const std::string& name) {
+  if (a.has("data")) return a.str("data");
+  if (name == "fashion-mnist" || name == "mnist") return "/usr/share/datasets/" + name;
+  fail("safnet: --data DIR is required for --dataset ", name);
+}
+
+Dataset load_split(const Args& a, Split split, const std::string& dataset) {
+  const std::int64_t limit = a.integer("limit");
+  if (limit < 0) fail("safnet: --limit must be >= 0, got ", limit);
+  const std::string name = dataset.empty() ? a.str("dataset") : dataset;
+  return load_dataset(name, data_dir(a, name), split, limit);
+}
+
+void apply_threads(const Args& a) {
+  std::int64_t n = a.integer("threads");
+  if (n < 0) fail("safnet: --threads must be >= 0, got ", n);
+  if (n == 0) n = std::max(1u, std::thread::hardware_concurrency());
+  omp_set_num_threads(static_cast<int>(n));
+  openblas_set_num_threads(static_cast<int>(n));
+}
+
+void add_model_flags(Args& a) {
+  a.opt("model", "resnet20", "architecture: resnet20 resnet32 resnet44 resnet56 resnet110 cnn mlp");
+  a.opt("saf", "none", "SAF on conv/linear weights: none tanh tanh_c softsign arctan arctan2pi");
+  a.opt("saf-c", "0.5", "c of tanh_c (tanh(c x)); the paper's Tanh0.5 is 0.5");
+  a.opt("saf-nan", "propagate", "a NaN raw weight: propagate (as in the paper) or zero");
+  a.flag("no-saf-first", "read the first layer's weights without the SAF");
+  a.flag("no-saf-last", "read the classifier's weights without the SAF");
+}
+
+ModelConfig model_config(const Args& a, const Dataset& data) {
+  ModelConfig m;
+  m.arch = a.str("model");
+  m.saf = parse_saf(a.str("saf"), static_cast<float>(a.number("saf-c")), a.str("saf-nan"));
+  m.saf_first = !a.on("no-saf-first");
+  m.saf_last = !a.on("no-saf-last");
+  m.in_channels = data.channels;
+  m.height = data.height;
+  m.width = data.width;
+  m.classes = data.classes;
+  check_model_config(m);
+  return m;
+}
+
+std::string format_percent(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.2f", v);
+  return buf;
+}
+
+}  // namespace safnet

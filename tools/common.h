@@ -1,0 +1,26 @@
+// Flags and setup shared by the subcommands: data set selection, threads, model flags.
+#pragma once
+#include <string>
+
+#include "data/dataset.h"
+#include "models/model.h"
+#include "tools/args.h"
+
+namespace safnet {
+
+// --dataset --data --limit --threads
+void add_data_flags(Args& a, const std::string& default_dataset);
+// The data set's directory: --data, or the Debian package's folder for (fashion-)mnist.
+std::string data_dir(const Args& a, const std::string& dataset);
+// Loads a split of `dataset` (by default --dataset) honouring --data and --limit.
+Dataset load_split(const Args& a, Split split, const std::string& dataset = "");
+// Applies --threads (0 = all cores) to OpenMP and BLAS.
+void apply_threads(const Args& a);
+
+// --model --saf --saf-c --saf-nan --no-saf-first --no-saf-last
+void add_model_flags(Args& a);
+ModelConfig model_config(const Args& a, const Dataset& data);
+
+std::string format_percent(double v);  // "91.23"
+
+}  // namespace safnet

@@ -1,0 +1,72 @@
+// Whole-split evaluation with cached graphs.
+#include "tools/evaluate.h"
+
+#include <cmath>
+#include <cstring>
+
+#include "host/check.h"
+#include "host/cpu/ops.h"
+
+namespace safnet {
+
+EvalSet make_eval_set(const Dataset& d, const Normalization& norm) {
+  EvalSet s;
+  s.images = Tensor({d.size(), d.channels, d.height, d.width});
+  s.labels = d.labels;
+  const std::int64_t plane = static_cast<std::int64_t>(d.height) * d.width;
+  float* out = s.images.data<float>();
+  for (std::int64_t i = 0; i < d.size(); ++i)
+    for (int c = 0; c < d.channels; ++c) {
+      const std::int64_t base = (i * d.channels + c) * plane;
+      const float mean = norm.mean.at(static_cast<std::size_t>(c)), inv = 1.0f / norm.std.at(static_cast<std::size_t>(c));
+      for (std::int64_t p = 0; p < plane; ++p) out[base + p] = (d.images[static_cast<std::size_t>(base + p)] / 255.0f - mean) * inv;
+    }
+  return s;
+}
+
+Evaluator::Plan& Evaluator::plan(int n) {
+  auto& slot = plans_[n];
+  if (!slot) {
+    slot = std::make_unique<Plan>();
+    Plan& p = *slot;
+    p.images = p.graph.input("images", {n, cfg_.in_channels, cfg_.height, cfg_.width});
+    p.labels = p.graph.input("labels", {n}, DType::i32());
+    p.logits = build_forward(cfg_, p.graph, p.images, false);
+    p.loss = p.graph.softmax_ce(p.logits, p.labels, 0.0f).first;
+    p.exec = std::make_unique<Executor>(p.graph, std::vector<ValueId>{p.logits, p.loss});
+  }
+  return *slot;
+}
+
+Metrics Evaluator::run(ParamStore& params, const EvalSet& data) {
+  Metrics m;
+  const std::int64_t per_image = data.images.numel() / std::max<std::int64_t>(1, data.size());
+  double loss_sum = 0;
+  std::int64_t top1 = 0, top5 = 0;
+  for (std::int64_t start = 0; start < data.size(); start += batch_) {
+    const int n = static_cast<int>(std::min<std::int64_t>(batch_, data.size() - start));
+    Plan& p = plan(n);
+    Tensor x({n, cfg_.in_channels, cfg_.height, cfg_.width});
+    std::memcpy(x.data<float>(), data.images.data<float>() + start * per_image, x.nbytes());
+    Tensor y({n}, DType::i32());
+    std::memcpy(y.data<std::int32_t>(), data.labels.data() + start, y.nbytes());
+    p.exec->bind_params(params);
+    p.exec->set_input(p.images, x);
+    p.exec->set_input(p.labels, y);
+    p.exec->run();
+    std::int64_t t1 = 0, t5 = 0;
+    cpu::topk_correct(n, cfg_.classes, p.exec->get(p.logits).data<float>(), y.data<std::int32_t>(), &t1, &t5);
+    top1 += t1;
+    top5 += t5;
+    loss_sum += static_cast<double>(p.exec->get(p.loss).data<float>()[0]) * n;
+  }
+  m.n = data.size();
+  if (m.n > 0) {
+    m.top1 = 100.0 * static_cast<double>(top1) / static_cast<double>(m.n);
+    m.top5 = 100.0 * static_cast<double>(top5) / static_cast<double>(m.n);
+    m.loss = loss_sum / static_cast<double>(m.n);
+  }
+  return m;
+}
+
+}  // namespace safnet

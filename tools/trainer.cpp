@@ -1,0 +1,173 @@
+// The training loop.
+#include "tools/trainer.h"
+
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <memory>
+
+#include <nlohmann/json.hpp>
+
+#include "data/loader.h"
+#include "host/check.h"
+#include "host/cpu/ops.h"
+#include "host/executor.h"
+#include "host/file_io.h"
+#include "tools/evaluate.h"
+#include "tools/interrupt.h"
+#include "tools/progress.h"
+
+namespace safnet {
+
+std::string checkpoint_path(const std::string& out_dir) { return out_dir + "/checkpoint.safetensors"; }
+std::string train_log_path(const std::string& out_dir) { return out_dir + "/train_log.jsonl"; }
+
+namespace {
+
+// One training graph per batch size (the full batch and a final partial one).
+struct TrainPlan {
+  Graph graph;
+  ValueId images = -1, labels = -1, logits = -1, loss = -1;
+  std::map<std::string, ValueId> grads;  // param name -> gradient value
+  std::unique_ptr<Executor> exec;
+};
+
+std::unique_ptr<TrainPlan> make_plan(const TrainConfig& cfg, int n) {
+  auto p = std::make_unique<TrainPlan>();
+  const ModelConfig& m = cfg.model;
+  p->images = p->graph.input("images", {n, m.in_channels, m.height, m.width});
+  p->labels = p->graph.input("labels", {n}, DType::i32());
+  p->logits = build_forward(m, p->graph, p->images, true);
+  p->loss = p->graph.softmax_ce(p->logits, p->labels, cfg.label_smoothing).first;
+  std::vector<ValueId> keep{p->logits, p->loss};
+  for (auto [param, grad] : p->graph.backward(p->loss)) {
+    p->grads[p->graph.value(param).name] = grad;
+    keep.push_back(grad);
+  }
+  p->exec = std::make_unique<Executor>(p->graph, keep);
+  return p;
+}
+
+void save(const TrainConfig& cfg, const ParamStore& params, const Optimizer& opt, int epoch, std::int64_t step,
+          const Metrics& test) {
+  Checkpoint ck;
+  ck.model = cfg.model;
+  ck.params = params;
+  ck.optim_slots = const_cast<Optimizer&>(opt).slots();
+  ck.optim_steps = opt.steps();
+  ck.meta["dataset"] = cfg.dataset;
+  ck.meta["epoch"] = std::to_string(epoch);
+  ck.meta["step_in_epoch"] = std::to_string(step);
+  ck.meta["top1"] = std::to_string(test.top1);
+  ck.meta["top5"] = std::to_string(test.top5);
+  ck.meta["config"] = nlohmann::json(cfg.flags).dump();
+  save_checkpoint(checkpoint_path(cfg.out_dir), ck);
+}
+
+std::int64_t meta_int(const Checkpoint& ck, const char* key) {
+  auto it = ck.meta.find(key);
+  return it == ck.meta.end() ? 0 : std::stoll(it->second);
+}
+
+}  // namespace
+
+TrainResult train(const TrainConfig& cfg, const Dataset& train_set, const Dataset& test_set, Checkpoint start) {
+  TrainResult result;
+  std::filesystem::create_directories(cfg.out_dir);
+  ParamStore& params = start.params;
+  Optimizer opt(cfg.optim);
+  opt.slots() = start.optim_slots;
+  opt.set_steps(start.optim_steps);
+  int first_epoch = static_cast<int>(meta_int(start, "epoch"));
+  const std::int64_t skip_steps = meta_int(start, "step_in_epoch");
+
+  Loader loader(train_set, cfg.batch, true, cfg.seed, cfg.augment, default_normalization(cfg.dataset), false);
+  const EvalSet test = make_eval_set(test_set, default_normalization(cfg.dataset));
+  Evaluator evaluator(cfg.model, cfg.batch);
+  std::map<int, std::unique_ptr<TrainPlan>> plans;
+  const std::int64_t steps_per_epoch = loader.batches_per_epoch();
+  Metrics test_metrics;
+  const auto t0 = std::chrono::steady_clock::now();
+
+  for (int epoch = first_epoch; epoch < cfg.epochs; ++epoch) {
+    loader.start_epoch(epoch);
+    Progress progress("epoch " + std::to_string(epoch + 1) + "/" + std::to_string(cfg.epochs), steps_per_epoch);
+    double loss_sum = 0;
+    std::int64_t seen = 0, correct = 0, step = 0;
+    Batch batch;
+    const auto e0 = std::chrono::steady_clock::now();
+    while (loader.next(batch)) {
+      if (epoch == first_epoch && step < skip_steps) {  // resuming mid-epoch: same order, skip done batches
+        ++step;
+        continue;
+      }
+      const int n = static_cast<int>(batch.labels.size());
+      auto& plan = plans[n];
+      if (!plan) plan = make_plan(cfg, n);
+      Tensor labels({n}, DType::i32());
+      std::memcpy(labels.data<std::int32_t>(), batch.labels.data(), labels.nbytes());
+      plan->exec->bind_params(params);
+      plan->exec->set_input(plan->images, batch.images);
+      plan->exec->set_input(plan->labels, labels);
+      plan->exec->run();
+      std::map<std::string, const Tensor*> grads;
+      for (const auto& [name, v] : plan->grads) grads[name] = &plan->exec->get(v);
+      const double epoch_pos = epoch + static_cast<double>(step) / static_cast<double>(steps_per_epoch);
+      const float lr = schedule_lr(cfg.schedule, epoch_pos, cfg.epochs);
+      opt.step(params, grads, lr);
+
+      const float loss = plan->exec->get(plan->loss).data<float>()[0];
+      if (!std::isfinite(loss)) fail("training diverged: loss is ", loss, " at epoch ", epoch + 1, " step ", step + 1);
+      std::int64_t t1 = 0, t5 = 0;
+      cpu::topk_correct(n, cfg.model.classes, plan->exec->get(plan->logits).data<float>(), batch.labels.data(), &t1, &t5);
+      loss_sum += static_cast<double>(loss) * n;
+      seen += n;
+      correct += t1;
+      ++step;
+      if (!cfg.quiet) {
+        const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - e0).count();
+        char detail[160];
+        std::snprintf(detail, sizeof detail, "loss %.4f acc %.2f%% lr %.4g %.0f img/s", loss_sum / seen,
+                      100.0 * correct / seen, lr, secs > 0 ? seen / secs : 0.0);
+        progress.update(step, detail);
+      }
+      if (interrupted()) {
+        save(cfg, params, opt, epoch, step, test_metrics);
+        std::fprintf(stderr, "\nsafnet train: interrupted at epoch %d step %lld; checkpoint written to %s "
+                     "(rerun with --resume to continue)\n", epoch + 1, static_cast<long long>(step),
+                     checkpoint_path(cfg.out_dir).c_str());
+        result.interrupted = true;
+        result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        return result;
+      }
+    }
+    const double train_secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - e0).count();
+    test_metrics = evaluator.run(params, test);
+    const double train_loss = seen ? loss_sum / seen : 0;
+    const double train_acc = seen ? 100.0 * correct / seen : 0;
+    if (!cfg.quiet) progress.finish();
+    std::printf("epoch %d/%d  train loss %.4f acc %.2f%%  test loss %.4f top1 %.2f%% top5 %.2f%%  %.1fs (%.0f img/s)\n",
+                epoch + 1, cfg.epochs, train_loss, train_acc, test_metrics.loss, test_metrics.top1, test_metrics.top5,
+                train_secs, train_secs > 0 ? seen / train_secs : 0.0);
+    std::fflush(stdout);
+    nlohmann::json log{{"epoch", epoch + 1},         {"lr", schedule_lr(cfg.schedule, epoch + 1.0, cfg.epochs)},
+                       {"train_loss", train_loss},   {"train_top1", train_acc},
+                       {"test_loss", test_metrics.loss}, {"test_top1", test_metrics.top1},
+                       {"test_top5", test_metrics.top5}, {"seconds", train_secs},
+                       {"images_per_second", train_secs > 0 ? seen / train_secs : 0.0}};
+    append_line_durable(train_log_path(cfg.out_dir), log.dump());
+    save(cfg, params, opt, epoch + 1, 0, test_metrics);
+    if (epoch == first_epoch) result.first_epoch_loss = train_loss;
+    result.last_epoch_loss = train_loss;
+    result.epochs_done = epoch + 1;
+  }
+  if (first_epoch >= cfg.epochs) test_metrics = evaluator.run(params, test);
+  result.final_top1 = test_metrics.top1;
+  result.final_top5 = test_metrics.top5;
+  result.final_loss = test_metrics.loss;
+  result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return result;
+}
+
+}  // namespace safnet
