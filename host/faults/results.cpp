@@ -59,6 +59,13 @@ std::string field_list() {
   return s;
 }
 
+// A name from the file, safe to put in a one-line message.
+std::string printable(const std::string& s) {
+  std::string out;
+  for (char c : s.substr(0, 80)) out += (c >= 0x20 && c != 0x7f) || c < 0 ? c : '?';
+  return s.size() > 80 ? out + "..." : out;
+}
+
 // Builds a record straight from parser events: the record is one flat object, so any nesting
 // is rejected at once (no deep trees are ever built from hostile input).
 class RecordSax : public nlohmann::json_sax<nlohmann::json> {
@@ -85,7 +92,7 @@ class RecordSax : public nlohmann::json_sax<nlohmann::json> {
   bool key(string_t& k) override {
     auto it = std::find(std::begin(kFieldNames), std::end(kFieldNames), k);
     if (it == std::end(kFieldNames))
-      return set_error("unknown field '" + k + "' (fields: " + field_list() + ")");
+      return set_error("unknown field '" + printable(k) + "' (fields: " + field_list() + ")");
     const std::size_t i = static_cast<std::size_t>(it - std::begin(kFieldNames));
     if (seen[i]) return set_error("field '" + k + "' appears twice");
     seen[i] = true;
@@ -397,7 +404,8 @@ ResultsWriter::ResultsWriter(std::string path, std::string campaign)
   for (const NumberedRecord& n : fc.records) {
     if (n.rec.campaign != campaign_)
       fail(where_of(path_, n.line_no), ": ", path_, " holds results of another campaign (id ",
-           n.rec.campaign, ", this one is ", campaign_, "), refusing to mix; use another --out");
+           printable(n.rec.campaign), ", this one is ", campaign_,
+           "), refusing to mix; use another --out");
     done_.insert({n.rec.dtype, n.rec.ber, n.rec.trial});
   }
   if (fc.torn) {
@@ -444,16 +452,16 @@ void merge_results(const std::vector<std::string>& inputs, const std::string& ou
         campaign = n.rec.campaign;
         campaign_src = where;
       } else if (n.rec.campaign != campaign) {
-        fail(where, ": holds results of campaign ", n.rec.campaign, " but ", campaign_src,
-             " holds campaign ", campaign, "; refusing to mix them");
+        fail(where, ": holds results of campaign ", printable(n.rec.campaign), " but ",
+             campaign_src, " holds campaign ", printable(campaign), "; refusing to mix them");
       }
       Key key{n.rec.dtype, n.rec.ber, n.rec.trial};
       auto it = merged.find(key);
       if (it == merged.end()) {
         merged.emplace(std::move(key), std::make_pair(std::move(n.rec), where));
       } else if (!same_result(it->second.first, n.rec)) {
-        fail(where, ": conflicts with ", it->second.second, ": dtype ", n.rec.dtype, " ber ",
-             n.rec.ber, " trial ", n.rec.trial, " has different results");
+        fail(where, ": conflicts with ", it->second.second, ": dtype ", printable(n.rec.dtype),
+             " ber ", n.rec.ber, " trial ", n.rec.trial, " has different results");
       }
     }
   }

@@ -143,6 +143,7 @@ TEST(ResultsRecord, MalformedLinesNamePathAndLine) {
       {with("model", nlohmann::ordered_json::object()), "field 'model' must not be an object"},
       {with("dtype", nlohmann::ordered_json::array()), "field 'dtype' must not be an array"},
       {with("extra", 1), "unknown field 'extra'"},
+      {with("a\nb", 1), "unknown field 'a?b'"},
       {with("flips", 18446744073709551615ull), "field 'flips' is too large"},
       {good.substr(0, good.size() - 1) + ",\"ber\":0.5}", "field 'ber' appears twice"},
       {"{\"ber\":1e999}", "invalid JSON"},

@@ -27,14 +27,13 @@ bool same(const safnet::SafetensorsFile& a, const safnet::SafetensorsFile& b) {
   return true;
 }
 
-}  // namespace
-
-extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+// Parses one candidate file; if accepted, writes and rereads it and checks nothing changed.
+void check(const std::uint8_t* data, std::size_t size) {
   safnet::SafetensorsFile first;
   try {
     first = safnet::parse_safetensors(data, size, "fuzz input");
   } catch (const safnet::Error&) {
-    return 0;  // rejected with a message: the expected outcome for most inputs
+    return;  // rejected with a message: the expected outcome for most inputs
   }
   std::vector<std::uint8_t> bytes;
   safnet::SafetensorsFile second;
@@ -48,5 +47,22 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (!same(first, second)) die("reread differs from the first parse");
   // The writer's output is canonical: writing it again gives the same bytes.
   if (safnet::serialize_safetensors(second) != bytes) die("second write differs from the first");
+}
+
+}  // namespace
+
+// Each input is tried twice: as a file, and as "header JSON, NUL, buffer" with the length prefix
+// computed, so that mutations of the header text keep reaching the checks past the length.
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  check(data, size);
+  const auto* nul = static_cast<const std::uint8_t*>(std::memchr(data, 0, size));
+  if (nul) {
+    const std::uint64_t n = static_cast<std::uint64_t>(nul - data);
+    std::vector<std::uint8_t> file(8);
+    for (int i = 0; i < 8; ++i) file[i] = static_cast<std::uint8_t>(n >> (8 * i));
+    file.insert(file.end(), data, nul);
+    file.insert(file.end(), nul + 1, data + size);
+    check(file.data(), file.size());
+  }
   return 0;
 }

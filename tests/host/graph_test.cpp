@@ -2,6 +2,8 @@
 // liveness planning, and shape errors at build time.
 #include <gtest/gtest.h>
 
+#include <omp.h>
+
 #include <cmath>
 
 #include "host/check.h"
@@ -25,7 +27,10 @@ void fill(Tensor& t, Rng& r, double scale) {
 }
 
 // d loss / d p along a random direction, by central differences, vs the graph's gradient.
-void check_gradients(const std::string& arch, SafKind saf, int n, int c, int hw) {
+// min_checked: the fraction of parameter tensors that must get a kink-free step. Deep nets with
+// batch norm spread any step over every unit, so early layers of a ResNet rarely get one.
+void check_gradients(const std::string& arch, SafKind saf, int n, int c, int hw, double min_checked) {
+  omp_set_num_threads(1);  // tiny shapes: threads cost more than they save
   ModelConfig cfg;
   cfg.arch = arch;
   cfg.in_channels = c;
@@ -42,6 +47,14 @@ void check_gradients(const std::string& arch, SafKind saf, int n, int c, int hw)
   auto grads = g.backward(loss);
   std::vector<ValueId> keep{loss};
   for (auto [p, gv] : grads) keep.push_back(gv);
+  // The outputs that decide which piece of a piecewise-linear function is active: ReLU outputs
+  // and max-pool arg-maxes. Central differences are exact to O(eps^2) only when none changes.
+  std::vector<ValueId> pieces;
+  for (const Node& node : g.nodes()) {
+    if (node.op == Op::relu) pieces.push_back(node.out[0]);
+    if (node.op == Op::maxpool) pieces.push_back(node.out[1]);
+  }
+  keep.insert(keep.end(), pieces.begin(), pieces.end());
   Executor ex(g, keep);
   ex.bind_params(params);
   Rng r(3);
@@ -58,57 +71,56 @@ void check_gradients(const std::string& arch, SafKind saf, int n, int c, int hw)
     ex.run();
     return static_cast<double>(ex.get(loss).data<float>()[0]);
   };
+  auto pattern = [&]() {
+    std::vector<bool> bits;
+    for (ValueId v : pieces) {
+      const Tensor& t = ex.get(v);
+      for (std::int64_t i = 0; i < t.numel(); ++i)
+        bits.push_back(t.dtype() == DType::i32() ? (t.data<std::int32_t>()[i] & 1) : t.data<float>()[i] > 0.0f);
+    }
+    return bits;
+  };
   int checked = 0;
   for (auto [pv, gv] : grads) {
     ParamInfo& p = params.at(g.value(pv).name);
     ex.run();
     const Tensor grad = ex.get(gv).clone();
-    Tensor dir(p.value.shape());
-    fill(dir, r, 1.0);
-    double analytic = 0, dir_norm = 0;
-    for (std::int64_t i = 0; i < dir.numel(); ++i) {
-      analytic += static_cast<double>(grad.data<float>()[i]) * dir.data<float>()[i];
-      dir_norm += static_cast<double>(dir.data<float>()[i]) * dir.data<float>()[i];
-    }
-    const Tensor saved = p.value.clone();
-    const double rms = std::sqrt(dir_norm / static_cast<double>(dir.numel()));
-    auto shift = [&](double s) {
-      for (std::int64_t i = 0; i < dir.numel(); ++i)
-        p.value.data<float>()[i] = static_cast<float>(saved.data<float>()[i] + s * dir.data<float>()[i]);
-    };
-    // Central differences at three step sizes: large steps may cross ReLU/max-pool kinks, small
-    // ones lose digits to the f32 loss. The gradient must match the estimate at one of them
-    // within 2 % plus that step's rounding floor (f32 loss error ~4e-7 |loss| over 2 eps).
-    double best = 1e300, best_numeric = 0, best_tol = 0;
-    for (double step : {3e-3, 1e-3, 3e-4}) {
-      const double eps = step / rms;
-      shift(eps);
+    const std::vector<bool> base = pattern();
+    // Single elements, small steps; an element whose step flips a ReLU or max-pool decision is
+    // skipped (the difference quotient straddles a kink there), until two are checked.
+    int valid = 0;
+    for (int attempt = 0; attempt < 8 && valid < 2; ++attempt) {
+      const std::int64_t i = static_cast<std::int64_t>(r.next() % static_cast<std::uint64_t>(p.value.numel()));
+      float& w = p.value.data<float>()[i];
+      const float saved = w;
+      const double eps = 1e-3;
+      w = static_cast<float>(saved + eps);
       const double lp = loss_at();
-      shift(-eps);
+      const bool same_plus = pattern() == base;
+      w = static_cast<float>(saved - eps);
       const double lm = loss_at();
+      const bool same_minus = pattern() == base;
+      w = saved;
+      if (!same_plus || !same_minus) continue;
+      ++valid;
       const double numeric = (lp - lm) / (2 * eps);
-      const double tol = 0.02 * std::fabs(numeric) + 4e-7 * std::fabs(lp) / eps + 1e-5;
-      if (std::fabs(analytic - numeric) - tol < best - best_tol) {
-        best = std::fabs(analytic - numeric);
-        best_numeric = numeric;
-        best_tol = tol;
-      }
+      const double analytic = grad.data<float>()[i];
+      // f32 rounding of the two losses (a few ulps of |loss|) over 2 eps, plus 2 % for the
+      // O(eps^2) truncation of a smooth piece.
+      const double tol = 0.02 * std::fabs(numeric) + 8.0 * 1.2e-7 * std::fabs(lp) / (2 * eps);
+      EXPECT_NEAR(analytic, numeric, tol) << arch << " " << p.name << "[" << i << "]";
     }
-    shift(0);
-    EXPECT_LE(best, best_tol) << arch << " " << p.name << ": analytic " << analytic << " numeric " << best_numeric;
-    ++checked;
+    if (valid > 0) ++checked;
+    ex.run();
   }
-  EXPECT_EQ(checked, static_cast<int>(params.all().size()) - 2 * [&] {
-    int bn = 0;
-    for (auto& p : params.all()) bn += p.role == ParamRole::bn_running_mean;
-    return bn;
-  }());
+  EXPECT_GE(checked, min_checked * static_cast<double>(grads.size())) << arch << ": too few kink-free steps";
+  omp_set_num_threads(omp_get_num_procs());
 }
 
-TEST(Graph, ResNetGradientsMatchFiniteDifferences) { check_gradients("resnet20", SafKind::none, 3, 3, 8); }
-TEST(Graph, ResNetWithTanhGradientsMatchFiniteDifferences) { check_gradients("resnet20", SafKind::tanh, 2, 3, 8); }
-TEST(Graph, CnnWithSoftsignGradientsMatchFiniteDifferences) { check_gradients("cnn", SafKind::softsign, 3, 1, 8); }
-TEST(Graph, MlpWithTanhCGradientsMatchFiniteDifferences) { check_gradients("mlp", SafKind::tanh_c, 4, 1, 6); }
+TEST(Graph, ResNetWithTanhGradientsMatchFiniteDifferences) { check_gradients("resnet20", SafKind::tanh, 3, 3, 8, 0.5); }
+TEST(Graph, CnnGradientsMatchFiniteDifferences) { check_gradients("cnn", SafKind::none, 3, 1, 8, 1.0); }
+TEST(Graph, CnnWithSoftsignGradientsMatchFiniteDifferences) { check_gradients("cnn", SafKind::softsign, 3, 1, 8, 1.0); }
+TEST(Graph, MlpWithTanhCGradientsMatchFiniteDifferences) { check_gradients("mlp", SafKind::tanh_c, 4, 1, 6, 1.0); }
 
 TEST(Graph, ShapeMismatchIsRejectedAtBuildTime) {
   Graph g;

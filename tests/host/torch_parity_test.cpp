@@ -6,6 +6,8 @@
 #include <cstdlib>
 #include <filesystem>
 
+#include <unistd.h>
+
 #include "host/executor.h"
 #include "host/rng.h"
 #include "host/safetensors.h"
@@ -91,8 +93,10 @@ void check(const std::string& conv_saf, const std::string& lin_saf, int stride, 
   in.tensors.emplace_back("labels", lf);
   in.metadata = {{"conv_saf", conv_saf}, {"linear_saf", lin_saf}, {"c", "0.5"}, {"stride", std::to_string(stride)},
                  {"pad", std::to_string(pad)}, {"eps", "1e-5"}, {"momentum", "0.1"}, {"smoothing", "0.1"}};
-  const std::string dir = ::testing::TempDir();
-  const std::string in_path = dir + "/parity_in.safetensors", out_path = dir + "/parity_out.safetensors";
+  // Unique names: ctest runs the cases of this file as parallel processes.
+  const std::string dir = ::testing::TempDir() + "/parity_" + std::to_string(::getpid());
+  std::filesystem::create_directories(dir);
+  const std::string in_path = dir + "/in.safetensors", out_path = dir + "/out.safetensors";
   write_safetensors(in_path, in);
   const std::string cmd = "/usr/bin/python3 " SAFNET_SOURCE_DIR "/tests/parity/torch_layers.py " + in_path + " " + out_path;
   ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;

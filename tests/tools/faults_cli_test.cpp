@@ -94,7 +94,7 @@ TEST_F(FaultsCli, ResumesAfterAKillWithoutLosingOrDuplicatingTrials) {
   for (const auto& rec : all) trials.insert(rec.trial);
   EXPECT_EQ(trials.size(), 401u);
   // Every record written before the kill is still there, unchanged.
-  for (std::size_t i = 0; i < partial.size(); ++i) EXPECT_EQ(partial[i], all[i]);
+  for (std::size_t i = 0; i < partial.size(); ++i) EXPECT_TRUE(same_result(partial[i], all[i])) << i;
 }
 
 TEST_F(FaultsCli, ReplayListsFlipsAndMatchesTheRecord) {
@@ -130,7 +130,8 @@ TEST_F(FaultsCli, ReportWritesTableCsvAndSvg) {
   EXPECT_NE(r.output.find("Q2.5"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("Tanh"), std::string::npos) << r.output;
   EXPECT_TRUE(file_exists(*dir_ + "/rep.csv"));
-  EXPECT_NE(std::string(read_file(*dir_ + "/rep.svg").begin(), read_file(*dir_ + "/rep.svg").end()).find("<svg"), std::string::npos);
+  const auto svg = read_file(*dir_ + "/rep.svg");
+  EXPECT_NE(std::string(svg.begin(), svg.end()).find("<svg"), std::string::npos);
 }
 
 }  // namespace
