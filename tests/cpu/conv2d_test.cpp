@@ -140,6 +140,43 @@ TEST(Conv2d, SafRawWeightGradientMatchesFiniteDifferences) {
   }
 }
 
+// A layer wide enough that each image's im2col is built in several bands of output rows (the
+// last one ragged), checked at coordinates spread over every band.
+TEST(Conv2d, SeveralIm2colBands) {
+  for (const ConvGeom& g : {ConvGeom{2, 16, 37, 30, 3, 3, 3, 1, 1}, ConvGeom{2, 16, 37, 30, 3, 3, 3, 2, 1}}) {
+    SCOPED_TRACE(name(g));
+    const Case c = make_case(g, 400);
+    const Vec x = ref::to_double(c.x), w = ref::to_double(c.w), dy = ref::to_double(c.dy);
+    const Vec ax = ref::abs_of(x), aw = ref::abs_of(w), ady = ref::abs_of(dy);
+    std::vector<float> y(c.ysize()), dx(c.x.size()), dw(c.w.size());
+    conv2d_forward(g, c.x.data(), c.w.data(), y.data());
+    conv2d_backward_data(g, c.dy.data(), c.w.data(), dx.data());
+    conv2d_backward_weight(g, c.x.data(), c.dy.data(), dw.data());
+    const Vec mag = ref::conv2d(g, ax, aw);
+    Vec tol(mag.size());
+    for (std::size_t i = 0; i < mag.size(); ++i) tol[i] = ref::f32_sum_bound(g.c * g.r * g.s, mag[i]);
+    ref::expect_close(y, ref::conv2d(g, x, w), tol, "y");
+
+    const auto at_x = ref::spread_indices(x.size(), 23), at_w = ref::spread_indices(w.size(), 23);
+    const Vec gx = ref::fd_gradient_at([&](const Vec& v) { return ref::dot(dy, ref::conv2d(g, v, w)); }, x, 0.5, at_x);
+    const Vec mx = ref::fd_gradient_at([&](const Vec& v) { return ref::dot(ady, ref::conv2d(g, v, aw)); }, x, 0.5, at_x);
+    const Vec gw = ref::fd_gradient_at([&](const Vec& v) { return ref::dot(dy, ref::conv2d(g, x, v)); }, w, 0.5, at_w);
+    const Vec mw = ref::fd_gradient_at([&](const Vec& v) { return ref::dot(ady, ref::conv2d(g, ax, v)); }, w, 0.5, at_w);
+    std::vector<float> dx_at, dw_at;
+    Vec tx, tw;
+    for (std::size_t j = 0; j < at_x.size(); ++j) {
+      dx_at.push_back(dx[at_x[j]]);
+      tx.push_back(ref::f32_sum_bound(g.k * g.r * g.s, mx[j]) + 1e-12);
+    }
+    for (std::size_t j = 0; j < at_w.size(); ++j) {
+      dw_at.push_back(dw[at_w[j]]);
+      tw.push_back(ref::f32_sum_bound(static_cast<long>(g.n) * g.oh() * g.ow(), mw[j]) + 1e-12);
+    }
+    ref::expect_close(dx_at, gx, tx, "dx");
+    ref::expect_close(dw_at, gw, tw, "dw");
+  }
+}
+
 TEST(Conv2d, RejectsBadGeometry) {
   std::vector<float> buf(64);
   const ConvGeom too_small{1, 1, 2, 2, 1, 5, 5, 1, 1};

@@ -78,6 +78,29 @@ inline Vec fd_gradient(const std::function<double(const Vec&)>& f, Vec v, double
   return g;
 }
 
+// Central differences at the listed coordinates only (for inputs too large to sweep).
+inline Vec fd_gradient_at(const std::function<double(const Vec&)>& f, Vec v, double h,
+                          const std::vector<std::size_t>& at) {
+  Vec g(at.size());
+  for (std::size_t j = 0; j < at.size(); ++j) {
+    const double x = v[at[j]];
+    v[at[j]] = x + h;
+    const double up = f(v);
+    v[at[j]] = x - h;
+    const double down = f(v);
+    v[at[j]] = x;
+    g[j] = (up - down) / (2 * h);
+  }
+  return g;
+}
+
+// `count` coordinates spread over [0, size), including both ends.
+inline std::vector<std::size_t> spread_indices(std::size_t size, std::size_t count) {
+  std::vector<std::size_t> at;
+  for (std::size_t j = 0; j < count; ++j) at.push_back(j * (size - 1) / (count - 1));
+  return at;
+}
+
 inline double dot(const Vec& a, const Vec& b) {
   double s = 0.0;
   for (std::size_t i = 0; i < a.size(); ++i) s += a[i] * b[i];

@@ -47,6 +47,13 @@ class FaultsCli : public ::testing::Test {
 };
 std::string* FaultsCli::dir_ = nullptr;
 
+TEST_F(FaultsCli, EvalPrintsEveryStorageDtype) {
+  const auto r = run("eval --checkpoint " + ckpt() + " --limit 300 --dtype f32,f16,bf16,fixed2.5");
+  ASSERT_EQ(r.code, 0) << r.output;
+  for (const char* row : {"| f32 |", "| f16 |", "| bf16 |", "| fixed2.5 |"})
+    EXPECT_NE(r.output.find(row), std::string::npos) << row << "\n" << r.output;
+}
+
 TEST_F(FaultsCli, SameResultsWhateverTheThreadCountAndSharding) {
   const std::string one = *dir_ + "/one.jsonl", two = *dir_ + "/two.jsonl";
   ASSERT_EQ(run(campaign("--threads 1 --out " + one)).code, 0);
