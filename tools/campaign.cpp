@@ -20,8 +20,6 @@
 #include "tools/progress.h"
 #include "tools/stored_model.h"
 
-extern "C" void openblas_set_num_threads(int);
-
 namespace safnet {
 
 std::string fnv1a_hex(const void* data, std::size_t size) {
@@ -229,7 +227,6 @@ std::int64_t Campaign::run(ResultsWriter& out) {
   // Trials run side by side, one per thread, each with single-threaded kernels: no nested
   // parallelism, and each trial's numbers do not depend on the thread count.
   const int threads = std::max(1, std::min<int>(cfg_.threads, static_cast<int>(std::max<std::size_t>(1, items.size()))));
-  openblas_set_num_threads(1);
   // The clean result of each dtype, for trials whose sample flips nothing (an exact shortcut).
   std::map<std::string, TrialRecord> clean;
   std::mutex mu;

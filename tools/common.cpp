@@ -9,8 +9,6 @@
 #include "host/check.h"
 #include "host/saf_names.h"
 
-extern "C" void openblas_set_num_threads(int);
-
 namespace safnet {
 
 void add_data_flags(Args& a, const std::string& default_dataset) {
@@ -38,7 +36,6 @@ void apply_threads(const Args& a) {
   if (n < 0) fail("safnet: --threads must be >= 0, got ", n);
   if (n == 0) n = std::max(1u, std::thread::hardware_concurrency());
   omp_set_num_threads(static_cast<int>(n));
-  openblas_set_num_threads(static_cast<int>(n));
 }
 
 void add_model_flags(Args& a) {

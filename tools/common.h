@@ -14,7 +14,7 @@ void add_data_flags(Args& a, const std::string& default_dataset);
 std::string data_dir(const Args& a, const std::string& dataset);
 // Loads a split of `dataset` (by default --dataset) honouring --data and --limit.
 Dataset load_split(const Args& a, Split split, const std::string& dataset = "");
-// Applies --threads (0 = all cores) to OpenMP and BLAS.
+// Applies --threads (0 = all cores) to OpenMP; the kernels keep OpenBLAS on the calling thread.
 void apply_threads(const Args& a);
 
 // --model --saf --saf-c --saf-nan --no-saf-first --no-saf-last

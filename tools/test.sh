@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs=$(nproc)
-fuzz_seconds=${SAFNET_FUZZ_SECONDS:-30}
+fuzz_seconds=${SAFNET_FUZZ_SECONDS:-20}
 
 echo "== build (Release) and test"
 tools/build.sh
@@ -13,13 +13,16 @@ ctest --test-dir build --output-on-failure -j "$jobs"
 [ "${1:-}" = "--quick" ] && exit 0
 
 echo "== build with ASan+UBSan and test"
-cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSAFNET_SANITIZE=ON >/dev/null
+# -O1 keeps the sanitized build quick. The simulator's tests are left out here: its fibers switch
+# stacks under AddressSanitizer's feet (they run in the Release suite above).
+cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=None -DCMAKE_CXX_FLAGS=-O1 -DSAFNET_SANITIZE=ON \
+  -DSAFNET_CUDA=OFF >/dev/null
 cmake --build build-asan -j "$jobs"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-  ctest --test-dir build-asan --output-on-failure -j "$jobs" -LE slow
+  ctest --test-dir build-asan --output-on-failure -j "$jobs" -LE sim
 
 echo "== fuzz every file reader for ${fuzz_seconds}s each"
-cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER=clang-14 \
+cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=None -DCMAKE_CXX_FLAGS="-O1 -g" -DCMAKE_C_COMPILER=clang-14 \
   -DCMAKE_CXX_COMPILER=clang++-14 -DSAFNET_FUZZ=ON -DSAFNET_SANITIZE=ON -DSAFNET_CUDA=OFF >/dev/null
 cmake --build build-fuzz -j "$jobs" --target $(cd tests/fuzz && ls fuzz_*.cpp | sed 's/\.cpp$//' | tr '\n' ' ')
 for src in tests/fuzz/fuzz_*.cpp; do
@@ -28,7 +31,7 @@ for src in tests/fuzz/fuzz_*.cpp; do
   work=$(mktemp -d)
   [ -d "$corpus" ] && cp -r "$corpus"/. "$work"/ 2>/dev/null || true
   echo "-- $name"
-  (cd build-fuzz && "./tests/$name" -max_total_time="$fuzz_seconds" -timeout=10 -rss_limit_mb=2048 \
+  (cd build-fuzz && "./tests/$name" -max_total_time="$fuzz_seconds" -timeout=10 -rss_limit_mb=2048 -max_len=16384 \
      -artifact_prefix="$work/crash-" "$work" 2>&1 | tail -n 3) || {
     echo "fuzz target $name failed; crashing inputs in $work"; exit 1; }
   rm -rf "$work"

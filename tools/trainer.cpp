@@ -104,7 +104,13 @@ TrainResult train(const TrainConfig& cfg, const Dataset& train_set, const Datase
       }
       const int n = static_cast<int>(batch.labels.size());
       auto& plan = plans[n];
-      if (!plan) plan = make_plan(cfg, n);
+      if (!plan) {
+        plan = make_plan(cfg, n);
+        if (!cfg.quiet)
+          std::fprintf(stderr, "training graph for batch %d: %zu nodes, activations %.1f MiB planned (%.1f MiB if none were reused)\n",
+                       n, plan->graph.nodes().size(), plan->exec->peak_bytes() / 1048576.0,
+                       plan->exec->unplanned_bytes() / 1048576.0);
+      }
       Tensor labels({n}, DType::i32());
       std::memcpy(labels.data<std::int32_t>(), batch.labels.data(), labels.nbytes());
       plan->exec->bind_params(params);

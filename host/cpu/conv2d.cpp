@@ -128,33 +128,38 @@ void conv2d_backward_weight(const ConvGeom& g, const float* x, const float* dy, 
   const int chunks = (g.n + kReduceChunk - 1) / kReduceChunk;
   // One partial sum (K, C*R*S) per chunk of kReduceChunk images, added in chunk order below.
   float* partial = chunks == 1 ? dw : thread_scratch(wsize * chunks, 1);  // (chunks, K, C*R*S)
-#pragma omp parallel for schedule(static)
-  for (int ch = 0; ch < chunks; ++ch) {
-    const int first = ch * kReduceChunk, last = std::min(g.n, first + kReduceChunk);
-    for (int n = first; n < last; ++n) {
-      for (int y0 = 0; y0 < oh; y0 += d.band) {
-        const int y1 = std::min(oh, y0 + d.band);
-        int ld;
-        const float* col = band_cols(g, d, x + n * d.x_stride, y0, y1, &ld);
-        const bool start = n == first && y0 == 0;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, g.k, d.crs, (y1 - y0) * d.ow, 1.0f,
-                    dy + n * d.y_stride + static_cast<long>(y0) * d.ow, d.ohw, col, ld, start ? 0.0f : 1.0f,
-                    partial + ch * wsize, d.crs);
-      }
-    }
-  }
-  if (chunks == 1) return;
   constexpr long kBlock = 4096;
   const long blocks = (static_cast<long>(wsize) + kBlock - 1) / kBlock;
-#pragma omp parallel for schedule(static) if (wsize * chunks > kParallelMin)
-  for (long b = 0; b < blocks; ++b) {
-    const long lo = b * kBlock, len = std::min<long>(kBlock, static_cast<long>(wsize) - lo);
-    float* out = dw + lo;
-    std::memcpy(out, partial + lo, sizeof(float) * static_cast<std::size_t>(len));
-    for (int ch = 1; ch < chunks; ++ch) {
-      const float* p = partial + ch * wsize + lo;
+  // One parallel region for both loops: a second fork/join per call costs more than the sum.
+#pragma omp parallel
+  {
+#pragma omp for schedule(static)
+    for (int ch = 0; ch < chunks; ++ch) {
+      const int first = ch * kReduceChunk, last = std::min(g.n, first + kReduceChunk);
+      for (int n = first; n < last; ++n) {
+        for (int y0 = 0; y0 < oh; y0 += d.band) {
+          const int y1 = std::min(oh, y0 + d.band);
+          int ld;
+          const float* col = band_cols(g, d, x + n * d.x_stride, y0, y1, &ld);
+          const bool start = n == first && y0 == 0;
+          cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, g.k, d.crs, (y1 - y0) * d.ow, 1.0f,
+                      dy + n * d.y_stride + static_cast<long>(y0) * d.ow, d.ohw, col, ld, start ? 0.0f : 1.0f,
+                      partial + ch * wsize, d.crs);
+        }
+      }
+    }
+    if (chunks > 1) {
+#pragma omp for schedule(static)
+      for (long b = 0; b < blocks; ++b) {
+        const long lo = b * kBlock, len = std::min<long>(kBlock, static_cast<long>(wsize) - lo);
+        float* out = dw + lo;
+        std::memcpy(out, partial + lo, sizeof(float) * static_cast<std::size_t>(len));
+        for (int ch = 1; ch < chunks; ++ch) {
+          const float* p = partial + ch * wsize + lo;
 #pragma omp simd
-      for (long i = 0; i < len; ++i) out[i] += p[i];
+          for (long i = 0; i < len; ++i) out[i] += p[i];
+        }
+      }
     }
   }
 }

@@ -31,22 +31,15 @@
 #include <string>
 #include <vector>
 
-#include "cuda/philox.h"
+#include "cuda/flip_sampler.h"
 #include "host/dtype.h"
 
 namespace safnet {
 
+// FlipSite, FaultModel, FlipThresholds, the chunk constants and sample_flip_chunk live in
+// cuda/flip_sampler.h, so the GPU sampler runs the same code.
+
 struct StorageBuffer;
-
-inline constexpr int kFlipChunkLog2 = 16;
-inline constexpr std::int64_t kFlipChunkBits = std::int64_t{1} << kFlipChunkLog2;
-inline constexpr std::uint64_t kFlipChunkStride = std::uint64_t{1} << 22;  // 32-bit outputs
-
-struct FlipSite {
-  std::int64_t word;
-  int bit;  // bit 0 = least significant bit of the word
-  friend bool operator==(const FlipSite&, const FlipSite&) = default;
-};
 
 struct FlipSpec {
   std::int64_t words = 0;
@@ -55,35 +48,10 @@ struct FlipSpec {
   double ber = 0;                        // in [0, 1]
 };
 
-// Step 4's thresholds: P(G >= 2^16) * 2^64 and P(digit j = 1) * 2^64.
-struct FlipThresholds {
-  std::uint64_t far;
-  std::uint64_t bit[kFlipChunkLog2];
-};
 FlipThresholds flip_thresholds(double ber);  // ber in (0, 1)
-
-// Steps 3-4 for one chunk: calls emit(i) for each flipped index i (0 <= i < len, increasing).
-template <typename Emit>
-void sample_flip_chunk(std::uint64_t seed, std::uint64_t trial, std::int64_t chunk, std::int64_t len,
-                       const FlipThresholds& t, Emit&& emit) {
-  Philox rng(seed, trial, static_cast<std::uint64_t>(chunk) * kFlipChunkStride);
-  std::int64_t pos = 0;
-  while (pos < len) {
-    if (rng.bernoulli(t.far)) return;
-    std::int64_t gap = 0;
-    for (int j = 0; j < kFlipChunkLog2; ++j)
-      if (rng.bernoulli(t.bit[j])) gap |= std::int64_t{1} << j;
-    if (gap >= len - pos) return;
-    pos += gap;
-    emit(pos);
-    ++pos;
-  }
-}
 
 // Flip sites of one trial, sorted by (word, bit). Depends only on (seed, trial, spec).
 std::vector<FlipSite> sample_flips(std::uint64_t seed, std::uint64_t trial, const FlipSpec& spec);
-
-enum class FaultModel { flip, stuck0, stuck1 };
 
 // Applies the sites to words of word_bytes bytes each, little-endian (XOR for flip; force 0/1
 // for stuck-at). Applying `flip` twice restores the buffer. The caller guarantees that every

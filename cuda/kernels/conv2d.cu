@@ -1,0 +1,138 @@
+// Conv2d as three implicit GEMMs on the tiled SIMT GEMM (cuda/kernels/tiled_gemm.h): the problem
+// types below map GEMM coordinates to NCHW addresses; nothing is unfolded in memory.
+#include "cuda/kernels/conv2d.h"
+
+#include <cstdint>
+
+#include "cuda/kernels/common.h"
+#include "cuda/kernels/tiled_gemm.h"
+#include "cuda/kernels/weight_view.h"
+
+namespace safnet::cuda {
+
+namespace {
+
+// Forward: y[n, k, oy, ox] = sum over (c, r, s) of tau(w[k, c, r, s]) x[n, c, oy*st - pad + r, ox*st - pad + s].
+// M = K, N = N*OH*OW, K = C*R*S.
+struct ConvForward {
+  static constexpr bool kAKFast = true;   // w rows are contiguous in (c, r, s)
+  static constexpr bool kBKFast = false;  // x is contiguous along output columns
+  int M, N, K;
+  ConvGeom g;
+  const float* x;
+  WeightView w;
+  float* y;
+  __device__ float a(int m, int k) const { return load_weight(w, static_cast<std::int64_t>(m) * K + k); }
+  __device__ float b(int k, int col) const {
+    const int ohw = g.oh() * g.ow(), rs = g.r * g.s;
+    const int n = col / ohw, rem = col % ohw, oy = rem / g.ow(), ox = rem % g.ow();
+    const int c = k / rs, r = k % rs / g.s, s = k % g.s;
+    const int iy = oy * g.stride - g.pad + r, ix = ox * g.stride - g.pad + s;
+    if (iy < 0 || iy >= g.h || ix < 0 || ix >= g.w) return 0.0f;
+    return x[((static_cast<std::int64_t>(n) * g.c + c) * g.h + iy) * g.w + ix];
+  }
+  __device__ void store(int m, int col, float v) const {
+    const int ohw = g.oh() * g.ow();
+    y[(static_cast<std::int64_t>(col / ohw) * g.k + m) * ohw + col % ohw] = v;
+  }
+};
+
+// Backward data: dx[n, c, iy, ix] = sum over (k, r, s) of tau(w[k, c, r, s]) dy[n, k, oy, ox] where
+// oy*st - pad + r = iy (and the same for x). M = C, N = N*H*W, K = K*R*S.
+struct ConvBackwardData {
+  static constexpr bool kAKFast = false;  // w[k, c, r, s] for fixed c: stride C*R*S along k
+  static constexpr bool kBKFast = false;
+  int M, N, K;
+  ConvGeom g;
+  const float* dy;
+  WeightView w;
+  float* dx;
+  __device__ float a(int c, int krs) const {
+    const int rs = g.r * g.s;
+    return load_weight(w, (static_cast<std::int64_t>(krs / rs) * g.c + c) * rs + krs % rs);
+  }
+  __device__ float b(int krs, int col) const {
+    const int hw = g.h * g.w, rs = g.r * g.s;
+    const int n = col / hw, rem = col % hw, iy = rem / g.w, ix = rem % g.w;
+    const int k = krs / rs, r = krs % rs / g.s, s = krs % g.s;
+    const int ty = iy + g.pad - r, tx = ix + g.pad - s;
+    if (ty < 0 || tx < 0 || ty % g.stride != 0 || tx % g.stride != 0) return 0.0f;
+    const int oy = ty / g.stride, ox = tx / g.stride;
+    if (oy >= g.oh() || ox >= g.ow()) return 0.0f;
+    return dy[((static_cast<std::int64_t>(n) * g.k + k) * g.oh() + oy) * g.ow() + ox];
+  }
+  __device__ void store(int c, int col, float v) const {
+    const int hw = g.h * g.w;
+    dx[(static_cast<std::int64_t>(col / hw) * g.c + c) * hw + col % hw] = v;
+  }
+};
+
+// Backward weight: dw[k, (c, r, s)] = sum over (n, oy, ox) of dy[n, k, oy, ox] x[n, c, iy, ix],
+// times tau'(raw) in the epilogue. M = K, N = C*R*S, K = N*OH*OW.
+struct ConvBackwardWeight {
+  static constexpr bool kAKFast = true;  // dy is contiguous along (oy, ox)
+  static constexpr bool kBKFast = true;
+  int M, N, K;
+  ConvGeom g;
+  const float* x;
+  const float* dy;
+  SafGrad e;
+  float* dw;
+  __device__ float a(int k, int j) const {
+    const int ohw = g.oh() * g.ow();
+    return dy[(static_cast<std::int64_t>(j / ohw) * g.k + k) * ohw + j % ohw];
+  }
+  __device__ float b(int j, int crs) const {
+    const int ohw = g.oh() * g.ow(), rs = g.r * g.s;
+    const int n = j / ohw, rem = j % ohw, oy = rem / g.ow(), ox = rem % g.ow();
+    const int c = crs / rs, r = crs % rs / g.s, s = crs % g.s;
+    const int iy = oy * g.stride - g.pad + r, ix = ox * g.stride - g.pad + s;
+    if (iy < 0 || iy >= g.h || ix < 0 || ix >= g.w) return 0.0f;
+    return x[((static_cast<std::int64_t>(n) * g.c + c) * g.h + iy) * g.w + ix];
+  }
+  __device__ void store(int k, int crs, float v) const {
+    const std::int64_t i = static_cast<std::int64_t>(k) * N + crs;
+    dw[i] = apply_saf_grad(e, i, v);
+  }
+};
+
+void check_geom(const ConvGeom& g, const char* op) {
+  if (g.n < 1 || g.c < 1 || g.h < 1 || g.w < 1 || g.k < 1 || g.r < 1 || g.s < 1 || g.stride < 1 || g.pad < 0)
+    arg_fail("cuda/kernels/conv2d.cu: ", op, ": bad geometry n=", g.n, " c=", g.c, " h=", g.h, " w=", g.w,
+             " k=", g.k, " r=", g.r, " s=", g.s, " stride=", g.stride, " pad=", g.pad);
+  if (g.h + 2 * g.pad < g.r || g.w + 2 * g.pad < g.s)
+    arg_fail("cuda/kernels/conv2d.cu: ", op, ": kernel ", g.r, "x", g.s, " larger than the padded input ",
+             g.h + 2 * g.pad, "x", g.w + 2 * g.pad);
+  // GEMM coordinates are int: every extent must fit.
+  const std::int64_t big = std::int64_t{1} << 31;
+  const std::int64_t in = static_cast<std::int64_t>(g.n) * g.c * g.h * g.w;
+  const std::int64_t out = static_cast<std::int64_t>(g.n) * g.k * g.oh() * g.ow();
+  const std::int64_t wts = static_cast<std::int64_t>(g.k) * g.c * g.r * g.s;
+  if (in >= big || out >= big || wts >= big)
+    arg_fail("cuda/kernels/conv2d.cu: ", op, ": tensors of 2^31 or more elements are not supported");
+}
+
+}  // namespace
+
+void conv2d_forward(const ConvGeom& g, const float* x, const WeightView& w, float* y, cudaStream_t s) {
+  check_geom(g, "conv2d_forward");
+  check_weight_storage(w.storage, "conv2d_forward");
+  const ConvForward p{g.k, g.n * g.oh() * g.ow(), g.c * g.r * g.s, g, x, w, y};
+  launch_tiled_gemm<DefaultTile>(p, s);
+}
+
+void conv2d_backward_data(const ConvGeom& g, const float* dy, const WeightView& w, float* dx, cudaStream_t s) {
+  check_geom(g, "conv2d_backward_data");
+  check_weight_storage(w.storage, "conv2d_backward_data");
+  const ConvBackwardData p{g.c, g.n * g.h * g.w, g.k * g.r * g.s, g, dy, w, dx};
+  launch_tiled_gemm<DefaultTile>(p, s);
+}
+
+void conv2d_backward_weight(const ConvGeom& g, const float* x, const float* dy, const SafGrad& e, float* dw,
+                            cudaStream_t s) {
+  check_geom(g, "conv2d_backward_weight");
+  const ConvBackwardWeight p{g.k, g.c * g.r * g.s, g.n * g.oh() * g.ow(), g, x, dy, e, dw};
+  launch_tiled_gemm<DefaultTile>(p, s);
+}
+
+}  // namespace safnet::cuda

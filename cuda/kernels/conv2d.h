@@ -1,0 +1,28 @@
+// Conv2d on the GPU as implicit-GEMM kernels; forward and backward-data read the raw weights in
+// their storage dtype and apply dequant + SAF as they load the weight tile.
+#pragma once
+#include "cuda/hd.h"
+#include "cuda/kernels/weight_storage.h"
+#include "cuda/launch.h"
+
+namespace safnet::cuda {
+
+// Same layout as safnet::cpu::ConvGeom.
+struct ConvGeom {
+  int n, c, h, w;   // input (N, C, H, W)
+  int k, r, s;      // weight (K, C, R, S)
+  int stride, pad;  // same in both spatial dims
+  SAFNET_HD int oh() const { return (h + 2 * pad - r) / stride + 1; }
+  SAFNET_HD int ow() const { return (w + 2 * pad - s) / stride + 1; }
+};
+
+// y (N, K, OH, OW) = conv(x (N, C, H, W), tau(dequant(w.raw (K, C, R, S)))); no bias.
+void conv2d_forward(const ConvGeom& g, const float* x, const WeightView& w, float* y, cudaStream_t s);
+// dx (N, C, H, W) from dy (N, K, OH, OW) and tau(dequant(w.raw (K, C, R, S))).
+void conv2d_backward_data(const ConvGeom& g, const float* dy, const WeightView& w, float* dx, cudaStream_t s);
+// dw (K, C, R, S) = (sum over the batch of dy x) * tau'(e.raw), the gradient of the raw weights
+// (e.raw null: of tau(W) itself). Each weight is summed by one thread in a fixed order.
+void conv2d_backward_weight(const ConvGeom& g, const float* x, const float* dy, const SafGrad& e, float* dw,
+                            cudaStream_t s);
+
+}  // namespace safnet::cuda

@@ -1,0 +1,99 @@
+// Linear layers as GEMMs on the tiled SIMT GEMM (cuda/kernels/tiled_gemm.h), and the bias gradient.
+#include "cuda/kernels/linear.h"
+
+#include <cstdint>
+
+#include "cuda/kernels/common.h"
+#include "cuda/kernels/tiled_gemm.h"
+#include "cuda/kernels/weight_view.h"
+
+namespace safnet::cuda {
+
+namespace {
+
+// y[n, o] = sum_i x[n, i] tau(w[o, i]) + b[o]. M = N, N = OUT, K = IN.
+struct LinearForward {
+  static constexpr bool kAKFast = true;
+  static constexpr bool kBKFast = true;
+  int M, N, K;
+  const float* x;
+  WeightView w;
+  const float* bias;
+  float* y;
+  __device__ float a(int n, int i) const { return x[static_cast<std::int64_t>(n) * K + i]; }
+  __device__ float b(int i, int o) const { return load_weight(w, static_cast<std::int64_t>(o) * K + i); }
+  __device__ void store(int n, int o, float v) const {
+    y[static_cast<std::int64_t>(n) * N + o] = bias ? v + bias[o] : v;
+  }
+};
+
+// dx[n, i] = sum_o dy[n, o] tau(w[o, i]). M = N, N = IN, K = OUT.
+struct LinearBackwardData {
+  static constexpr bool kAKFast = true;
+  static constexpr bool kBKFast = false;
+  int M, N, K;
+  const float* dy;
+  WeightView w;
+  float* dx;
+  __device__ float a(int n, int o) const { return dy[static_cast<std::int64_t>(n) * K + o]; }
+  __device__ float b(int o, int i) const { return load_weight(w, static_cast<std::int64_t>(o) * N + i); }
+  __device__ void store(int n, int i, float v) const { dx[static_cast<std::int64_t>(n) * N + i] = v; }
+};
+
+// dw[o, i] = tau'(raw[o, i]) sum_n dy[n, o] x[n, i]. M = OUT, N = IN, K = N.
+struct LinearBackwardWeight {
+  static constexpr bool kAKFast = false;
+  static constexpr bool kBKFast = false;
+  int M, N, K;
+  const float* x;
+  const float* dy;
+  SafGrad e;
+  float* dw;
+  __device__ float a(int o, int n) const { return dy[static_cast<std::int64_t>(n) * M + o]; }
+  __device__ float b(int n, int i) const { return x[static_cast<std::int64_t>(n) * N + i]; }
+  __device__ void store(int o, int i, float v) const {
+    const std::int64_t at = static_cast<std::int64_t>(o) * N + i;
+    dw[at] = apply_saf_grad(e, at, v);
+  }
+};
+
+__global__ void bias_grad_kernel(int n, int out, const float* dy, float* db) {
+  for (int o = blockIdx.x * blockDim.x + threadIdx.x; o < out; o += gridDim.x * blockDim.x) {
+    float acc = 0.0f;
+    for (int i = 0; i < n; ++i) acc += dy[static_cast<std::int64_t>(i) * out + o];
+    db[o] = acc;
+  }
+}
+
+void check_dims(int n, int in, int out, const char* op) {
+  if (n < 1 || in < 1 || out < 1)
+    arg_fail("cuda/kernels/linear.cu: ", op, ": bad dimensions n=", n, " in=", in, " out=", out);
+  const std::int64_t big = std::int64_t{1} << 31;
+  if (static_cast<std::int64_t>(n) * in >= big || static_cast<std::int64_t>(n) * out >= big ||
+      static_cast<std::int64_t>(in) * out >= big)
+    arg_fail("cuda/kernels/linear.cu: ", op, ": tensors of 2^31 or more elements are not supported");
+}
+
+}  // namespace
+
+void linear_forward(int n, int in, int out, const float* x, const WeightView& w, const float* b, float* y,
+                    cudaStream_t s) {
+  check_dims(n, in, out, "linear_forward");
+  check_weight_storage(w.storage, "linear_forward");
+  launch_tiled_gemm<DefaultTile>(LinearForward{n, out, in, x, w, b, y}, s);
+}
+
+void linear_backward_data(int n, int in, int out, const float* dy, const WeightView& w, float* dx, cudaStream_t s) {
+  check_dims(n, in, out, "linear_backward_data");
+  check_weight_storage(w.storage, "linear_backward_data");
+  launch_tiled_gemm<DefaultTile>(LinearBackwardData{n, in, out, dy, w, dx}, s);
+}
+
+void linear_backward_weight(int n, int in, int out, const float* x, const float* dy, const SafGrad& e, float* dw,
+                            float* db, cudaStream_t s) {
+  check_dims(n, in, out, "linear_backward_weight");
+  launch_tiled_gemm<DefaultTile>(LinearBackwardWeight{out, in, n, x, dy, e, dw}, s);
+  if (db) SAFNET_LAUNCH(bias_grad_kernel, grid_for(out, 128), 128, 0, s, n, out, dy, db);
+}
+
+}  // namespace safnet::cuda

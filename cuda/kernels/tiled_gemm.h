@@ -1,0 +1,82 @@
+// The SIMT tiled GEMM behind conv2d and linear: C (M, N) = A (M, K) B (K, N), where a problem type
+// says how to read A and B (implicit im2col, dequant + SAF of weights) and how to store C.
+//
+// A problem P provides: int M, N, K; `float a(int m, int k) const`; `float b(int k, int n) const`;
+// `void store(int m, int n, float v) const`; and the booleans kAKFast / kBKFast: whether consecutive
+// k are adjacent in memory for A / B, which picks the order threads load a tile in (coalescing).
+// Each block computes a BM x BN tile of C with (BM / TM) * (BN / TN) threads, TM x TN per thread,
+// stepping through K by BK through shared memory. Every element of C is summed by one thread in
+// increasing k, so the result does not depend on the schedule: deterministic by construction.
+#pragma once
+#include "cuda/launch.h"
+
+namespace safnet::cuda {
+
+template <int BM_, int BN_, int BK_, int TM_, int TN_>
+struct GemmTile {
+  static constexpr int BM = BM_, BN = BN_, BK = BK_, TM = TM_, TN = TN_;
+  static constexpr int kThreads = (BM / TM) * (BN / TN);
+  static_assert(BM % TM == 0 && BN % TN == 0, "a tile must split evenly into thread tiles");
+  static_assert(kThreads >= 32 && kThreads <= 1024, "threads per block out of range");
+};
+
+// The production tile: 256 threads, 4x4 outputs each.
+using DefaultTile = GemmTile<64, 64, 8, 4, 4>;
+
+template <int BM, int BN, int BK, int TM, int TN, typename P>
+__global__ void __launch_bounds__((BM / TM) * (BN / TN)) tiled_gemm_kernel(P p) {
+  constexpr int kThreads = (BM / TM) * (BN / TN);
+  __shared__ float as[BK][BM];  // (BK, BM): A tile, k-major so a thread reads its TM values in a row
+  __shared__ float bs[BK][BN];  // (BK, BN)
+  const int m0 = blockIdx.y * BM, n0 = blockIdx.x * BN;
+  const int tx = threadIdx.x % (BN / TN), ty = threadIdx.x / (BN / TN);
+  float acc[TM][TN];
+  for (int i = 0; i < TM; ++i)
+    for (int j = 0; j < TN; ++j) acc[i][j] = 0.0f;
+
+  for (int k0 = 0; k0 < p.K; k0 += BK) {
+    for (int e = threadIdx.x; e < BK * BM; e += kThreads) {
+      const int kk = P::kAKFast ? e % BK : e / BM, mm = P::kAKFast ? e / BK : e % BM;
+      const int m = m0 + mm, k = k0 + kk;
+      as[kk][mm] = m < p.M && k < p.K ? p.a(m, k) : 0.0f;
+    }
+    for (int e = threadIdx.x; e < BK * BN; e += kThreads) {
+      const int kk = P::kBKFast ? e % BK : e / BN, nn = P::kBKFast ? e / BK : e % BN;
+      const int n = n0 + nn, k = k0 + kk;
+      bs[kk][nn] = n < p.N && k < p.K ? p.b(k, n) : 0.0f;
+    }
+    __syncthreads();
+#pragma unroll
+    for (int kk = 0; kk < BK; ++kk) {
+      float af[TM], bf[TN];
+#pragma unroll
+      for (int i = 0; i < TM; ++i) af[i] = as[kk][ty * TM + i];
+#pragma unroll
+      for (int j = 0; j < TN; ++j) bf[j] = bs[kk][tx * TN + j];
+#pragma unroll
+      for (int i = 0; i < TM; ++i)
+#pragma unroll
+        for (int j = 0; j < TN; ++j) acc[i][j] += af[i] * bf[j];
+    }
+    __syncthreads();
+  }
+
+  for (int i = 0; i < TM; ++i) {
+    const int m = m0 + ty * TM + i;
+    if (m >= p.M) break;
+    for (int j = 0; j < TN; ++j) {
+      const int n = n0 + tx * TN + j;
+      if (n < p.N) p.store(m, n, acc[i][j]);
+    }
+  }
+}
+
+// Launches the GEMM of problem p with tile T on stream s (nothing when C is empty).
+template <typename T, typename P>
+void launch_tiled_gemm(const P& p, cudaStream_t s) {
+  if (p.M <= 0 || p.N <= 0) return;
+  const dim3 grid((p.N + T::BN - 1) / T::BN, (p.M + T::BM - 1) / T::BM);
+  SAFNET_LAUNCH((tiled_gemm_kernel<T::BM, T::BN, T::BK, T::TM, T::TN, P>), grid, T::kThreads, 0, s, p);
+}
+
+}  // namespace safnet::cuda
