@@ -6,7 +6,7 @@
 
 #include "cuda/kernels/common.h"
 
-namespace safnet::cuda {
+namespace safnet::cuda::inline SAFNET_BUILD {
 
 namespace {
 

@@ -1,8 +1,9 @@
 // Batch normalisation on the GPU: training forward (batch statistics), evaluation forward, backward.
 #pragma once
+#include "cuda/hd.h"
 #include "cuda/launch.h"
 
-namespace safnet::cuda {
+namespace safnet::cuda::inline SAFNET_BUILD {
 
 // Same layout as safnet::cpu::BnGeom.
 struct BnGeom {

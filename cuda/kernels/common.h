@@ -1,6 +1,7 @@
 // Shared by the kernel files: argument errors thrown by launchers, grid sizing, and the
 // deterministic block reduction used wherever a sum must reproduce bit for bit.
 #pragma once
+#include "cuda/hd.h"
 #include <cstdint>
 #include <sstream>
 #include <stdexcept>
@@ -8,7 +9,7 @@
 
 #include "cuda/launch.h"
 
-namespace safnet::cuda {
+namespace safnet::cuda::inline SAFNET_BUILD {
 
 // A launcher rejected its arguments (shapes, counts, dtypes). Thrown before anything is launched.
 class KernelArgError : public std::invalid_argument {

@@ -5,7 +5,7 @@
 #include "cuda/kernels/weight_storage.h"
 #include "cuda/launch.h"
 
-namespace safnet::cuda {
+namespace safnet::cuda::inline SAFNET_BUILD {
 
 // Same layout as safnet::cpu::ConvGeom.
 struct ConvGeom {

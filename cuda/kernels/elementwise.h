@@ -1,10 +1,11 @@
 // Element-wise ops on the GPU: ReLU forward/backward and addition (device pointers, one stream).
 #pragma once
+#include "cuda/hd.h"
 #include <cstdint>
 
 #include "cuda/launch.h"
 
-namespace safnet::cuda {
+namespace safnet::cuda::inline SAFNET_BUILD {
 
 // A NaN passes through, as on the CPU.
 void relu_forward(std::int64_t n, const float* x, float* y, cudaStream_t s);

@@ -6,12 +6,13 @@
 // The total number of sites is counts[flip_chunks(plan)] (device memory): copy it back only when
 // the host needs it (to size `sites`); apply_faults reads it on the device.
 #pragma once
+#include "cuda/hd.h"
 #include <cstdint>
 
 #include "cuda/flip_sampler.h"
 #include "cuda/launch.h"
 
-namespace safnet::cuda {
+namespace safnet::cuda::inline SAFNET_BUILD {
 
 // One trial's sampling problem: eligible index e = word * k + j names bit positions[j] of `word`.
 struct FlipPlan {

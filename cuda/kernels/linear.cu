@@ -7,7 +7,7 @@
 #include "cuda/kernels/tiled_gemm.h"
 #include "cuda/kernels/weight_view.h"
 
-namespace safnet::cuda {
+namespace safnet::cuda::inline SAFNET_BUILD {
 
 namespace {
 

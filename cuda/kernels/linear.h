@@ -1,10 +1,11 @@
 // Linear (fully connected) layers on the GPU; forward and backward-data read the raw weights in
 // their storage dtype and apply dequant + SAF as they load the weight tile.
 #pragma once
+#include "cuda/hd.h"
 #include "cuda/kernels/weight_storage.h"
 #include "cuda/launch.h"
 
-namespace safnet::cuda {
+namespace safnet::cuda::inline SAFNET_BUILD {
 
 // y (N, OUT) = x (N, IN) tau(dequant(w.raw (OUT, IN)))^T + b (OUT); b may be null.
 void linear_forward(int n, int in, int out, const float* x, const WeightView& w, const float* b, float* y,

@@ -1,10 +1,11 @@
 // Optimizer updates on the GPU, element for element the formulas of host/optim.cpp (torch.optim).
 #pragma once
+#include "cuda/hd.h"
 #include <cstdint>
 
 #include "cuda/launch.h"
 
-namespace safnet::cuda {
+namespace safnet::cuda::inline SAFNET_BUILD {
 
 // SGD with momentum, Nesterov and L2 weight decay: d = g + wd w; buf = mu buf + d;
 // u = nesterov ? d + mu buf : (mu != 0 ? buf : d); w -= lr u. w, buf (n) updated in place.

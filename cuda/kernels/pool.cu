@@ -4,7 +4,7 @@
 
 #include "cuda/kernels/common.h"
 
-namespace safnet::cuda {
+namespace safnet::cuda::inline SAFNET_BUILD {
 
 namespace {
 

@@ -5,7 +5,7 @@
 #include "cuda/hd.h"
 #include "cuda/launch.h"
 
-namespace safnet::cuda {
+namespace safnet::cuda::inline SAFNET_BUILD {
 
 // y (N, C) = mean over HW of x (N, C, HW).
 void global_avgpool_forward(int n, int c, int hw, const float* x, float* y, cudaStream_t s);

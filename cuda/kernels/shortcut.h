@@ -1,8 +1,9 @@
 // He et al. option A shortcut on the GPU: strided subsampling plus zero channels on both sides.
 #pragma once
+#include "cuda/hd.h"
 #include "cuda/launch.h"
 
-namespace safnet::cuda {
+namespace safnet::cuda::inline SAFNET_BUILD {
 
 // y (N, K, OH, OW) from x (N, C, H, W), OH = ceil(H / stride), (K - C) / 2 zero channels each side.
 void shortcut_a_forward(int n, int c, int h, int w, int stride, int k, const float* x, float* y, cudaStream_t s);

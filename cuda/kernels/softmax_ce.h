@@ -1,10 +1,11 @@
 // Softmax cross-entropy with label smoothing on the GPU, and top-1/top-5 counts.
 #pragma once
+#include "cuda/hd.h"
 #include <cstdint>
 
 #include "cuda/launch.h"
 
-namespace safnet::cuda {
+namespace safnet::cuda::inline SAFNET_BUILD {
 
 // Mean softmax cross-entropy of logits (N, K) against labels (N) with label smoothing eps
 // (target = (1 - eps) onehot + eps / K). Saves probs (N, K); writes the loss to *loss (device, 1

@@ -8,9 +8,10 @@
 // stepping through K by BK through shared memory. Every element of C is summed by one thread in
 // increasing k, so the result does not depend on the schedule: deterministic by construction.
 #pragma once
+#include "cuda/hd.h"
 #include "cuda/launch.h"
 
-namespace safnet::cuda {
+namespace safnet::cuda::inline SAFNET_BUILD {
 
 template <int BM_, int BN_, int BK_, int TM_, int TN_>
 struct GemmTile {

@@ -7,7 +7,7 @@
 #include "cuda/numeric.h"
 #include "cuda/saf.h"
 
-namespace safnet::cuda {
+namespace safnet::cuda::inline SAFNET_BUILD {
 
 // The weight storage formats of host/dtype.h's DType (f32, f16, bf16, fixed(m, n)); cuda/ does not
 // include host/, so the backend converts a DType into this descriptor.

@@ -3,7 +3,7 @@
 
 #include "cuda/kernels/common.h"
 
-namespace safnet::cuda {
+namespace safnet::cuda::inline SAFNET_BUILD {
 
 namespace {
 

@@ -1,12 +1,13 @@
 // The weight view on the GPU as a separate pass: out = tau(dequant(raw)), and the SAF gradient
 // epilogue grad *= tau'(raw). Conv2d and linear fuse the same math into their tile loads.
 #pragma once
+#include "cuda/hd.h"
 #include <cstdint>
 
 #include "cuda/kernels/weight_storage.h"
 #include "cuda/launch.h"
 
-namespace safnet::cuda {
+namespace safnet::cuda::inline SAFNET_BUILD {
 
 // out (count) = tau(dequant(raw (count))) for raw weights in `storage`.
 void weight_view_load(const Saf& saf, WeightStorage storage, const void* raw, std::int64_t count, float* out,

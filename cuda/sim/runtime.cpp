@@ -73,6 +73,8 @@ std::size_t max_dynamic_smem(const void* kernel) {
 
 }  // namespace safnet::sim::detail
 
+namespace safnet::sim::api {
+
 using safnet::sim::RegionKind;
 using safnet::sim::detail::set_last_error;
 
@@ -336,3 +338,5 @@ cudaError_t cudaFuncSetAttribute(const void* func, cudaFuncAttribute attr, int v
   safnet::sim::detail::g_smem_limits[func] = static_cast<std::size_t>(value);
   return cudaSuccess;
 }
+
+}  // namespace safnet::sim::api

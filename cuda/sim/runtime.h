@@ -79,6 +79,10 @@ struct cudaDeviceProp {
   int minor;
 };
 
+// The runtime functions live in a namespace (brought into the global one below) so that a program
+// linking both the simulator and the real CUDA runtime has no clashing symbols.
+namespace safnet::sim::api {
+
 const char* cudaGetErrorString(cudaError_t error);
 const char* cudaGetErrorName(cudaError_t error);
 cudaError_t cudaGetLastError();
@@ -127,6 +131,8 @@ cudaError_t cudaFuncSetAttribute(T* func, cudaFuncAttribute attr, int value) {
   return cudaFuncSetAttribute(reinterpret_cast<const void*>(func), attr, value);
 }
 
+}  // namespace safnet::sim::api
+
 namespace safnet::sim::detail {
 // Records `error` as the calling thread's last error and returns it.
 cudaError_t set_last_error(cudaError_t error);
@@ -134,6 +140,8 @@ bool stream_is_valid(cudaStream_t stream);
 // The dynamic shared memory a kernel may request: 48 KiB unless raised by cudaFuncSetAttribute.
 std::size_t max_dynamic_smem(const void* kernel);
 }  // namespace safnet::sim::detail
+
+namespace safnet::sim::api {
 
 // __constant__ and __device__ variables are plain host objects, so a symbol copy is a bounded memcpy.
 template <typename T>
@@ -156,3 +164,7 @@ cudaError_t cudaMemcpyFromSymbol(void* dst, const T& symbol, std::size_t count,
   std::memcpy(dst, reinterpret_cast<const unsigned char*>(&symbol) + offset, count);
   return cudaSuccess;
 }
+
+}  // namespace safnet::sim::api
+
+using namespace safnet::sim::api;  // NOLINT: kernels call the runtime unqualified, as under nvcc
