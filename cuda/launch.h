@@ -26,6 +26,10 @@
   extern __shared__ __align__(16) unsigned char safnet_dynamic_smem_[]; \
   T* name = reinterpret_cast<T*>(safnet_dynamic_smem_)
 
+#elif defined(SAFNET_CUDA_REAL)
+// Host files of the GPU build see the launchers' declarations only; kernels launch from .cu files.
+#include <cuda_runtime.h>
+
 #else
 #include "cuda/sim/sim.h"
 

@@ -4,11 +4,11 @@
 #include <algorithm>
 
 #include "host/check.h"
-#include "host/cpu/backend.h"
 
 namespace safnet {
 
-Executor::Executor(const Graph& graph, std::vector<ValueId> outputs) : graph_(graph) {
+Executor::Executor(const Graph& graph, std::vector<ValueId> outputs, Backend& backend)
+    : graph_(graph), backend_(backend) {
   tensors_.resize(graph.values().size());
   plan(outputs);
 }
@@ -62,7 +62,7 @@ void Executor::plan(const std::vector<ValueId>& outputs) {
   }
 
   for (std::size_t s : buffer_size) {
-    buffers_.emplace_back(Shape{static_cast<std::int64_t>(s)}, DType::u8());
+    buffers_.push_back(backend_.zeros(Shape{static_cast<std::int64_t>(s)}, DType::u8()));
     peak_bytes_ += s;
   }
   for (std::size_t v = 0; v < values.size(); ++v)
@@ -81,6 +81,8 @@ void Executor::bind_params(ParamStore& store) {
 void Executor::bind(ValueId v, Tensor t) {
   const Value& val = graph_.value(v);
   SAFNET_CHECK(val.kind != ValueKind::activation, "cannot bind activation ", val.name);
+  if (!(t.device() == backend_.device()))
+    fail(val.name, ": bound tensor lives on ", t.device().str(), ", the executor runs on ", backend_.device().str());
   if (t.shape() != val.shape)
     fail(val.name, ": bound tensor has shape ", shape_str(t.shape()), ", the graph expects ", shape_str(val.shape));
   if (val.kind == ValueKind::input && t.dtype() != val.dtype)
@@ -99,7 +101,9 @@ void Executor::run() {
       in.push_back(&t);
     }
     for (ValueId v : n.out) out.push_back(&tensors_[static_cast<std::size_t>(v)]);
-    cpu::run_node(n, in, out);
+    backend_.push_range(n.name);
+    backend_.run_node(n, in, out);
+    backend_.pop_range();
   }
 }
 

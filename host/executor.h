@@ -1,10 +1,11 @@
-// Executor: runs a Graph on the CPU backend with activation memory planned by liveness.
+// Executor: runs a Graph on one backend with activation memory planned by liveness.
 // Several executors may share one Graph; each owns its activations and its bindings.
 #pragma once
 #include <cstddef>
 #include <string>
 #include <vector>
 
+#include "host/backend.h"
 #include "host/graph.h"
 #include "host/params.h"
 
@@ -14,9 +15,10 @@ class Executor {
  public:
   // `outputs` stay readable after run() (loss, logits, gradients); every other activation's
   // buffer is reused once its last reader has run.
-  Executor(const Graph& graph, std::vector<ValueId> outputs);
+  Executor(const Graph& graph, std::vector<ValueId> outputs, Backend& backend = cpu_backend());
 
-  // Binds every param/state value of the graph to the tensor of the same name (shared storage).
+  // Binds every param/state value of the graph to the tensor of the same name (shared storage),
+  // which must live on the executor's device.
   // A param may be bound in a storage dtype (f16, bf16, fixed): conv2d and linear read it
   // through their weight view.
   void bind_params(ParamStore& store);
@@ -24,6 +26,7 @@ class Executor {
   void set_input(ValueId v, Tensor t) { bind(v, std::move(t)); }
 
   void run();
+  Backend& backend() const { return backend_; }
   const Tensor& get(ValueId v) const;
   Tensor& get(ValueId v);
 
@@ -36,6 +39,7 @@ class Executor {
   void plan(const std::vector<ValueId>& outputs);
 
   const Graph& graph_;
+  Backend& backend_;
   std::vector<Tensor> tensors_;     // per value: bound tensor or view into a buffer
   std::vector<Tensor> buffers_;     // reusable activation buffers
   std::size_t peak_bytes_ = 0;

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "host/backend.h"
 #include "host/params.h"
 
 namespace safnet {
@@ -20,8 +21,10 @@ struct OptimConfig {
 class Optimizer {
  public:
   explicit Optimizer(OptimConfig cfg);
-  // Updates every trainable parameter of `params` from grads (param name -> d loss / d raw).
-  void step(ParamStore& params, const std::map<std::string, const Tensor*>& grads, float lr);
+  // Updates every trainable parameter of `params` from grads (param name -> d loss / d raw) on
+  // `backend`, where the parameters, gradients and slots live.
+  void step(ParamStore& params, const std::map<std::string, const Tensor*>& grads, float lr,
+            Backend& backend = cpu_backend());
 
   // Slots for checkpoints, named "<param>.<slot>" (momentum, exp_avg, exp_avg_sq).
   std::map<std::string, Tensor>& slots() { return slots_; }
@@ -30,7 +33,7 @@ class Optimizer {
   const OptimConfig& config() const { return cfg_; }
 
  private:
-  Tensor& slot(const std::string& param, const char* name, const Shape& shape);
+  Tensor& slot(Backend& backend, const std::string& param, const char* name, const Shape& shape);
   OptimConfig cfg_;
   std::map<std::string, Tensor> slots_;
   std::int64_t steps_ = 0;

@@ -33,6 +33,13 @@ Tensor::Tensor(Shape shape, DType dtype) : shape_(std::move(shape)), dtype_(dtyp
   storage_ = std::shared_ptr<std::byte[]>(static_cast<std::byte*>(p), [](std::byte* q) { std::free(q); });
 }
 
+Tensor::Tensor(Shape shape, DType dtype, Device device, std::shared_ptr<std::byte[]> storage)
+    : shape_(std::move(shape)), dtype_(dtype), device_(device), storage_(std::move(storage)) {}
+
+void Tensor::device_access_error() const {
+  fail("host code read a tensor ", shape_str(shape_), " that lives on ", device_.str());
+}
+
 Tensor Tensor::reshaped(Shape shape) const {
   SAFNET_CHECK(shape_numel(shape) == numel(), "reshape ", shape_str(shape_), " to ", shape_str(shape));
   Tensor t = *this;
@@ -40,12 +47,14 @@ Tensor Tensor::reshaped(Shape shape) const {
   return t;
 }
 
-Tensor Tensor::view_of(const Tensor& base, Shape shape, DType dtype) {
+Tensor Tensor::view_of(const Tensor& base, Shape shape, DType dtype, std::size_t byte_offset) {
   Tensor t;
   t.shape_ = std::move(shape);
   t.dtype_ = dtype;
-  SAFNET_CHECK(t.nbytes() <= base.nbytes(), "view of ", t.nbytes(), " bytes over ", base.nbytes());
-  t.storage_ = base.storage_;
+  t.device_ = base.device_;
+  SAFNET_CHECK(byte_offset <= base.nbytes() && t.nbytes() <= base.nbytes() - byte_offset, "view of ", t.nbytes(),
+               " bytes at ", byte_offset, " over ", base.nbytes());
+  t.storage_ = std::shared_ptr<std::byte[]>(base.storage_, base.storage_.get() + byte_offset);
   return t;
 }
 

@@ -81,9 +81,16 @@ std::uint64_t load_word(const std::uint8_t* p, std::size_t size) {
 }
 
 // Per-thread state: the stored model of each dtype (mutated in place by injection and restored
-// afterwards) and an evaluator with its own activations.
+// afterwards) and an evaluator with its own activations. Off the CPU, the fault targets of each
+// dtype also sit in one device buffer, `work`, that the device parameters view and trials
+// overwrite from `clean`.
 struct Worker {
-  Worker(const Checkpoint& ck, const FaultTargets& t, int batch) : ck(ck), targets(t), eval(ck.model, batch) {}
+  struct OnDevice {
+    Tensor clean, work;  // (target words * word bytes) u8
+    ParamStore params;
+  };
+  Worker(const Checkpoint& ck, const FaultTargets& t, int batch, Backend& backend)
+      : ck(ck), targets(t), backend(backend), eval(ck.model, batch, backend) {}
   ParamStore& stored(DType dt) {
     auto it = by_dtype.find(dt.name());
     if (it == by_dtype.end())
@@ -91,10 +98,39 @@ struct Worker {
                .first;
     return it->second;
   }
+  OnDevice& on_device(DType dt, const std::vector<TargetSlice>& slices) {
+    auto it = device.find(dt.name());
+    if (it != device.end()) return it->second;
+    const ParamStore& host = stored(dt);
+    const std::size_t ws = dt.size();
+    const std::int64_t words = slices.empty() ? 0 : slices.back().first_word + slices.back().words;
+    Tensor staging({words * static_cast<std::int64_t>(ws)}, DType::u8());
+    for (const TargetSlice& sl : slices) {
+      const Tensor& t = host.at(sl.name).value;
+      std::memcpy(staging.data<std::uint8_t>() + sl.first_word * static_cast<std::int64_t>(ws), t.raw(), t.nbytes());
+    }
+    OnDevice d;
+    d.clean = backend.to_device(staging);
+    d.work = backend.zeros(staging.shape(), DType::u8());
+    std::size_t s = 0;
+    for (const ParamInfo& p : host.all()) {
+      if (s < slices.size() && slices[s].name == p.name) {
+        d.params.add(p.name, Tensor::view_of(d.work, p.value.shape(), dt, static_cast<std::size_t>(slices[s].first_word) * ws),
+                     p.role, p.layer);
+        ++s;
+      } else {
+        d.params.add(p.name, backend.to_device(p.value), p.role, p.layer);
+      }
+    }
+    SAFNET_CHECK(s == slices.size(), "fault targets out of parameter order");
+    return device.emplace(dt.name(), std::move(d)).first->second;
+  }
   const Checkpoint& ck;
   const FaultTargets& targets;
+  Backend& backend;
   Evaluator eval;
   std::map<std::string, ParamStore> by_dtype;
+  std::map<std::string, OnDevice> device;
 };
 
 }  // namespace
@@ -127,13 +163,18 @@ Campaign::Campaign(Checkpoint ck, std::string checkpoint_id, std::string dataset
 }
 
 std::vector<FlipSite> Campaign::sample(DType dtype, double ber, std::int64_t trial) const {
+  return trial >= 0 ? sample_flips(cfg_.seed, static_cast<std::uint64_t>(trial), spec(dtype, ber))
+                    : std::vector<FlipSite>{};
+}
+
+FlipSpec Campaign::spec(DType dtype, double ber) const {
   FlipSpec spec;
   const auto& sl = slices_;
   spec.words = sl.empty() ? 0 : sl.back().first_word + sl.back().words;
   spec.word_bits = dtype.bits();
   spec.bit_mask = parse_bit_positions(cfg_.bits, dtype);
   spec.ber = ber;
-  return sample_flips(cfg_.seed, static_cast<std::uint64_t>(trial), spec);
+  return spec;
 }
 
 TrialRecord Campaign::base_record(DType dtype, double ber, std::int64_t trial) const {
@@ -151,10 +192,15 @@ TrialRecord Campaign::base_record(DType dtype, double ber, std::int64_t trial) c
 namespace {
 
 // Injects one trial's faults into `stored`, evaluates, restores the clean words.
+// Off the CPU the device samples and injects the trial itself (`spec`, from the record's seed and
+// trial), which must give exactly the host's sites; the host copy still yields the counts and
+// the replay report.
 TrialRecord evaluate_trial(Worker& w, DType dtype, const std::vector<TargetSlice>& slices,
-                           const std::vector<FlipSite>& sites, FaultModel model, const EvalSet& data,
-                           TrialRecord rec, std::vector<FlipReport>* report) {
+                           const std::vector<FlipSite>& sites, FaultModel model, const FlipSpec& spec,
+                           const EvalSet& data, TrialRecord rec, std::vector<FlipReport>* report) {
   ParamStore& stored = w.stored(dtype);
+  // The device copy is taken from the clean host words, before injection below touches them.
+  Worker::OnDevice* dev = w.backend.device().is_cpu() ? nullptr : &w.on_device(dtype, slices);
   const std::size_t ws = dtype.size();
   struct Saved {
     std::uint8_t* at;
@@ -187,7 +233,21 @@ TrialRecord evaluate_trial(Worker& w, DType dtype, const std::vector<TargetSlice
   rec.flips = static_cast<std::int64_t>(sites.size());
   for (const Saved& sv : saved)
     if (!std::isfinite(decode_word(sv.at, dtype))) ++rec.nonfinite;
-  const Metrics m = w.eval.run(stored, data);
+  Metrics m;
+  if (!dev) {
+    m = w.eval.run(stored, data);
+  } else {
+    Worker::OnDevice& d = *dev;
+    w.backend.copy(d.clean, d.work);
+    if (rec.trial >= 0) {
+      const std::vector<FlipSite> on_device =
+          w.backend.inject_faults(d.work, rec.seed, static_cast<std::uint64_t>(rec.trial), spec, model);
+      if (on_device != sites)
+        fail("trial ", rec.trial, " (", dtype.name(), ", ber ", rec.ber, "): ", w.backend.device().str(), " flipped ",
+             on_device.size(), " bits where the host sampler flips ", sites.size(), "; the samplers disagree");
+    }
+    m = w.eval.run(d.params, data);
+  }
   for (const Saved& sv : saved)
     for (std::size_t b = 0; b < ws; ++b) sv.at[b] = static_cast<std::uint8_t>(sv.word >> (8 * b));
   rec.top1 = m.top1;
@@ -199,10 +259,11 @@ TrialRecord evaluate_trial(Worker& w, DType dtype, const std::vector<TargetSlice
 }  // namespace
 
 TrialRecord Campaign::run_trial(DType dtype, double ber, std::int64_t trial, std::vector<FlipReport>* flips) {
-  Worker w(ck_, cfg_.targets, cfg_.batch);
+  Worker w(ck_, cfg_.targets, cfg_.batch, backend());
   const auto t0 = std::chrono::steady_clock::now();
-  const std::vector<FlipSite> sites = trial >= 0 ? sample(dtype, ber, trial) : std::vector<FlipSite>{};
-  TrialRecord r = evaluate_trial(w, dtype, slices_, sites, cfg_.model, data_, base_record(dtype, ber, trial), flips);
+  const std::vector<FlipSite> sites = sample(dtype, ber, trial);
+  TrialRecord r = evaluate_trial(w, dtype, slices_, sites, cfg_.model, spec(dtype, ber), data_,
+                                 base_record(dtype, ber, trial), flips);
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return r;
 }
@@ -226,7 +287,9 @@ std::int64_t Campaign::run(ResultsWriter& out) {
                  static_cast<long long>(skipped + static_cast<std::int64_t>(items.size())), out.path().c_str());
   // Trials run side by side, one per thread, each with single-threaded kernels: no nested
   // parallelism, and each trial's numbers do not depend on the thread count.
-  const int threads = std::max(1, std::min<int>(cfg_.threads, static_cast<int>(std::max<std::size_t>(1, items.size()))));
+  const int threads = backend().device().is_cpu()
+                          ? std::max(1, std::min<int>(cfg_.threads, static_cast<int>(std::max<std::size_t>(1, items.size()))))
+                          : 1;
   // The clean result of each dtype, for trials whose sample flips nothing (an exact shortcut).
   std::map<std::string, TrialRecord> clean;
   std::mutex mu;
@@ -236,14 +299,14 @@ std::int64_t Campaign::run(ResultsWriter& out) {
   std::exception_ptr error;
   auto work = [&] {
     omp_set_num_threads(1);
-    Worker w(ck_, cfg_.targets, cfg_.batch);
+    Worker w(ck_, cfg_.targets, cfg_.batch, backend());
     try {
       for (std::size_t i; !interrupted() && (i = next.fetch_add(1)) < items.size();) {
         const Item& it = items[i];
         const DType dt = cfg_.dtypes[it.dtype];
         const double ber = cfg_.bers[it.ber];
         const auto t0 = std::chrono::steady_clock::now();
-        const std::vector<FlipSite> sites = it.trial >= 0 ? sample(dt, ber, it.trial) : std::vector<FlipSite>{};
+        const std::vector<FlipSite> sites = sample(dt, ber, it.trial);
         TrialRecord r = base_record(dt, ber, it.trial);
         bool reused = false;
         if (sites.empty()) {
@@ -256,7 +319,7 @@ std::int64_t Campaign::run(ResultsWriter& out) {
             reused = true;
           }
         }
-        if (!reused) r = evaluate_trial(w, dt, slices_, sites, cfg_.model, data_, r, nullptr);
+        if (!reused) r = evaluate_trial(w, dt, slices_, sites, cfg_.model, spec(dt, ber), data_, r, nullptr);
         r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         if (sites.empty() && !reused) {
           std::lock_guard<std::mutex> lock(mu);
@@ -285,6 +348,20 @@ std::int64_t Campaign::run(ResultsWriter& out) {
   if (error) std::rethrow_exception(error);
   if (!cfg_.quiet && !items.empty()) progress.finish();
   return written;
+}
+
+ParamStore Campaign::faulty_params(DType dtype, double ber, std::int64_t trial) const {
+  ParamStore stored = store_params(ck_.params, dtype, [&](const ParamInfo& p) { return cfg_.targets.selects(p); });
+  const std::size_t ws = dtype.size();
+  std::size_t s = 0;
+  const std::vector<FlipSite> sites = trial >= 0 ? sample(dtype, ber, trial) : std::vector<FlipSite>{};
+  for (const FlipSite& site : sites) {
+    while (site.word >= slices_[s].first_word + slices_[s].words) ++s;
+    std::uint8_t* at = stored.at(slices_[s].name).value.data<std::uint8_t>() +
+                       static_cast<std::size_t>(site.word - slices_[s].first_word) * ws;
+    apply_faults(at, static_cast<int>(ws), {FlipSite{0, site.bit}}, cfg_.model);
+  }
+  return stored;
 }
 
 }  // namespace safnet

@@ -32,8 +32,9 @@ struct CampaignConfig {
   FaultTargets targets;
   std::string bits = "all";  // bit positions, per parse_bit_positions
   Shard shard;
-  int threads = 1;
+  int threads = 1;   // trials side by side on the CPU; a GPU runs one at a time
   int batch = 256;
+  Backend* backend = nullptr;  // where trials run; null = the CPU
   bool quiet = false;
 };
 
@@ -70,11 +71,17 @@ class Campaign {
   // Evaluates one trial, and lists its flipped bits when `flips` is given.
   TrialRecord run_trial(DType dtype, double ber, std::int64_t trial, std::vector<FlipReport>* flips = nullptr);
 
+  // The stored parameters (host memory) of one trial with its faults applied, exactly as that
+  // trial is evaluated; trial -1 gives the clean stored model. For `safnet predict`.
+  ParamStore faulty_params(DType dtype, double ber, std::int64_t trial) const;
+
   const std::vector<TargetSlice>& slices() const { return slices_; }
 
  private:
   TrialRecord base_record(DType dtype, double ber, std::int64_t trial) const;
-  std::vector<FlipSite> sample(DType dtype, double ber, std::int64_t trial) const;
+  std::vector<FlipSite> sample(DType dtype, double ber, std::int64_t trial) const;  // none for trial -1
+  FlipSpec spec(DType dtype, double ber) const;
+  Backend& backend() const { return cfg_.backend ? *cfg_.backend : cpu_backend(); }
 
   Checkpoint ck_;
   std::string dataset_;

@@ -6,6 +6,7 @@
 #include "models/checkpoint.h"
 #include "tools/commands.h"
 #include "tools/common.h"
+#include "tools/devices.h"
 #include "tools/evaluate.h"
 #include "tools/stored_model.h"
 
@@ -19,6 +20,7 @@ int cmd_eval(int argc, char** argv) {
   add_data_flags(a, "");
   a.opt("dtype", "f32", "storage dtypes, comma separated: f32 f16 bf16 fixedM.N (fixed2.5 = Q2.5)")
       .opt("batch", "256", "evaluation batch size");
+  add_device_flag(a);
   if (!a.parse(argc, argv, 2)) return 0;
   if (!a.has("checkpoint")) fail("--checkpoint FILE is required");
   apply_threads(a);
@@ -27,6 +29,7 @@ int cmd_eval(int argc, char** argv) {
   if (dtypes.empty()) fail("--dtype needs at least one dtype");
   const int batch = static_cast<int>(a.integer("batch"));
   if (batch < 1) fail("--batch must be >= 1");
+  Backend& backend = backend_from_flags(a);
 
   Checkpoint ck = load_checkpoint(a.str("checkpoint"));
   std::string dataset = a.str("dataset");
@@ -42,12 +45,12 @@ int cmd_eval(int argc, char** argv) {
          " images and ", ck.model.classes, " classes; ", dataset, " has ", test.channels, "x", test.height, "x",
          test.width, " and ", test.classes);
   const EvalSet set = make_eval_set(test, default_normalization(dataset));
-  Evaluator ev(ck.model, batch);
+  Evaluator ev(ck.model, batch, backend);
   std::printf("%s (%s, SAF %s) on %s test, %lld images\n", a.str("checkpoint").c_str(), ck.model.arch.c_str(),
               saf_display_name(ck.model.saf).c_str(), dataset.c_str(), static_cast<long long>(set.size()));
   std::printf("| dtype | top1 (%%) | top5 (%%) | loss |\n|---|---|---|---|\n");
   for (DType dt : dtypes) {
-    ParamStore stored = store_params(ck.params, dt);
+    ParamStore stored = params_on(backend, store_params(ck.params, dt));
     const Metrics m = ev.run(stored, set);
     std::printf("| %s | %.2f | %.2f | %.4f |\n", dt.name().c_str(), m.top1, m.top5, m.loss);
   }

@@ -8,6 +8,7 @@
 #include "tools/campaign.h"
 #include "tools/commands.h"
 #include "tools/common.h"
+#include "tools/devices.h"
 #include "tools/interrupt.h"
 
 namespace safnet {
@@ -69,6 +70,7 @@ int cmd_faults(int argc, char** argv) {
       .opt("replay", "", "evaluate only this trial (needs one dtype and one BER)")
       .flag("list-flips", "with --replay: print every flipped bit")
       .flag("quiet", "no progress line");
+  add_device_flag(a);
   if (!a.parse(argc, argv, 2)) return 0;
   if (!a.has("checkpoint")) fail("--checkpoint FILE is required");
   const bool replay = a.has("replay");
@@ -89,6 +91,7 @@ int cmd_faults(int argc, char** argv) {
   if (threads < 0) fail("--threads must be >= 0");
   cfg.threads = threads > 0 ? static_cast<int>(threads) : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   cfg.quiet = a.on("quiet");
+  cfg.backend = &backend_from_flags(a, cfg.quiet);
 
   const std::string ckpt_path = a.str("checkpoint");
   const std::vector<std::uint8_t> bytes = read_file(ckpt_path);
@@ -127,9 +130,11 @@ int cmd_faults(int argc, char** argv) {
 
   ResultsWriter out(a.str("out"), campaign.id());
   install_interrupt_handler();
-  std::fprintf(stderr, "campaign %s: %zu dtype(s) x %zu BER(s) x %lld trials (shard %d/%d) on %d threads -> %s\n",
+  const std::string where = cfg.backend->device().is_cpu() ? std::to_string(cfg.threads) + " CPU threads"
+                                                           : cfg.backend->device().str();
+  std::fprintf(stderr, "campaign %s: %zu dtype(s) x %zu BER(s) x %lld trials (shard %d/%d) on %s -> %s\n",
                campaign.id().c_str(), cfg.dtypes.size(), cfg.bers.size(), static_cast<long long>(cfg.trials),
-               cfg.shard.k, cfg.shard.n, cfg.threads, a.str("out").c_str());
+               cfg.shard.k, cfg.shard.n, where.c_str(), a.str("out").c_str());
   const std::int64_t n = campaign.run(out);
   if (interrupted()) {
     std::fprintf(stderr, "interrupted: %lld records written; rerun the same command to resume\n",

@@ -33,7 +33,11 @@ Evaluator::Plan& Evaluator::plan(int n) {
     p.labels = p.graph.input("labels", {n}, DType::i32());
     p.logits = build_forward(cfg_, p.graph, p.images, false);
     p.loss = p.graph.softmax_ce(p.logits, p.labels, 0.0f).first;
-    p.exec = std::make_unique<Executor>(p.graph, std::vector<ValueId>{p.logits, p.loss});
+    p.exec = std::make_unique<Executor>(p.graph, std::vector<ValueId>{p.logits, p.loss}, backend_);
+    if (!backend_.device().is_cpu()) {
+      p.images_on_device = backend_.zeros(p.graph.value(p.images).shape, DType::f32());
+      p.labels_on_device = backend_.zeros({n}, DType::i32());
+    }
   }
   return *slot;
 }
@@ -46,19 +50,27 @@ Metrics Evaluator::run(ParamStore& params, const EvalSet& data) {
   for (std::int64_t start = 0; start < data.size(); start += batch_) {
     const int n = static_cast<int>(std::min<std::int64_t>(batch_, data.size() - start));
     Plan& p = plan(n);
-    Tensor x({n, cfg_.in_channels, cfg_.height, cfg_.width});
-    std::memcpy(x.data<float>(), data.images.data<float>() + start * per_image, x.nbytes());
+    const Tensor x = Tensor::view_of(data.images, {n, cfg_.in_channels, cfg_.height, cfg_.width}, DType::f32(),
+                                     static_cast<std::size_t>(start * per_image) * sizeof(float));
     Tensor y({n}, DType::i32());
     std::memcpy(y.data<std::int32_t>(), data.labels.data() + start, y.nbytes());
     p.exec->bind_params(params);
-    p.exec->set_input(p.images, x);
-    p.exec->set_input(p.labels, y);
+    if (backend_.device().is_cpu()) {
+      p.exec->set_input(p.images, x);
+      p.exec->set_input(p.labels, y);
+    } else {
+      backend_.copy(x, p.images_on_device);
+      backend_.copy(y, p.labels_on_device);
+      p.exec->set_input(p.images, p.images_on_device);
+      p.exec->set_input(p.labels, p.labels_on_device);
+    }
     p.exec->run();
+    const Tensor logits = backend_.to_host(p.exec->get(p.logits));
     std::int64_t t1 = 0, t5 = 0;
-    cpu::topk_correct(n, cfg_.classes, p.exec->get(p.logits).data<float>(), y.data<std::int32_t>(), &t1, &t5);
+    cpu::topk_correct(n, cfg_.classes, logits.data<float>(), y.data<std::int32_t>(), &t1, &t5);
     top1 += t1;
     top5 += t5;
-    loss_sum += static_cast<double>(p.exec->get(p.loss).data<float>()[0]) * n;
+    loss_sum += static_cast<double>(backend_.to_host(p.exec->get(p.loss)).data<float>()[0]) * n;
   }
   m.n = data.size();
   if (m.n > 0) {

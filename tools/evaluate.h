@@ -28,9 +28,10 @@ EvalSet make_eval_set(const Dataset& data, const Normalization& norm);
 // so evaluating many times costs no rebuilding. Not thread-safe: one per thread.
 class Evaluator {
  public:
-  Evaluator(ModelConfig cfg, int batch) : cfg_(std::move(cfg)), batch_(batch) {}
+  Evaluator(ModelConfig cfg, int batch, Backend& backend = cpu_backend())
+      : cfg_(std::move(cfg)), batch_(batch), backend_(backend) {}
   // Parameters may be bound in any storage dtype (f32, f16, bf16, fixed): weights are read
-  // through the model's SAF as they load.
+  // through the model's SAF as they load. They live on the backend's device; `data` on the host.
   Metrics run(ParamStore& params, const EvalSet& data);
 
  private:
@@ -38,10 +39,12 @@ class Evaluator {
     Graph graph;
     ValueId images = -1, labels = -1, logits = -1, loss = -1;
     std::unique_ptr<Executor> exec;
+    Tensor images_on_device, labels_on_device;  // input staging off the CPU
   };
   Plan& plan(int n);
   ModelConfig cfg_;
   int batch_;
+  Backend& backend_;
   std::map<int, std::unique_ptr<Plan>> plans_;
 };
 

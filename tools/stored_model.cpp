@@ -27,4 +27,16 @@ ParamStore store_params(const ParamStore& params, DType dtype, const std::functi
   return out;
 }
 
+ParamStore params_on(Backend& backend, const ParamStore& params) {
+  ParamStore out;
+  for (const ParamInfo& p : params.all()) out.add(p.name, backend.to_device(p.value), p.role, p.layer);
+  return out;
+}
+
+ParamStore params_to_host(Backend& backend, const ParamStore& params) {
+  ParamStore out;
+  for (const ParamInfo& p : params.all()) out.add(p.name, backend.to_host(p.value), p.role, p.layer);
+  return out;
+}
+
 }  // namespace safnet

@@ -3,6 +3,7 @@
 #pragma once
 #include <functional>
 
+#include "host/backend.h"
 #include "host/params.h"
 
 namespace safnet {
@@ -14,5 +15,10 @@ bool is_weight(const ParamInfo& p);
 // that dtype); all other parameters share the f32 tensors of `params`.
 ParamStore store_params(const ParamStore& params, DType dtype,
                         const std::function<bool(const ParamInfo&)>& stored = is_weight);
+
+// A copy of `params` on `backend`'s device (the same tensors when that is the host).
+ParamStore params_on(Backend& backend, const ParamStore& params);
+// A host copy of `params` from wherever they live.
+ParamStore params_to_host(Backend& backend, const ParamStore& params);
 
 }  // namespace safnet

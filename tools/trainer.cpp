@@ -14,9 +14,11 @@
 #include "host/cpu/ops.h"
 #include "host/executor.h"
 #include "host/file_io.h"
+#include "tools/devices.h"
 #include "tools/evaluate.h"
 #include "tools/interrupt.h"
 #include "tools/progress.h"
+#include "tools/stored_model.h"
 
 namespace safnet {
 
@@ -31,9 +33,10 @@ struct TrainPlan {
   ValueId images = -1, labels = -1, logits = -1, loss = -1;
   std::map<std::string, ValueId> grads;  // param name -> gradient value
   std::unique_ptr<Executor> exec;
+  Tensor images_on_device, labels_on_device;  // input staging off the CPU
 };
 
-std::unique_ptr<TrainPlan> make_plan(const TrainConfig& cfg, int n) {
+std::unique_ptr<TrainPlan> make_plan(const TrainConfig& cfg, int n, Backend& backend) {
   auto p = std::make_unique<TrainPlan>();
   const ModelConfig& m = cfg.model;
   p->images = p->graph.input("images", {n, m.in_channels, m.height, m.width});
@@ -45,16 +48,20 @@ std::unique_ptr<TrainPlan> make_plan(const TrainConfig& cfg, int n) {
     p->grads[p->graph.value(param).name] = grad;
     keep.push_back(grad);
   }
-  p->exec = std::make_unique<Executor>(p->graph, keep);
+  p->exec = std::make_unique<Executor>(p->graph, keep, backend);
+  if (!backend.device().is_cpu()) {
+    p->images_on_device = backend.zeros(p->graph.value(p->images).shape, DType::f32());
+    p->labels_on_device = backend.zeros({n}, DType::i32());
+  }
   return p;
 }
 
-void save(const TrainConfig& cfg, const ParamStore& params, const Optimizer& opt, int epoch, std::int64_t step,
-          const Metrics& test) {
+void save(const TrainConfig& cfg, Backend& backend, const ParamStore& params, Optimizer& opt, int epoch,
+          std::int64_t step, const Metrics& test) {
   Checkpoint ck;
   ck.model = cfg.model;
-  ck.params = params;
-  ck.optim_slots = const_cast<Optimizer&>(opt).slots();
+  ck.params = params_to_host(backend, params);
+  for (const auto& [name, t] : opt.slots()) ck.optim_slots[name] = backend.to_host(t);
   ck.optim_steps = opt.steps();
   ck.meta["dataset"] = cfg.dataset;
   ck.meta["epoch"] = std::to_string(epoch);
@@ -75,7 +82,10 @@ std::int64_t meta_int(const Checkpoint& ck, const char* key) {
 TrainResult train(const TrainConfig& cfg, const Dataset& train_set, const Dataset& test_set, Checkpoint start) {
   TrainResult result;
   std::filesystem::create_directories(cfg.out_dir);
-  ParamStore& params = start.params;
+  Backend& backend = backend_for(resolve_device(cfg.device, cfg.quiet));
+  if (!cfg.quiet && !backend.device().is_cpu())
+    std::fprintf(stderr, "training on %s (%s)\n", backend.device().str().c_str(), backend.describe().c_str());
+  ParamStore params = params_on(backend, start.params);
   Optimizer opt(cfg.optim);
   opt.slots() = start.optim_slots;
   opt.set_steps(start.optim_steps);
@@ -84,7 +94,7 @@ TrainResult train(const TrainConfig& cfg, const Dataset& train_set, const Datase
 
   Loader loader(train_set, cfg.batch, true, cfg.seed, cfg.augment, default_normalization(cfg.dataset), false);
   const EvalSet test = make_eval_set(test_set, default_normalization(cfg.dataset));
-  Evaluator evaluator(cfg.model, cfg.batch);
+  Evaluator evaluator(cfg.model, cfg.batch, backend);
   std::map<int, std::unique_ptr<TrainPlan>> plans;
   const std::int64_t steps_per_epoch = loader.batches_per_epoch();
   Metrics test_metrics;
@@ -105,7 +115,7 @@ TrainResult train(const TrainConfig& cfg, const Dataset& train_set, const Datase
       const int n = static_cast<int>(batch.labels.size());
       auto& plan = plans[n];
       if (!plan) {
-        plan = make_plan(cfg, n);
+        plan = make_plan(cfg, n, backend);
         if (!cfg.quiet)
           std::fprintf(stderr, "training graph for batch %d: %zu nodes, activations %.1f MiB planned (%.1f MiB if none were reused)\n",
                        n, plan->graph.nodes().size(), plan->exec->peak_bytes() / 1048576.0,
@@ -114,19 +124,32 @@ TrainResult train(const TrainConfig& cfg, const Dataset& train_set, const Datase
       Tensor labels({n}, DType::i32());
       std::memcpy(labels.data<std::int32_t>(), batch.labels.data(), labels.nbytes());
       plan->exec->bind_params(params);
-      plan->exec->set_input(plan->images, batch.images);
-      plan->exec->set_input(plan->labels, labels);
+      if (backend.device().is_cpu()) {
+        plan->exec->set_input(plan->images, batch.images);
+        plan->exec->set_input(plan->labels, labels);
+      } else {
+        backend.copy(batch.images, plan->images_on_device);
+        backend.copy(labels, plan->labels_on_device);
+        plan->exec->set_input(plan->images, plan->images_on_device);
+        plan->exec->set_input(plan->labels, plan->labels_on_device);
+      }
+      backend.push_range("forward+backward");
       plan->exec->run();
+      backend.pop_range();
       std::map<std::string, const Tensor*> grads;
       for (const auto& [name, v] : plan->grads) grads[name] = &plan->exec->get(v);
       const double epoch_pos = epoch + static_cast<double>(step) / static_cast<double>(steps_per_epoch);
       const float lr = schedule_lr(cfg.schedule, epoch_pos, cfg.epochs);
-      opt.step(params, grads, lr);
+      backend.push_range("optimizer");
+      opt.step(params, grads, lr, backend);
+      backend.pop_range();
 
-      const float loss = plan->exec->get(plan->loss).data<float>()[0];
+      const float loss = backend.to_host(plan->exec->get(plan->loss)).data<float>()[0];
       if (!std::isfinite(loss)) fail("training diverged: loss is ", loss, " at epoch ", epoch + 1, " step ", step + 1);
       std::int64_t t1 = 0, t5 = 0;
-      cpu::topk_correct(n, cfg.model.classes, plan->exec->get(plan->logits).data<float>(), batch.labels.data(), &t1, &t5);
+      cpu::topk_correct(n, cfg.model.classes, backend.to_host(plan->exec->get(plan->logits)).data<float>(),
+                        batch.labels.data(), &t1, &t5);
+      result.step_losses.push_back(loss);
       loss_sum += static_cast<double>(loss) * n;
       seen += n;
       correct += t1;
@@ -139,7 +162,7 @@ TrainResult train(const TrainConfig& cfg, const Dataset& train_set, const Datase
         progress.update(step, detail);
       }
       if (interrupted()) {
-        save(cfg, params, opt, epoch, step, test_metrics);
+        save(cfg, backend, params, opt, epoch, step, test_metrics);
         std::fprintf(stderr, "\nsafnet train: interrupted at epoch %d step %lld; checkpoint written to %s "
                      "(rerun with --resume to continue)\n", epoch + 1, static_cast<long long>(step),
                      checkpoint_path(cfg.out_dir).c_str());
@@ -149,7 +172,9 @@ TrainResult train(const TrainConfig& cfg, const Dataset& train_set, const Datase
       }
     }
     const double train_secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - e0).count();
+    backend.push_range("evaluate");
     test_metrics = evaluator.run(params, test);
+    backend.pop_range();
     const double train_loss = seen ? loss_sum / seen : 0;
     const double train_acc = seen ? 100.0 * correct / seen : 0;
     if (!cfg.quiet) progress.finish();
@@ -163,7 +188,7 @@ TrainResult train(const TrainConfig& cfg, const Dataset& train_set, const Datase
                        {"test_top5", test_metrics.top5}, {"seconds", train_secs},
                        {"images_per_second", train_secs > 0 ? seen / train_secs : 0.0}};
     append_line_durable(train_log_path(cfg.out_dir), log.dump());
-    save(cfg, params, opt, epoch + 1, 0, test_metrics);
+    save(cfg, backend, params, opt, epoch + 1, 0, test_metrics);
     if (epoch == first_epoch) result.first_epoch_loss = train_loss;
     result.last_epoch_loss = train_loss;
     result.epochs_done = epoch + 1;

@@ -3,6 +3,7 @@
 #pragma once
 #include <map>
 #include <string>
+#include <vector>
 
 #include "data/augment.h"
 #include "data/dataset.h"
@@ -25,6 +26,7 @@ struct TrainConfig {
   std::string dataset;                        // name, recorded in the checkpoint
   std::map<std::string, std::string> flags;   // the full command line, recorded in the checkpoint
   bool quiet = false;                         // no progress line
+  std::string device = "cpu";                 // cpu, sim, cuda or cuda:N (see host/device.h)
 };
 
 struct TrainResult {
@@ -32,6 +34,7 @@ struct TrainResult {
   bool interrupted = false;
   double final_top1 = 0, final_top5 = 0, final_loss = 0;
   double first_epoch_loss = 0, last_epoch_loss = 0;  // mean training loss
+  std::vector<float> step_losses;                     // every step's batch loss, in order
   double seconds = 0;
 };
 

@@ -320,20 +320,41 @@ std::uint64_t schedule_seed() {
 
 namespace detail {
 
-void run_launch(const LaunchSpec& spec) {
+namespace {
+
+// The launch errors the runtime reports at the launch call.
+cudaError_t launch_error(const LaunchSpec& spec) {
   if (t_launch != nullptr)
     throw SimError("safnet sim: kernel '" + std::string(spec.name) +
                    "' launched from inside a kernel (dynamic parallelism is not simulated)");
-  if (!valid_config(spec.grid, spec.block)) {
-    set_last_error(cudaErrorInvalidConfiguration);
+  if (!valid_config(spec.grid, spec.block)) return cudaErrorInvalidConfiguration;
+  if (spec.smem_bytes > max_dynamic_smem(spec.kernel_id)) return cudaErrorInvalidValue;
+  if (!stream_is_valid(spec.stream)) return cudaErrorInvalidResourceHandle;
+  return cudaSuccess;
+}
+
+}  // namespace
+
+void capture_launch(const LaunchSpec& spec, std::shared_ptr<void> keep) {
+  if (const cudaError_t e = launch_error(spec); e != cudaSuccess) {
+    capture_invalidate(spec.stream);
+    set_last_error(e);
     return;
   }
-  if (spec.smem_bytes > max_dynamic_smem(spec.kernel_id)) {
-    set_last_error(cudaErrorInvalidValue);
-    return;
-  }
-  if (!stream_is_valid(spec.stream)) {
-    set_last_error(cudaErrorInvalidResourceHandle);
+  auto r = capture_record(spec.stream, [spec, keep](cudaStream_t stream) {
+    LaunchSpec replay = spec;
+    replay.stream = stream;
+    run_launch(replay);
+    return cudaSuccess;
+  });
+  if (r && *r != cudaSuccess) set_last_error(*r);
+  // A capture ended by another thread since the caller looked: run it, as an uncaptured launch.
+  if (!r) run_launch(spec);
+}
+
+void run_launch(const LaunchSpec& spec) {
+  if (const cudaError_t e = launch_error(spec); e != cudaSuccess) {
+    set_last_error(e);
     return;
   }
   std::lock_guard<std::mutex> lock(g_launch_mutex);

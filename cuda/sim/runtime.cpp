@@ -1,6 +1,7 @@
 // The simulated CUDA runtime: guarded device memory, in-order streams and events, error state.
 #include "cuda/sim/runtime.h"
 
+#include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
@@ -17,6 +18,7 @@ struct CUstream_st {
 struct CUevent_st {
   unsigned int flags;
   bool recorded;
+  bool captured;  // last recorded into a capture: its completion is meaningless until replayed
   std::chrono::steady_clock::time_point time;
 };
 
@@ -30,6 +32,7 @@ std::set<const CUevent_st*> g_events;
 std::map<const void*, std::size_t> g_smem_limits;
 constexpr std::size_t kDefaultDynamicSmem = 48 * 1024;
 constexpr std::size_t kOptinDynamicSmem = 227 * 1024;  // an H100's opt-in limit
+std::atomic<std::size_t> g_device_limit{0};
 
 bool event_is_valid(cudaEvent_t e) {
   std::lock_guard<std::mutex> lock(g_handles_mutex);
@@ -50,6 +53,41 @@ bool copy_is_valid(void* dst, const void* src, std::size_t count, cudaMemcpyKind
       return (host(dst) || dev(dst)) && (host(src) || dev(src));
   }
   return false;
+}
+
+cudaError_t copy_error(void* dst, const void* src, std::size_t count, cudaMemcpyKind kind) {
+  if (count == 0) return cudaSuccess;
+  if (dst == nullptr || src == nullptr) return cudaErrorInvalidValue;
+  if (kind < cudaMemcpyHostToHost || kind > cudaMemcpyDefault)
+    return cudaErrorInvalidMemcpyDirection;
+  return copy_is_valid(dst, src, count, kind) ? cudaSuccess : cudaErrorInvalidValue;
+}
+
+cudaError_t memset_error(void* dev_ptr, std::size_t count) {
+  if (count == 0) return cudaSuccess;
+  return region_contains(dev_ptr, count, RegionKind::device) ? cudaSuccess : cudaErrorInvalidValue;
+}
+
+// The work of cudaMemcpy, without the capture rules, for direct calls and for graph replays.
+cudaError_t copy_now(void* dst, const void* src, std::size_t count, cudaMemcpyKind kind) {
+  if (const cudaError_t e = copy_error(dst, src, count, kind); e != cudaSuccess)
+    return set_last_error(e);
+  if (count != 0) std::memmove(dst, src, count);
+  return cudaSuccess;
+}
+
+cudaError_t memset_now(void* dev_ptr, int value, std::size_t count) {
+  if (const cudaError_t e = memset_error(dev_ptr, count); e != cudaSuccess) return set_last_error(e);
+  if (count != 0) std::memset(dev_ptr, value, count);
+  return cudaSuccess;
+}
+
+// A capture checks a call's arguments when it is recorded, as the real runtime does; a bad one
+// invalidates the capture.
+cudaError_t check_captured(cudaStream_t stream, cudaError_t error) {
+  if (error == cudaSuccess) return cudaSuccess;
+  capture_invalidate(stream);
+  return set_last_error(error);
 }
 
 }  // namespace
@@ -76,6 +114,9 @@ std::size_t max_dynamic_smem(const void* kernel) {
 namespace safnet::sim::api {
 
 using safnet::sim::RegionKind;
+using safnet::sim::detail::capture_check_stream_sync;
+using safnet::sim::detail::capture_check_unsafe_call;
+using safnet::sim::detail::capture_record;
 using safnet::sim::detail::set_last_error;
 
 const char* cudaGetErrorName(cudaError_t error) {
@@ -91,6 +132,16 @@ const char* cudaGetErrorName(cudaError_t error) {
     case cudaErrorNotReady: return "cudaErrorNotReady";
     case cudaErrorIllegalAddress: return "cudaErrorIllegalAddress";
     case cudaErrorLaunchFailure: return "cudaErrorLaunchFailure";
+    case cudaErrorIllegalState: return "cudaErrorIllegalState";
+    case cudaErrorStreamCaptureUnsupported: return "cudaErrorStreamCaptureUnsupported";
+    case cudaErrorStreamCaptureInvalidated: return "cudaErrorStreamCaptureInvalidated";
+    case cudaErrorStreamCaptureMerge: return "cudaErrorStreamCaptureMerge";
+    case cudaErrorStreamCaptureUnmatched: return "cudaErrorStreamCaptureUnmatched";
+    case cudaErrorStreamCaptureUnjoined: return "cudaErrorStreamCaptureUnjoined";
+    case cudaErrorStreamCaptureIsolation: return "cudaErrorStreamCaptureIsolation";
+    case cudaErrorStreamCaptureImplicit: return "cudaErrorStreamCaptureImplicit";
+    case cudaErrorCapturedEvent: return "cudaErrorCapturedEvent";
+    case cudaErrorStreamCaptureWrongThread: return "cudaErrorStreamCaptureWrongThread";
   }
   return "cudaErrorUnknown";
 }
@@ -108,6 +159,16 @@ const char* cudaGetErrorString(cudaError_t error) {
     case cudaErrorNotReady: return "device not ready";
     case cudaErrorIllegalAddress: return "an illegal memory access was encountered";
     case cudaErrorLaunchFailure: return "unspecified launch failure";
+    case cudaErrorIllegalState: return "operation not permitted in the current state";
+    case cudaErrorStreamCaptureUnsupported: return "operation not permitted when stream is capturing";
+    case cudaErrorStreamCaptureInvalidated: return "operation failed due to a previous error during capture";
+    case cudaErrorStreamCaptureMerge: return "operation would result in a merge of separate capture sequences";
+    case cudaErrorStreamCaptureUnmatched: return "capture was not ended in the same stream as it began";
+    case cudaErrorStreamCaptureUnjoined: return "capturing stream has unjoined work";
+    case cudaErrorStreamCaptureIsolation: return "dependency created on uncaptured work in another stream";
+    case cudaErrorStreamCaptureImplicit: return "operation would make the legacy stream depend on a capturing blocking stream";
+    case cudaErrorCapturedEvent: return "operation not permitted on an event last recorded in a capturing stream";
+    case cudaErrorStreamCaptureWrongThread: return "attempt to terminate a thread-local capture sequence from another thread";
   }
   return "unknown error";
 }
@@ -165,87 +226,109 @@ cudaError_t cudaDeviceGetAttribute(int* value, cudaDeviceAttr attr, int device) 
   return cudaSuccess;
 }
 
-cudaError_t cudaDeviceSynchronize() { return cudaSuccess; }
+cudaError_t cudaDeviceSynchronize() { return capture_check_unsafe_call(); }
 cudaError_t cudaDeviceReset() { return cudaSuccess; }
 
 cudaError_t cudaMalloc(void** dev_ptr, std::size_t size) {
+  if (const cudaError_t e = capture_check_unsafe_call(); e != cudaSuccess) return e;
   if (dev_ptr == nullptr) return set_last_error(cudaErrorInvalidValue);
   if (size == 0) {
     *dev_ptr = nullptr;
     return cudaSuccess;
+  }
+  const std::size_t limit = safnet::sim::detail::g_device_limit.load();
+  if (limit != 0 && (size > limit || safnet::sim::device_bytes_in_use() > limit - size)) {
+    *dev_ptr = nullptr;
+    return set_last_error(cudaErrorMemoryAllocation);
   }
   *dev_ptr = safnet::sim::region_alloc(size, RegionKind::device);
   return *dev_ptr != nullptr ? cudaSuccess : set_last_error(cudaErrorMemoryAllocation);
 }
 
 cudaError_t cudaFree(void* dev_ptr) {
+  if (const cudaError_t e = capture_check_unsafe_call(); e != cudaSuccess) return e;
   if (dev_ptr == nullptr) return cudaSuccess;
   return safnet::sim::region_free(dev_ptr, RegionKind::device)
              ? cudaSuccess
              : set_last_error(cudaErrorInvalidValue);
 }
 
+// Memory nodes are not simulated: stream-ordered allocation inside a capture is refused.
 cudaError_t cudaMallocAsync(void** dev_ptr, std::size_t size, cudaStream_t stream) {
   if (!safnet::sim::detail::stream_is_valid(stream))
     return set_last_error(cudaErrorInvalidResourceHandle);
+  if (const cudaError_t e = capture_check_stream_sync(stream); e != cudaSuccess) return e;
   return cudaMalloc(dev_ptr, size);
 }
 
 cudaError_t cudaFreeAsync(void* dev_ptr, cudaStream_t stream) {
   if (!safnet::sim::detail::stream_is_valid(stream))
     return set_last_error(cudaErrorInvalidResourceHandle);
+  if (const cudaError_t e = capture_check_stream_sync(stream); e != cudaSuccess) return e;
   return cudaFree(dev_ptr);
 }
 
 cudaError_t cudaMallocHost(void** ptr, std::size_t size) {
+  if (const cudaError_t e = capture_check_unsafe_call(); e != cudaSuccess) return e;
   if (ptr == nullptr) return set_last_error(cudaErrorInvalidValue);
   *ptr = std::malloc(size == 0 ? 1 : size);
   return *ptr != nullptr ? cudaSuccess : set_last_error(cudaErrorMemoryAllocation);
 }
 
 cudaError_t cudaFreeHost(void* ptr) {
+  if (const cudaError_t e = capture_check_unsafe_call(); e != cudaSuccess) return e;
   std::free(ptr);
   return cudaSuccess;
 }
 
 cudaError_t cudaMemGetInfo(std::size_t* free_bytes, std::size_t* total_bytes) {
   if (free_bytes == nullptr || total_bytes == nullptr) return set_last_error(cudaErrorInvalidValue);
-  *total_bytes = std::size_t{16} << 30;
+  const std::size_t limit = safnet::sim::detail::g_device_limit.load();
+  *total_bytes = limit != 0 ? limit : std::size_t{16} << 30;
   const std::size_t used = safnet::sim::device_bytes_in_use();
   *free_bytes = used < *total_bytes ? *total_bytes - used : 0;
   return cudaSuccess;
 }
 
 cudaError_t cudaMemcpy(void* dst, const void* src, std::size_t count, cudaMemcpyKind kind) {
-  if (count == 0) return cudaSuccess;
-  if (dst == nullptr || src == nullptr) return set_last_error(cudaErrorInvalidValue);
-  if (kind < cudaMemcpyHostToHost || kind > cudaMemcpyDefault)
-    return set_last_error(cudaErrorInvalidMemcpyDirection);
-  if (!safnet::sim::detail::copy_is_valid(dst, src, count, kind))
-    return set_last_error(cudaErrorInvalidValue);
-  std::memmove(dst, src, count);
-  return cudaSuccess;
+  if (const cudaError_t e = capture_check_unsafe_call(); e != cudaSuccess) return e;
+  return safnet::sim::detail::copy_now(dst, src, count, kind);
 }
 
+// A captured copy is checked now, as the real runtime checks its arguments, and again at replay,
+// when the memory may have been freed; the source is read at replay, not at capture.
 cudaError_t cudaMemcpyAsync(void* dst, const void* src, std::size_t count, cudaMemcpyKind kind,
                             cudaStream_t stream) {
   if (!safnet::sim::detail::stream_is_valid(stream))
     return set_last_error(cudaErrorInvalidResourceHandle);
-  return cudaMemcpy(dst, src, count, kind);
+  if (safnet::sim::detail::stream_capturing(stream)) {
+    const cudaError_t e = safnet::sim::detail::copy_error(dst, src, count, kind);
+    if (e != cudaSuccess) return safnet::sim::detail::check_captured(stream, e);
+  }
+  if (auto r = capture_record(stream, [=](cudaStream_t) {
+        return safnet::sim::detail::copy_now(dst, src, count, kind);
+      }))
+    return *r == cudaSuccess ? cudaSuccess : set_last_error(*r);
+  return safnet::sim::detail::copy_now(dst, src, count, kind);
 }
 
 cudaError_t cudaMemset(void* dev_ptr, int value, std::size_t count) {
-  if (count == 0) return cudaSuccess;
-  if (!safnet::sim::region_contains(dev_ptr, count, RegionKind::device))
-    return set_last_error(cudaErrorInvalidValue);
-  std::memset(dev_ptr, value, count);
-  return cudaSuccess;
+  if (const cudaError_t e = capture_check_unsafe_call(); e != cudaSuccess) return e;
+  return safnet::sim::detail::memset_now(dev_ptr, value, count);
 }
 
 cudaError_t cudaMemsetAsync(void* dev_ptr, int value, std::size_t count, cudaStream_t stream) {
   if (!safnet::sim::detail::stream_is_valid(stream))
     return set_last_error(cudaErrorInvalidResourceHandle);
-  return cudaMemset(dev_ptr, value, count);
+  if (safnet::sim::detail::stream_capturing(stream)) {
+    const cudaError_t e = safnet::sim::detail::memset_error(dev_ptr, count);
+    if (e != cudaSuccess) return safnet::sim::detail::check_captured(stream, e);
+  }
+  if (auto r = capture_record(stream, [=](cudaStream_t) {
+        return safnet::sim::detail::memset_now(dev_ptr, value, count);
+      }))
+    return *r == cudaSuccess ? cudaSuccess : set_last_error(*r);
+  return safnet::sim::detail::memset_now(dev_ptr, value, count);
 }
 
 cudaError_t cudaStreamCreate(cudaStream_t* stream) {
@@ -261,24 +344,35 @@ cudaError_t cudaStreamCreateWithFlags(cudaStream_t* stream, unsigned int flags) 
 }
 
 cudaError_t cudaStreamDestroy(cudaStream_t stream) {
-  std::lock_guard<std::mutex> lock(safnet::sim::detail::g_handles_mutex);
-  if (stream == nullptr || safnet::sim::detail::g_streams.erase(stream) == 0)
-    return set_last_error(cudaErrorInvalidResourceHandle);
+  {
+    std::lock_guard<std::mutex> lock(safnet::sim::detail::g_handles_mutex);
+    if (stream == nullptr || safnet::sim::detail::g_streams.erase(stream) == 0)
+      return set_last_error(cudaErrorInvalidResourceHandle);
+  }
+  safnet::sim::detail::capture_forget(stream);
   delete stream;
   return cudaSuccess;
 }
 
 cudaError_t cudaStreamSynchronize(cudaStream_t stream) {
-  return safnet::sim::detail::stream_is_valid(stream)
-             ? cudaSuccess
-             : set_last_error(cudaErrorInvalidResourceHandle);
+  if (!safnet::sim::detail::stream_is_valid(stream))
+    return set_last_error(cudaErrorInvalidResourceHandle);
+  return capture_check_stream_sync(stream);
 }
 
 cudaError_t cudaStreamQuery(cudaStream_t stream) { return cudaStreamSynchronize(stream); }
 
+// Work runs in call order, so a wait has nothing to wait for; within a capture only waits on
+// events of the same capture are allowed (cross-stream capture is not simulated).
 cudaError_t cudaStreamWaitEvent(cudaStream_t stream, cudaEvent_t event, unsigned int) {
   if (!safnet::sim::detail::stream_is_valid(stream) || !safnet::sim::detail::event_is_valid(event))
     return set_last_error(cudaErrorInvalidResourceHandle);
+  const bool capturing = safnet::sim::detail::stream_capturing(stream);
+  if (event->captured && !capturing) return set_last_error(cudaErrorStreamCaptureUnsupported);
+  if (capturing && !event->captured) {
+    safnet::sim::detail::capture_invalidate(stream);
+    return set_last_error(cudaErrorStreamCaptureIsolation);
+  }
   return cudaSuccess;
 }
 
@@ -288,7 +382,7 @@ cudaError_t cudaEventCreate(cudaEvent_t* event) {
 
 cudaError_t cudaEventCreateWithFlags(cudaEvent_t* event, unsigned int flags) {
   if (event == nullptr) return set_last_error(cudaErrorInvalidValue);
-  *event = new CUevent_st{flags, false, {}};
+  *event = new CUevent_st{flags, false, false, {}};
   std::lock_guard<std::mutex> lock(safnet::sim::detail::g_handles_mutex);
   safnet::sim::detail::g_events.insert(*event);
   return cudaSuccess;
@@ -305,15 +399,17 @@ cudaError_t cudaEventDestroy(cudaEvent_t event) {
 cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream) {
   if (!safnet::sim::detail::event_is_valid(event) || !safnet::sim::detail::stream_is_valid(stream))
     return set_last_error(cudaErrorInvalidResourceHandle);
+  event->captured = safnet::sim::detail::stream_capturing(stream);
+  if (event->captured) return cudaSuccess;
   event->recorded = true;
   event->time = std::chrono::steady_clock::now();
   return cudaSuccess;
 }
 
 cudaError_t cudaEventSynchronize(cudaEvent_t event) {
-  return safnet::sim::detail::event_is_valid(event)
-             ? cudaSuccess
-             : set_last_error(cudaErrorInvalidResourceHandle);
+  if (!safnet::sim::detail::event_is_valid(event))
+    return set_last_error(cudaErrorInvalidResourceHandle);
+  return event->captured ? set_last_error(cudaErrorCapturedEvent) : cudaSuccess;
 }
 
 cudaError_t cudaEventQuery(cudaEvent_t event) { return cudaEventSynchronize(event); }
@@ -323,6 +419,7 @@ cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t start, cudaEvent_t end) 
   if (!safnet::sim::detail::event_is_valid(start) || !safnet::sim::detail::event_is_valid(end) ||
       ((start->flags | end->flags) & cudaEventDisableTiming) != 0)
     return set_last_error(cudaErrorInvalidResourceHandle);
+  if (start->captured || end->captured) return set_last_error(cudaErrorCapturedEvent);
   if (!start->recorded || !end->recorded) return set_last_error(cudaErrorNotReady);
   *ms = std::chrono::duration<float, std::milli>(end->time - start->time).count();
   return cudaSuccess;
@@ -340,3 +437,9 @@ cudaError_t cudaFuncSetAttribute(const void* func, cudaFuncAttribute attr, int v
 }
 
 }  // namespace safnet::sim::api
+
+namespace safnet::sim {
+
+void set_device_memory_limit(std::size_t bytes) { detail::g_device_limit.store(bytes); }
+
+}  // namespace safnet::sim

@@ -1,9 +1,12 @@
 // The simulated CUDA runtime API: memory, streams, events and errors for kernels run on the CPU.
 // Names and signatures follow cuda_runtime.h so backend code compiles unchanged. Streams and events
-// are executed in order: every call completes before it returns.
+// are executed in order: every call completes before it returns. A capturing stream records its
+// work into a CUDA graph instead (cuda/sim/graph.cpp), with the real runtime's capture rules.
 #pragma once
 #include <cstddef>
 #include <cstring>
+#include <functional>
+#include <optional>
 #include <type_traits>
 
 enum cudaError_t {
@@ -15,9 +18,19 @@ enum cudaError_t {
   cudaErrorNoDevice = 100,
   cudaErrorInvalidDevice = 101,
   cudaErrorInvalidResourceHandle = 400,
+  cudaErrorIllegalState = 401,
   cudaErrorNotReady = 600,
   cudaErrorIllegalAddress = 700,
   cudaErrorLaunchFailure = 719,
+  cudaErrorStreamCaptureUnsupported = 900,
+  cudaErrorStreamCaptureInvalidated = 901,
+  cudaErrorStreamCaptureMerge = 902,
+  cudaErrorStreamCaptureUnmatched = 903,
+  cudaErrorStreamCaptureUnjoined = 904,
+  cudaErrorStreamCaptureIsolation = 905,
+  cudaErrorStreamCaptureImplicit = 906,
+  cudaErrorCapturedEvent = 907,
+  cudaErrorStreamCaptureWrongThread = 908,
 };
 using cudaError = cudaError_t;
 
@@ -57,8 +70,24 @@ struct dim3 {
 
 struct CUstream_st;
 struct CUevent_st;
+struct CUgraph_st;
+struct CUgraphExec_st;
 using cudaStream_t = CUstream_st*;
 using cudaEvent_t = CUevent_st*;
+using cudaGraph_t = CUgraph_st*;
+using cudaGraphExec_t = CUgraphExec_st*;
+
+enum cudaStreamCaptureMode {
+  cudaStreamCaptureModeGlobal = 0,
+  cudaStreamCaptureModeThreadLocal = 1,
+  cudaStreamCaptureModeRelaxed = 2,
+};
+
+enum cudaStreamCaptureStatus {
+  cudaStreamCaptureStatusNone = 0,
+  cudaStreamCaptureStatusActive = 1,
+  cudaStreamCaptureStatusInvalidated = 2,
+};
 
 constexpr unsigned int cudaStreamDefault = 0x0;
 constexpr unsigned int cudaStreamNonBlocking = 0x1;
@@ -125,6 +154,18 @@ cudaError_t cudaEventSynchronize(cudaEvent_t event);
 cudaError_t cudaEventQuery(cudaEvent_t event);
 cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t start, cudaEvent_t end);
 
+// Graph capture (cuda/sim/graph.cpp). Capture of a stream's work only: the cross-stream forks and
+// joins of real captures (an event recorded in a capture waited on by another stream) are refused
+// with cudaErrorStreamCaptureUnsupported.
+cudaError_t cudaStreamBeginCapture(cudaStream_t stream, cudaStreamCaptureMode mode);
+cudaError_t cudaStreamEndCapture(cudaStream_t stream, cudaGraph_t* graph);
+cudaError_t cudaStreamIsCapturing(cudaStream_t stream, cudaStreamCaptureStatus* status);
+cudaError_t cudaGraphInstantiate(cudaGraphExec_t* exec, cudaGraph_t graph,
+                                 unsigned long long flags = 0);
+cudaError_t cudaGraphLaunch(cudaGraphExec_t exec, cudaStream_t stream);
+cudaError_t cudaGraphDestroy(cudaGraph_t graph);
+cudaError_t cudaGraphExecDestroy(cudaGraphExec_t exec);
+
 cudaError_t cudaFuncSetAttribute(const void* func, cudaFuncAttribute attr, int value);
 template <typename T>
 cudaError_t cudaFuncSetAttribute(T* func, cudaFuncAttribute attr, int value) {
@@ -139,7 +180,32 @@ cudaError_t set_last_error(cudaError_t error);
 bool stream_is_valid(cudaStream_t stream);
 // The dynamic shared memory a kernel may request: 48 KiB unless raised by cudaFuncSetAttribute.
 std::size_t max_dynamic_smem(const void* kernel);
+
+// Work a capturing stream recorded; a graph launch runs it on the launch's stream.
+using CapturedWork = std::function<cudaError_t(cudaStream_t)>;
+// True while `stream` is in a capture sequence, active or invalidated.
+bool stream_capturing(cudaStream_t stream);
+// Appends `work` to the capture of `stream`: nullopt when the stream is not capturing (run the work
+// now), cudaSuccess when recorded, cudaErrorStreamCaptureInvalidated when the capture is invalid.
+std::optional<cudaError_t> capture_record(cudaStream_t stream, CapturedWork work);
+// Marks the capture of `stream` invalid (a failed call on it), as the real runtime does.
+void capture_invalidate(cudaStream_t stream);
+// For calls the real runtime forbids during capture (cudaMalloc, cudaMemcpy, device syncs): when a
+// capture in global mode, or one begun by this thread in thread-local mode, is under way, invalidates
+// it and returns cudaErrorStreamCaptureUnsupported; otherwise cudaSuccess.
+cudaError_t capture_check_unsafe_call();
+// For synchronising or querying `stream`: cudaErrorStreamCaptureUnsupported (the capture is
+// invalidated) when it is capturing; the legacy stream counts as an unsafe call.
+cudaError_t capture_check_stream_sync(cudaStream_t stream);
+// A destroyed stream's capture is dropped.
+void capture_forget(cudaStream_t stream);
 }  // namespace safnet::sim::detail
+
+namespace safnet::sim {
+// Makes cudaMalloc fail with cudaErrorMemoryAllocation once the live device bytes would exceed
+// `bytes` (0: no limit, the default), so out-of-memory paths can be tested.
+void set_device_memory_limit(std::size_t bytes);
+}  // namespace safnet::sim
 
 namespace safnet::sim::api {
 
@@ -149,6 +215,8 @@ cudaError_t cudaMemcpyToSymbol(T& symbol, const void* src, std::size_t count,
                                std::size_t offset = 0,
                                cudaMemcpyKind = cudaMemcpyHostToDevice) {
   static_assert(std::is_trivially_copyable_v<T>, "symbols must be trivially copyable");
+  if (const cudaError_t e = safnet::sim::detail::capture_check_unsafe_call(); e != cudaSuccess)
+    return e;
   if (offset > sizeof(T) || count > sizeof(T) - offset || src == nullptr)
     return safnet::sim::detail::set_last_error(cudaErrorInvalidValue);
   std::memcpy(reinterpret_cast<unsigned char*>(&symbol) + offset, src, count);
@@ -159,6 +227,8 @@ cudaError_t cudaMemcpyFromSymbol(void* dst, const T& symbol, std::size_t count,
                                  std::size_t offset = 0,
                                  cudaMemcpyKind = cudaMemcpyDeviceToHost) {
   static_assert(std::is_trivially_copyable_v<T>, "symbols must be trivially copyable");
+  if (const cudaError_t e = safnet::sim::detail::capture_check_unsafe_call(); e != cudaSuccess)
+    return e;
   if (offset > sizeof(T) || count > sizeof(T) - offset || dst == nullptr)
     return safnet::sim::detail::set_last_error(cudaErrorInvalidValue);
   std::memcpy(dst, reinterpret_cast<const unsigned char*>(&symbol) + offset, count);

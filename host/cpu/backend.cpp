@@ -1,6 +1,9 @@
 // The CPU backend's dispatch: maps each graph op onto the kernels of host/cpu/ops.h.
 #include "host/cpu/backend.h"
 
+#include <omp.h>
+
+#include <cmath>
 #include <cstring>
 
 #include "host/check.h"
@@ -138,4 +141,64 @@ void run_node(const Node& n, const std::vector<Tensor*>& in, const std::vector<T
   fail(n.name, ": the CPU backend has no kernel for ", op_name(n.op));
 }
 
+std::string CpuBackend::describe() const { return "cpu (" + std::to_string(omp_get_max_threads()) + " threads)"; }
+
+void CpuBackend::copy(const Tensor& src, Tensor& dst) {
+  SAFNET_CHECK(src.device().is_cpu() && dst.device().is_cpu(), "the CPU backend copies host tensors only");
+  SAFNET_CHECK(src.nbytes() == dst.nbytes(), "copy of ", src.nbytes(), " bytes into ", dst.nbytes());
+  if (src.nbytes()) std::memcpy(dst.raw(), src.raw(), src.nbytes());
+}
+
+void CpuBackend::sgd_update(Tensor& wt, const Tensor& gt, Tensor& buft, float lr, float mu, bool nesterov,
+                            float wd) {
+  float* w = wt.data<float>();
+  const float* g = gt.data<float>();
+  float* buf = buft.data<float>();
+  // torch: the first step copies the gradient into the buffer instead of decaying zeros; the two
+  // agree because the buffer starts at zero and dampening is 0.
+  for (std::int64_t j = 0, n = wt.numel(); j < n; ++j) {
+    const float d = g[j] + wd * w[j];
+    buf[j] = mu * buf[j] + d;
+    const float u = nesterov ? d + mu * buf[j] : (mu != 0.0f ? buf[j] : d);
+    w[j] -= lr * u;
+  }
+}
+
+void CpuBackend::adamw_update(Tensor& wt, const Tensor& gt, Tensor& mt, Tensor& vt, float lr, float b1, float b2,
+                              float eps, float wd, std::int64_t steps) {
+  float* w = wt.data<float>();
+  const float* g = gt.data<float>();
+  float* m = mt.data<float>();
+  float* v = vt.data<float>();
+  const float bc1 = 1.0f - std::pow(b1, static_cast<float>(steps));
+  const float bc2 = 1.0f - std::pow(b2, static_cast<float>(steps));
+  const float step = lr / bc1;
+  const float bc2_sqrt = std::sqrt(bc2);
+  for (std::int64_t j = 0, n = wt.numel(); j < n; ++j) {
+    w[j] *= 1.0f - lr * wd;
+    m[j] = b1 * m[j] + (1.0f - b1) * g[j];
+    v[j] = b2 * v[j] + (1.0f - b2) * g[j] * g[j];
+    w[j] -= step * m[j] / (std::sqrt(v[j]) / bc2_sqrt + eps);
+  }
+}
+
+std::vector<FlipSite> CpuBackend::inject_faults(Tensor& words, std::uint64_t seed, std::uint64_t trial,
+                                               const FlipSpec& spec, FaultModel model) {
+  const int word_bytes = (spec.word_bits + 7) / 8;
+  SAFNET_CHECK(static_cast<std::size_t>(spec.words) * static_cast<std::size_t>(word_bytes) <= words.nbytes(),
+               "fault injection into ", spec.words, " words of ", word_bytes, " bytes over ", words.nbytes());
+  std::vector<FlipSite> sites = sample_flips(seed, trial, spec);
+  apply_faults(words.data<std::uint8_t>(), word_bytes, sites, model);
+  return sites;
+}
+
 }  // namespace safnet::cpu
+
+namespace safnet {
+
+Backend& cpu_backend() {
+  static cpu::CpuBackend backend;
+  return backend;
+}
+
+}  // namespace safnet

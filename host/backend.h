@@ -1,0 +1,54 @@
+// A backend runs graph nodes and owns its device's memory: the CPU (host/cpu) or CUDA
+// (host/cuda, on a GPU or on the simulator). Executors and optimizers talk only to this interface.
+#pragma once
+#include <cstddef>
+#include <string>
+#include <vector>
+
+#include "host/faults/flips.h"
+#include "host/graph.h"
+#include "host/tensor.h"
+
+namespace safnet {
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual Device device() const = 0;
+  // One line for logs: "cpu (2 threads)", "NVIDIA H100 ..., sm_90", "CUDA simulator".
+  virtual std::string describe() const = 0;
+
+  // Zero-filled storage on this backend's device.
+  virtual Tensor zeros(Shape shape, DType dtype) = 0;
+  // Copies between tensors of equal size; either side may live on the host or on this device.
+  virtual void copy(const Tensor& src, Tensor& dst) = 0;
+  // Waits for all work issued so far (a no-op on the CPU).
+  virtual void synchronize() = 0;
+
+  virtual void run_node(const Node& node, const std::vector<Tensor*>& in, const std::vector<Tensor*>& out) = 0;
+  // Named phases and layers show up in profilers (NVTX ranges on CUDA).
+  virtual void push_range(const std::string& name) {}
+  virtual void pop_range() {}
+
+  // Fused optimizer updates of one parameter in place (torch.optim semantics, see host/optim.h).
+  virtual void sgd_update(Tensor& w, const Tensor& g, Tensor& buf, float lr, float momentum, bool nesterov,
+                          float weight_decay) = 0;
+  virtual void adamw_update(Tensor& w, const Tensor& g, Tensor& m, Tensor& v, float lr, float beta1, float beta2,
+                            float eps, float weight_decay, std::int64_t step) = 0;
+
+  // One fault trial in device memory: samples the flip sites of (seed, trial, spec) on the device,
+  // exactly the sites sample_flips() gives on the host, applies them to `words` (spec.words
+  // little-endian words of spec.word_bits bits) and returns them, sorted by (word, bit).
+  virtual std::vector<FlipSite> inject_faults(Tensor& words, std::uint64_t seed, std::uint64_t trial,
+                                              const FlipSpec& spec, FaultModel model) = 0;
+
+  // A host copy of `t` (itself when it already lives on the host).
+  Tensor to_host(const Tensor& t);
+  // A copy of host tensor `t` on this device (itself when this is the CPU).
+  Tensor to_device(const Tensor& t);
+};
+
+// The process's CPU backend.
+Backend& cpu_backend();
+
+}  // namespace safnet

@@ -1,0 +1,287 @@
+// The CUDA backend's dispatch: maps each graph op onto one launcher of cuda/kernels.
+#include "host/cuda/backend.h"
+
+#include <cstring>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "cuda/cuda_check.h"
+#include "cuda/kernels/batchnorm.h"
+#include "cuda/kernels/conv2d.h"
+#include "cuda/kernels/elementwise.h"
+#include "cuda/kernels/flips.h"
+#include "cuda/kernels/linear.h"
+#include "cuda/kernels/optim.h"
+#include "cuda/kernels/pool.h"
+#include "cuda/kernels/shortcut.h"
+#include "cuda/kernels/softmax_ce.h"
+#include "cuda/kernels/weight_view.h"
+#include "host/check.h"
+
+namespace safnet::cuda_backend::inline SAFNET_BUILD {
+
+namespace {
+
+namespace k = ::safnet::cuda;
+
+int i(std::int64_t v) { return static_cast<int>(v); }
+
+#if defined(SAFNET_CUDA_REAL)
+constexpr DeviceKind kKind = DeviceKind::cuda;
+#else
+constexpr DeviceKind kKind = DeviceKind::sim;
+#endif
+
+k::WeightStorage storage_of(const Node& n, DType dt) {
+  switch (dt.kind) {
+    case DType::Kind::f32: return {k::WeightStorage::Kind::f32, 0};
+    case DType::Kind::f16: return {k::WeightStorage::Kind::f16, 0};
+    case DType::Kind::bf16: return {k::WeightStorage::Kind::bf16, 0};
+    case DType::Kind::fixed: return {k::WeightStorage::Kind::fixed, dt.n};
+    default: fail(n.name, ": weights cannot be stored as ", dt.name());
+  }
+}
+
+k::WeightView weight_view(const Node& n, const Tensor& raw) {
+  return k::WeightView{raw.device_raw(), storage_of(n, raw.dtype()), n.attrs.saf};
+}
+
+k::SafGrad saf_grad(const Node& n, const Tensor& raw) {
+  if (raw.dtype() != DType::f32()) fail(n.name, ": training needs f32 raw weights, got ", raw.dtype().name());
+  return k::SafGrad{raw.device_data<float>(), n.attrs.saf};
+}
+
+k::ConvGeom conv_geom(const Node& n, const Shape& x, const Shape& w) {
+  return k::ConvGeom{i(x[0]), i(x[1]), i(x[2]), i(x[3]), i(w[0]), i(w[2]), i(w[3]), n.attrs.stride, n.attrs.pad};
+}
+
+k::PoolGeom pool_geom(const Node& n, const Shape& x) {
+  return k::PoolGeom{i(x[0]), i(x[1]), i(x[2]), i(x[3]), n.attrs.kernel, n.attrs.stride, n.attrs.pad};
+}
+
+k::BnGeom bn_geom(const Tensor& x) {
+  const Shape& s = x.shape();
+  return k::BnGeom{i(s[0]), i(s[1]), i(x.numel() / (s[0] * s[1]))};
+}
+
+class CudaBackend final : public Backend {
+ public:
+  explicit CudaBackend(int index) : index_(index) {
+    int count = 0;
+    if (cudaGetDeviceCount(&count) != cudaSuccess) {
+      cudaGetLastError();
+      count = 0;
+    }
+    if (index < 0 || index >= count)
+      fail(Device{kKind, index}.str(), ": no such CUDA device (this machine has ", count, ")");
+    SAFNET_CUDA_CHECK(cudaSetDevice(index));
+    cudaDeviceProp prop{};
+    SAFNET_CUDA_CHECK(cudaGetDeviceProperties(&prop, index));
+    describe_ = std::string(prop.name) + ", " + std::to_string(prop.multiProcessorCount) + " SMs, sm_" +
+                std::to_string(prop.major) + std::to_string(prop.minor) + ", " +
+                std::to_string(prop.totalGlobalMem >> 20) + " MiB";
+    SAFNET_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+  }
+
+  Device device() const override { return Device{kKind, kKind == DeviceKind::sim ? 0 : index_}; }
+  std::string describe() const override { return describe_; }
+
+  Tensor zeros(Shape shape, DType dtype) override {
+    const std::size_t bytes = static_cast<std::size_t>(shape_numel(shape)) * dtype.size();
+    void* p = nullptr;
+    SAFNET_CUDA_CHECK(cudaMalloc(&p, bytes ? bytes : 1));
+    SAFNET_CUDA_CHECK(cudaMemsetAsync(p, 0, bytes ? bytes : 1, stream_));
+    // Freed after the stream's pending work, which may still read the block.
+    cudaStream_t s = stream_;
+    std::shared_ptr<std::byte[]> storage(static_cast<std::byte*>(p), [s](std::byte* q) {
+      cudaStreamSynchronize(s);
+      cudaFree(q);
+    });
+    return Tensor(std::move(shape), dtype, device(), std::move(storage));
+  }
+
+  void copy(const Tensor& src, Tensor& dst) override {
+    SAFNET_CHECK(src.nbytes() == dst.nbytes(), "copy of ", src.nbytes(), " bytes into ", dst.nbytes());
+    if (!src.nbytes()) return;
+    const bool from_host = src.device().is_cpu(), to_host = dst.device().is_cpu();
+    if (!from_host) SAFNET_CHECK(src.device() == device(), "copy from ", src.device().str(), " on ", device().str());
+    if (!to_host) SAFNET_CHECK(dst.device() == device(), "copy to ", dst.device().str(), " on ", device().str());
+    if (to_host) {
+      SAFNET_CUDA_CHECK(cudaStreamSynchronize(stream_));
+      if (from_host) {
+        std::memcpy(dst.device_raw(), src.device_raw(), src.nbytes());
+        return;
+      }
+      SAFNET_CUDA_CHECK(cudaMemcpy(dst.device_raw(), src.device_raw(), src.nbytes(), cudaMemcpyDeviceToHost));
+      return;
+    }
+    // A host source may be reused by the caller as soon as this returns: copy synchronously.
+    if (from_host) {
+      SAFNET_CUDA_CHECK(cudaStreamSynchronize(stream_));
+      SAFNET_CUDA_CHECK(cudaMemcpy(dst.device_raw(), src.device_raw(), src.nbytes(), cudaMemcpyHostToDevice));
+      return;
+    }
+    SAFNET_CUDA_CHECK(cudaMemcpyAsync(dst.device_raw(), src.device_raw(), src.nbytes(), cudaMemcpyDeviceToDevice,
+                                      stream_));
+  }
+
+  void synchronize() override { SAFNET_CUDA_CHECK(cudaStreamSynchronize(stream_)); }
+
+  void run_node(const Node& n, const std::vector<Tensor*>& in, const std::vector<Tensor*>& out) override;
+
+  void sgd_update(Tensor& w, const Tensor& g, Tensor& buf, float lr, float momentum, bool nesterov,
+                  float weight_decay) override {
+    k::sgd_update(w.numel(), w.device_data<float>(), g.device_data<float>(), buf.device_data<float>(), lr, momentum,
+                  nesterov, weight_decay, stream_);
+  }
+  void adamw_update(Tensor& w, const Tensor& g, Tensor& m, Tensor& v, float lr, float beta1, float beta2, float eps,
+                    float weight_decay, std::int64_t step) override {
+    k::adamw_update(w.numel(), w.device_data<float>(), g.device_data<float>(), m.device_data<float>(),
+                    v.device_data<float>(), lr, beta1, beta2, eps, weight_decay, step, stream_);
+  }
+
+  std::vector<FlipSite> inject_faults(Tensor& words, std::uint64_t seed, std::uint64_t trial, const FlipSpec& spec,
+                                      FaultModel model) override {
+    const int word_bytes = (spec.word_bits + 7) / 8;
+    SAFNET_CHECK(static_cast<std::size_t>(spec.words) * static_cast<std::size_t>(word_bytes) <= words.nbytes(),
+                 "fault injection into ", spec.words, " words of ", word_bytes, " bytes over ", words.nbytes());
+    const bool sampled = spec.ber > 0 && spec.ber < 1;
+    const FlipThresholds t = sampled ? flip_thresholds(spec.ber) : FlipThresholds{};
+    const k::FlipPlan plan =
+        k::make_flip_plan(seed, trial, spec.words, spec.word_bits, spec.bit_mask, spec.ber, sampled ? &t : nullptr);
+    const std::int64_t chunks = k::flip_chunks(plan);
+    Tensor counts = zeros({(chunks + 1) * 8}, DType::u8());  // (chunks + 1) int64
+    auto* c = counts.device_data<std::int64_t>();
+    k::flip_count(plan, c, stream_);
+    std::int64_t total = 0;
+    synchronize();
+    SAFNET_CUDA_CHECK(cudaMemcpy(&total, c + chunks, sizeof total, cudaMemcpyDeviceToHost));
+    std::vector<FlipSite> sites(static_cast<std::size_t>(total));
+    if (total == 0) return sites;
+    Tensor dev_sites = zeros({total * static_cast<std::int64_t>(sizeof(FlipSite))}, DType::u8());
+    auto* ds = dev_sites.device_data<FlipSite>();
+    k::flip_write(plan, c, ds, total, stream_);
+    k::apply_faults(words.device_data<std::uint8_t>(), spec.words, word_bytes, ds, c + chunks, total, model, stream_);
+    synchronize();
+    SAFNET_CUDA_CHECK(cudaMemcpy(sites.data(), ds, sites.size() * sizeof(FlipSite), cudaMemcpyDeviceToHost));
+    return sites;
+  }
+
+  cudaStream_t stream() const { return stream_; }
+
+ private:
+  int index_;
+  std::string describe_;
+  cudaStream_t stream_ = nullptr;
+};
+
+void CudaBackend::run_node(const Node& n, const std::vector<Tensor*>& in, const std::vector<Tensor*>& out) {
+  auto F = [](Tensor* t) { return t->device_data<float>(); };
+  auto cF = [](const Tensor* t) { return t->device_data<float>(); };
+  auto I32 = [](const Tensor* t) { return t->device_data<std::int32_t>(); };
+  cudaStream_t s = stream_;
+  switch (n.op) {
+    case Op::conv2d:
+      k::conv2d_forward(conv_geom(n, in[0]->shape(), in[1]->shape()), cF(in[0]), weight_view(n, *in[1]), F(out[0]), s);
+      return;
+    case Op::conv2d_bwd_data:  // in: dy, w
+      k::conv2d_backward_data(conv_geom(n, out[0]->shape(), in[1]->shape()), cF(in[0]), weight_view(n, *in[1]),
+                              F(out[0]), s);
+      return;
+    case Op::conv2d_bwd_weight:  // in: x, dy, w
+      k::conv2d_backward_weight(conv_geom(n, in[0]->shape(), in[2]->shape()), cF(in[0]), cF(in[1]),
+                                saf_grad(n, *in[2]), F(out[0]), s);
+      return;
+    case Op::linear: {
+      const Shape& ws = in[1]->shape();
+      k::linear_forward(i(in[0]->dim(0)), i(ws[1]), i(ws[0]), cF(in[0]), weight_view(n, *in[1]),
+                        in.size() > 2 ? cF(in[2]) : nullptr, F(out[0]), s);
+      return;
+    }
+    case Op::linear_bwd_data: {  // in: dy, w
+      const Shape& ws = in[1]->shape();
+      k::linear_backward_data(i(in[0]->dim(0)), i(ws[1]), i(ws[0]), cF(in[0]), weight_view(n, *in[1]), F(out[0]), s);
+      return;
+    }
+    case Op::linear_bwd_weight: {  // in: x, dy, w
+      const Shape& ws = in[2]->shape();
+      k::linear_backward_weight(i(in[0]->dim(0)), i(ws[1]), i(ws[0]), cF(in[0]), cF(in[1]), saf_grad(n, *in[2]),
+                                F(out[0]), out.size() > 1 ? F(out[1]) : nullptr, s);
+      return;
+    }
+    case Op::batchnorm_train:  // in: x, gamma, beta, running_mean, running_var; out: y, mean, invstd
+      k::batchnorm_forward_train(bn_geom(*in[0]), cF(in[0]), cF(in[1]), cF(in[2]), n.attrs.eps, n.attrs.momentum,
+                                 F(out[0]), F(out[1]), F(out[2]), F(in[3]), F(in[4]), s);
+      return;
+    case Op::batchnorm_eval:
+      k::batchnorm_forward_eval(bn_geom(*in[0]), cF(in[0]), cF(in[1]), cF(in[2]), cF(in[3]), cF(in[4]), n.attrs.eps,
+                                F(out[0]), s);
+      return;
+    case Op::batchnorm_bwd:  // in: x, dy, gamma, mean, invstd; out: dx, dgamma, dbeta
+      k::batchnorm_backward(bn_geom(*in[0]), cF(in[0]), cF(in[1]), cF(in[2]), cF(in[3]), cF(in[4]), F(out[0]),
+                            F(out[1]), F(out[2]), s);
+      return;
+    case Op::relu: k::relu_forward(in[0]->numel(), cF(in[0]), F(out[0]), s); return;
+    case Op::relu_bwd: k::relu_backward(in[0]->numel(), cF(in[0]), cF(in[1]), F(out[0]), s); return;
+    case Op::add: k::add_forward(in[0]->numel(), cF(in[0]), cF(in[1]), F(out[0]), s); return;
+    case Op::shortcut_a: {
+      const Shape& xs = in[0]->shape();
+      k::shortcut_a_forward(i(xs[0]), i(xs[1]), i(xs[2]), i(xs[3]), n.attrs.stride, i(out[0]->dim(1)), cF(in[0]),
+                            F(out[0]), s);
+      return;
+    }
+    case Op::shortcut_a_bwd: {
+      const Shape& xs = out[0]->shape();
+      k::shortcut_a_backward(i(xs[0]), i(xs[1]), i(xs[2]), i(xs[3]), n.attrs.stride, i(in[0]->dim(1)), cF(in[0]),
+                             F(out[0]), s);
+      return;
+    }
+    case Op::global_avgpool: {
+      const Shape& xs = in[0]->shape();
+      k::global_avgpool_forward(i(xs[0]), i(xs[1]), i(xs[2] * xs[3]), cF(in[0]), F(out[0]), s);
+      return;
+    }
+    case Op::global_avgpool_bwd: {
+      const Shape& xs = out[0]->shape();
+      k::global_avgpool_backward(i(xs[0]), i(xs[1]), i(xs[2] * xs[3]), cF(in[0]), F(out[0]), s);
+      return;
+    }
+    case Op::maxpool:
+      k::maxpool_forward(pool_geom(n, in[0]->shape()), cF(in[0]), F(out[0]), out[1]->device_data<std::int32_t>(), s);
+      return;
+    case Op::maxpool_bwd:
+      k::maxpool_backward(pool_geom(n, out[0]->shape()), cF(in[0]), I32(in[1]), F(out[0]), s);
+      return;
+    case Op::reshape:
+      SAFNET_CUDA_CHECK(cudaMemcpyAsync(out[0]->device_raw(), in[0]->device_raw(), in[0]->nbytes(),
+                                        cudaMemcpyDeviceToDevice, s));
+      return;
+    case Op::softmax_ce: {  // out: loss (1), probs
+      const Shape& ls = in[0]->shape();
+      k::softmax_ce_forward(i(ls[0]), i(ls[1]), cF(in[0]), I32(in[1]), n.attrs.smoothing, F(out[1]), F(out[0]), s);
+      return;
+    }
+    case Op::softmax_ce_bwd: {  // in: probs, labels
+      const Shape& ls = in[0]->shape();
+      k::softmax_ce_backward(i(ls[0]), i(ls[1]), cF(in[0]), I32(in[1]), n.attrs.smoothing, 1.0f, F(out[0]), s);
+      return;
+    }
+  }
+  fail(n.name, ": the CUDA backend has no kernel for ", op_name(n.op));
+}
+
+}  // namespace
+
+int device_count() {
+  int count = 0;
+  if (cudaGetDeviceCount(&count) != cudaSuccess) {
+    cudaGetLastError();
+    return 0;
+  }
+  return count;
+}
+
+std::unique_ptr<Backend> make_backend(int index) { return std::make_unique<CudaBackend>(index); }
+
+}  // namespace safnet::cuda_backend::inline SAFNET_BUILD

@@ -1,0 +1,80 @@
+// Backends by device: the CPU, the CUDA backend on the simulator, and (where built) on GPUs.
+#include "tools/devices.h"
+
+#include <cstdio>
+#include <map>
+#include <memory>
+#include <mutex>
+
+#include "host/check.h"
+#include "host/cuda/backend.h"
+
+#if defined(SAFNET_HAVE_CUDA_GPU)
+namespace safnet::cuda_backend::gpu {
+int device_count();
+std::unique_ptr<Backend> make_backend(int index);
+}  // namespace safnet::cuda_backend::gpu
+#endif
+
+namespace safnet {
+
+namespace {
+
+int gpu_count() {
+#if defined(SAFNET_HAVE_CUDA_GPU)
+  return cuda_backend::gpu::device_count();
+#else
+  return 0;
+#endif
+}
+
+}  // namespace
+
+Device resolve_device(const std::string& flag, bool quiet) {
+  if (flag == "auto") {
+    if (gpu_count() > 0) return Device{DeviceKind::cuda, 0};
+    if (!quiet) std::fprintf(stderr, "safnet: no CUDA GPU found, running on the CPU\n");
+    return Device{};
+  }
+  const Device d = Device::parse(flag);
+  if (d.kind == DeviceKind::cuda) {
+#if !defined(SAFNET_HAVE_CUDA_GPU)
+    fail("--device ", flag, ": this safnet was built without CUDA (no nvcc at build time); use --device cpu or sim");
+#endif
+    const int n = gpu_count();
+    if (d.index >= n)
+      fail("--device ", flag, ": ", n == 0 ? std::string("no CUDA GPU found on this machine")
+                                         : "no such GPU (this machine has " + std::to_string(n) + ")");
+  }
+  return d;
+}
+
+void add_device_flag(Args& a) {
+  a.opt("device", "auto", "cpu, cuda, cuda:N, sim (the CUDA backend on the simulator: slow, for checking) or auto");
+}
+
+Backend& backend_from_flags(const Args& a, bool quiet) {
+  Backend& b = backend_for(resolve_device(a.str("device"), quiet));
+  if (!quiet && !b.device().is_cpu()) std::fprintf(stderr, "safnet: running on %s (%s)\n", b.device().str().c_str(), b.describe().c_str());
+  return b;
+}
+
+Backend& backend_for(const Device& device) {
+  static std::mutex mu;
+  // Never destroyed: tensors freed during static destruction may still need their backend.
+  static auto* backends = new std::map<std::string, std::unique_ptr<Backend>>;
+  if (device.is_cpu()) return cpu_backend();
+  std::lock_guard<std::mutex> lock(mu);
+  auto& slot = (*backends)[device.str()];
+  if (!slot) {
+    if (device.kind == DeviceKind::sim) slot = cuda_backend::sim::make_backend(0);
+#if defined(SAFNET_HAVE_CUDA_GPU)
+    else slot = cuda_backend::gpu::make_backend(device.index);
+#else
+    else fail("device ", device.str(), ": this safnet was built without CUDA");
+#endif
+  }
+  return *slot;
+}
+
+}  // namespace safnet

@@ -1,0 +1,22 @@
+// The --device flag: which backend a command runs on.
+#pragma once
+#include <string>
+
+#include "host/backend.h"
+#include "tools/args.h"
+
+namespace safnet {
+
+// "auto" is cuda:0 where a GPU is found and the CPU otherwise (with a one-line notice unless
+// quiet); "cpu", "sim", "cuda" and "cuda:N" name one. Asking for CUDA where there is none is an
+// error that says so.
+Device resolve_device(const std::string& flag, bool quiet = false);
+// --device, defaulting to auto.
+void add_device_flag(Args& a);
+// The backend --device names (printing which one when not quiet).
+Backend& backend_from_flags(const Args& a, bool quiet = false);
+
+// The process's backend for `device`, created on first use and kept for the process's lifetime.
+Backend& backend_for(const Device& device);
+
+}  // namespace safnet
