@@ -7,6 +7,10 @@ namespace safnet {
 struct AugmentConfig {
   int crop_pad = 0;   // pad each side with zero pixels, then crop back to H x W at a random offset
   bool flip = false;  // mirror left-right with probability 1/2
+  // Image-folder sets: the ImageNet train transform (random resized crop, then a flip with
+  // probability 1/2; see data/image_transforms.h) instead of the eval transform. crop_pad and
+  // flip apply to in-memory sets only.
+  bool resized_crop = false;
 };
 
 // One image's draw. The output pixel (y, x) is input (y + dy, x' + dx) with x' = W-1-x when

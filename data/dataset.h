@@ -8,12 +8,19 @@ namespace safnet {
 
 enum class Split { train, test };
 
+// What reading an unreadable image file does: stop with an error naming it, or warn and skip it.
+enum class BadImages { stop, skip };
+
 struct Dataset {
-  std::string name;  // cifar10 cifar100 mnist fashion-mnist
+  std::string name;  // cifar10 cifar100 mnist fashion-mnist imagefolder
   int channels = 0, height = 0, width = 0, classes = 0;
   std::vector<std::uint8_t> images;      // (N, C, H, W)
   std::vector<std::int32_t> labels;      // (N)
   std::vector<std::string> class_names;  // (classes) or empty
+  // Image-folder sets: one file per image, decoded per batch (`images` stays empty); C, H, W
+  // are then the size after the transforms.
+  std::vector<std::string> files;  // (N)
+  BadImages bad_images = BadImages::stop;
   std::int64_t size() const { return static_cast<std::int64_t>(labels.size()); }
   std::int64_t image_bytes() const { return static_cast<std::int64_t>(channels) * height * width; }
 };
@@ -33,5 +40,10 @@ Normalization default_normalization(const std::string& name);
 
 // Drops every image after the first `limit` (limit <= 0 keeps all).
 void truncate_dataset(Dataset& d, std::int64_t limit);
+
+// The eval view of image i as (C, H, W) u8: a copy for in-memory sets, decode + eval_transform
+// for image folders. Returns false (after one warning on stderr naming the file) when the image
+// is unreadable and the policy is skip; throws safnet::Error naming the file when it is stop.
+bool dataset_image(const Dataset& d, std::int64_t i, std::uint8_t* out);
 
 }  // namespace safnet

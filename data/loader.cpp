@@ -1,10 +1,13 @@
-// Prefetching batch loader: one producer thread filling a bounded queue.
+// Prefetching batch loader: one producer thread filling a bounded queue; image files decoded on a few more.
 #include "data/loader.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
+#include <iostream>
 #include <numeric>
 
+#include "data/image_folder.h"
 #include "data/rng.h"
 #include "host/check.h"
 
@@ -44,18 +47,44 @@ void augment_normalize(const std::uint8_t* src, float* dst, int channels, int he
     }
   }
 }
+
+// Joins the threads it holds even when starting one of them threw.
+struct JoinAll {
+  std::vector<std::thread> threads;
+  ~JoinAll() {
+    for (auto& t : threads)
+      if (t.joinable()) t.join();
+  }
+};
 }  // namespace
 
 Loader::Loader(const Dataset& data, int batch, bool shuffle, std::uint64_t seed, AugmentConfig aug,
-               Normalization norm, bool drop_last)
-    : data_(&data), batch_(batch), shuffle_(shuffle), seed_(seed), aug_(aug), drop_last_(drop_last) {
+               Normalization norm, bool drop_last, int decode_threads)
+    : data_(&data),
+      batch_(batch),
+      shuffle_(shuffle),
+      seed_(seed),
+      aug_(aug),
+      drop_last_(drop_last),
+      decode_threads_(decode_threads) {
   if (batch <= 0) fail("loader: batch size must be positive, got ", batch);
   if (aug.crop_pad < 0) fail("loader: crop padding must be >= 0, got ", aug.crop_pad);
+  if (decode_threads < 0) fail("loader: decode threads must be >= 0 (0: one per hardware thread), got ", decode_threads);
+  if (decode_threads_ == 0) decode_threads_ = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   const int c = data.channels;
   if (c <= 0 || data.height <= 0 || data.width <= 0)
     fail("loader: data set '", data.name, "' has no image shape");
-  if (static_cast<std::int64_t>(data.images.size()) != data.size() * data.image_bytes())
-    fail("loader: data set '", data.name, "' holds ", data.images.size(), " pixel bytes for ", data.size(), " images");
+  if (!data.files.empty()) {
+    if (static_cast<std::int64_t>(data.files.size()) != data.size())
+      fail("loader: data set '", data.name, "' lists ", data.files.size(), " files for ", data.size(), " labels");
+    warned_.assign(data.files.size(), 0);
+  } else {
+    if (aug.resized_crop)
+      fail("loader: resized_crop is the image-folder train transform; data set '", data.name, "' is in memory");
+    if (static_cast<std::int64_t>(data.images.size()) != data.size() * data.image_bytes())
+      fail("loader: data set '", data.name, "' holds ", data.images.size(), " pixel bytes for ", data.size(),
+           " images");
+  }
   if (norm.mean.size() != static_cast<std::size_t>(c) || norm.std.size() != static_cast<std::size_t>(c))
     fail("loader: normalisation has ", norm.mean.size(), " means and ", norm.std.size(), " stds for ", c, " channels");
   lut_.resize(static_cast<std::size_t>(c) * 256);
@@ -104,6 +133,7 @@ void Loader::start_epoch(int epoch) {
 
 Batch Loader::make_batch(const std::int64_t* idx, std::int64_t n, int epoch) const {
   const Dataset& d = *data_;
+  if (!d.files.empty()) return make_file_batch(idx, n, epoch);
   const std::int64_t img = d.image_bytes();
   Batch b;
   b.images = Tensor({n, d.channels, d.height, d.width});
@@ -118,6 +148,71 @@ Batch Loader::make_batch(const std::int64_t* idx, std::int64_t n, int epoch) con
   return b;
 }
 
+Batch Loader::make_file_batch(const std::int64_t* idx, std::int64_t n, int epoch) const {
+  const Dataset& d = *data_;
+  const std::int64_t img = d.image_bytes();
+  std::vector<std::uint8_t> px(static_cast<std::size_t>(n * img));  // (N, C, H, W)
+  std::vector<std::string> errors(static_cast<std::size_t>(n));     // (N) why image i is unreadable
+  std::vector<char> bad(static_cast<std::size_t>(n), 0);             // (N)
+  std::atomic<std::int64_t> next{0};
+  std::mutex fatal_mu;
+  std::exception_ptr fatal;  // anything but a bad file (out of memory) ends the epoch whatever the policy
+  const TrainDrawKey key{seed_, epoch};
+  const auto work = [&] {
+    for (std::int64_t i; (i = next.fetch_add(1)) < n;) {
+      try {
+        transform_folder_image(d, idx[i], aug_.resized_crop ? &key : nullptr, px.data() + i * img);
+      } catch (const Error& e) {
+        errors[static_cast<std::size_t>(i)] = e.what();
+        bad[static_cast<std::size_t>(i)] = 1;
+      } catch (...) {
+        std::lock_guard<std::mutex> lock(fatal_mu);
+        if (!fatal) fatal = std::current_exception();
+      }
+    }
+  };
+  {
+    JoinAll pool;
+    const std::int64_t helpers = std::min<std::int64_t>(decode_threads_, n) - 1;
+    for (std::int64_t t = 0; t < helpers; ++t) pool.threads.emplace_back(work);
+    work();
+  }
+  if (fatal) std::rethrow_exception(fatal);
+
+  std::vector<std::int64_t> keep;  // positions in the batch, in batch order
+  for (std::int64_t i = 0; i < n; ++i) {
+    const auto k = static_cast<std::size_t>(i);
+    if (!bad[k]) {
+      keep.push_back(i);
+      continue;
+    }
+    if (d.bad_images == BadImages::stop) throw Error(errors[k]);
+    if (!warned_[static_cast<std::size_t>(idx[i])]) {
+      warned_[static_cast<std::size_t>(idx[i])] = 1;
+      std::cerr << "warning: " << errors[k] << "; image skipped\n";
+    }
+  }
+  const auto m = static_cast<std::int64_t>(keep.size());
+  Batch b;
+  b.images = Tensor({m, d.channels, d.height, d.width});
+  b.labels.resize(static_cast<std::size_t>(m));
+  b.indices.resize(static_cast<std::size_t>(m));
+  float* out = b.images.data<float>();  // (M, C, H, W)
+  const std::int64_t plane = static_cast<std::int64_t>(d.height) * d.width;
+  for (std::int64_t j = 0; j < m; ++j) {
+    const std::int64_t i = keep[static_cast<std::size_t>(j)];
+    const std::uint8_t* src = px.data() + i * img;
+    float* dst = out + j * img;
+    for (int c = 0; c < d.channels; ++c) {
+      const float* t = lut_.data() + c * 256;
+      for (std::int64_t p = 0; p < plane; ++p) dst[c * plane + p] = t[src[c * plane + p]];
+    }
+    b.indices[static_cast<std::size_t>(j)] = idx[i];
+    b.labels[static_cast<std::size_t>(j)] = d.labels[static_cast<std::size_t>(idx[i])];
+  }
+  return b;
+}
+
 void Loader::produce(std::vector<std::int64_t> order, int epoch) {
   try {
     const std::int64_t batches = batches_per_epoch(), total = static_cast<std::int64_t>(order.size());
@@ -128,6 +223,7 @@ void Loader::produce(std::vector<std::int64_t> order, int epoch) {
       }
       const std::int64_t begin = k * batch_, n = std::min<std::int64_t>(batch_, total - begin);
       Batch b = make_batch(order.data() + begin, n, epoch);
+      if (b.indices.empty()) continue;
       std::unique_lock<std::mutex> lock(mu_);
       not_full_.wait(lock, [&] { return stop_ || queue_.size() < kQueueDepth; });
       if (stop_) return;

@@ -1,4 +1,4 @@
-// Prefetching batch loader: shuffles, augments and normalises on one background thread.
+// Prefetching batch loader: shuffles, augments (or decodes) and normalises on a background thread.
 #pragma once
 #include <condition_variable>
 #include <cstdint>
@@ -25,8 +25,13 @@ class Loader {
   // `data` must outlive the loader. shuffle: a seeded permutation per epoch that depends only on
   // (seed, epoch). Augmentation of an image depends only on (seed, epoch, image index), so a run
   // is reproducible bit for bit. drop_last drops a final partial batch.
+  // Image-folder sets (data.files) are decoded and transformed per batch on decode_threads
+  // threads (0: one per hardware thread), the train transform when aug.resized_crop, else the
+  // eval transform. An unreadable image either stops the epoch (next() rethrows the error,
+  // which names the file) or, under BadImages::skip, is left out of its batch after one
+  // warning per file; a batch left with no image is not delivered.
   Loader(const Dataset& data, int batch, bool shuffle, std::uint64_t seed, AugmentConfig aug, Normalization norm,
-         bool drop_last);
+         bool drop_last, int decode_threads = 0);
   ~Loader();  // stops and joins the producer, even mid-epoch
   Loader(const Loader&) = delete;
   Loader& operator=(const Loader&) = delete;
@@ -35,7 +40,9 @@ class Loader {
   void start_epoch(int epoch);
   // Moves the next batch into `out`; false at the end of the epoch. Rethrows a producer error.
   bool next(Batch& out);
+  // Batches a full epoch delivers when no image is skipped.
   std::int64_t batches_per_epoch() const;
+  int decode_threads() const { return decode_threads_; }
   // Dataset indices in the order `epoch` visits them.
   std::vector<std::int64_t> epoch_order(int epoch) const;
 
@@ -45,6 +52,7 @@ class Loader {
   void stop();
   void produce(std::vector<std::int64_t> order, int epoch);
   Batch make_batch(const std::int64_t* idx, std::int64_t n, int epoch) const;
+  Batch make_file_batch(const std::int64_t* idx, std::int64_t n, int epoch) const;
 
   const Dataset* data_;
   int batch_;
@@ -52,7 +60,10 @@ class Loader {
   std::uint64_t seed_;
   AugmentConfig aug_;
   bool drop_last_;
+  int decode_threads_;
   std::vector<float> lut_;  // (C, 256) normalised value of each pixel byte
+  // (N) image-folder files already reported as unreadable; only the producer touches it.
+  mutable std::vector<char> warned_;
 
   std::thread thread_;
   std::mutex mu_;

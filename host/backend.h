@@ -2,6 +2,8 @@
 // (host/cuda, on a GPU or on the simulator). Executors and optimizers talk only to this interface.
 #pragma once
 #include <cstddef>
+#include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -29,6 +31,19 @@ class Backend {
   // Named phases and layers show up in profilers (NVTX ranges on CUDA).
   virtual void push_range(const std::string& name) {}
   virtual void pop_range() {}
+
+  // Device work recorded once and re-issued without host-side dispatch (a CUDA graph).
+  class Recording {
+   public:
+    virtual ~Recording() = default;
+    virtual void replay() = 0;
+  };
+  // Records the device work `work` issues (which must not allocate, copy to or from the host, or
+  // synchronise); null where the backend cannot record (the CPU).
+  virtual std::unique_ptr<Recording> record(const std::function<void()>& work) { return nullptr; }
+
+  // High-water mark of device memory in use (0 on the CPU).
+  virtual std::size_t peak_bytes() const { return 0; }
 
   // Fused optimizer updates of one parameter in place (torch.optim semantics, see host/optim.h).
   virtual void sgd_update(Tensor& w, const Tensor& g, Tensor& buf, float lr, float momentum, bool nesterov,

@@ -83,6 +83,7 @@ void Executor::bind(ValueId v, Tensor t) {
   SAFNET_CHECK(val.kind != ValueKind::activation, "cannot bind activation ", val.name);
   if (!(t.device() == backend_.device()))
     fail(val.name, ": bound tensor lives on ", t.device().str(), ", the executor runs on ", backend_.device().str());
+  if (recording_ && tensors_[static_cast<std::size_t>(v)].device_raw() != t.device_raw()) recording_.reset();
   if (t.shape() != val.shape)
     fail(val.name, ": bound tensor has shape ", shape_str(t.shape()), ", the graph expects ", shape_str(val.shape));
   if (val.kind == ValueKind::input && t.dtype() != val.dtype)
@@ -91,6 +92,23 @@ void Executor::bind(ValueId v, Tensor t) {
 }
 
 void Executor::run() {
+  if (graph_replay_ && recording_) {
+    recording_->replay();
+    return;
+  }
+  // The first run allocates whatever kernels cache; the second can then be recorded.
+  if (graph_replay_ && runs_ > 0) {
+    recording_ = backend_.record([this] { run_nodes(); });
+    if (recording_) {
+      recording_->replay();
+      return;
+    }
+  }
+  run_nodes();
+  ++runs_;
+}
+
+void Executor::run_nodes() {
   std::vector<Tensor*> in, out;
   for (const Node& n : graph_.nodes()) {
     in.clear();

@@ -2,6 +2,7 @@
 // Several executors may share one Graph; each owns its activations and its bindings.
 #pragma once
 #include <cstddef>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -27,6 +28,10 @@ class Executor {
 
   void run();
   Backend& backend() const { return backend_; }
+  // Where the backend can record (CUDA graphs), the second run is recorded and later runs replay
+  // it; binding a tensor with different storage records afresh.
+  void set_graph_replay(bool on) { graph_replay_ = on; recording_.reset(); }
+  bool replaying() const { return recording_ != nullptr; }
   const Tensor& get(ValueId v) const;
   Tensor& get(ValueId v);
 
@@ -37,6 +42,7 @@ class Executor {
 
  private:
   void plan(const std::vector<ValueId>& outputs);
+  void run_nodes();
 
   const Graph& graph_;
   Backend& backend_;
@@ -44,6 +50,9 @@ class Executor {
   std::vector<Tensor> buffers_;     // reusable activation buffers
   std::size_t peak_bytes_ = 0;
   std::size_t unplanned_bytes_ = 0;
+  bool graph_replay_ = false;
+  int runs_ = 0;
+  std::unique_ptr<Backend::Recording> recording_;
 };
 
 }  // namespace safnet

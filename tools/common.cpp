@@ -16,6 +16,7 @@ void add_data_flags(Args& a, const std::string& default_dataset) {
   a.opt("data", "", "data set directory (default for mnist/fashion-mnist: /usr/share/datasets/<name>)");
   a.opt("limit", "0", "use only the first N images of each split (0 = all)");
   a.opt("threads", "0", "worker threads (0 = all cores)");
+  a.opt("bad-images", "stop", "image folders: an unreadable image stops the run (stop) or is left out with a warning (skip)");
 }
 
 std::string data_dir(const Args& a, const std::string& name) {
@@ -28,7 +29,11 @@ Dataset load_split(const Args& a, Split split, const std::string& dataset) {
   const std::int64_t limit = a.integer("limit");
   if (limit < 0) fail("safnet: --limit must be >= 0, got ", limit);
   const std::string name = dataset.empty() ? a.str("dataset") : dataset;
-  return load_dataset(name, data_dir(a, name), split, limit);
+  const std::string bad = a.str("bad-images");
+  if (bad != "stop" && bad != "skip") fail("safnet: --bad-images must be stop or skip, got '", bad, "'");
+  Dataset d = load_dataset(name, data_dir(a, name), split, limit);
+  d.bad_images = bad == "skip" ? BadImages::skip : BadImages::stop;
+  return d;
 }
 
 void apply_threads(const Args& a) {

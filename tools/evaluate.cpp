@@ -3,6 +3,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <exception>
 
 #include "host/check.h"
 #include "host/cpu/ops.h"
@@ -10,17 +11,40 @@
 namespace safnet {
 
 EvalSet make_eval_set(const Dataset& d, const Normalization& norm) {
+  // Image folders decode here (in parallel); an unreadable image is dropped under --bad-images skip.
+  const std::int64_t per_image = d.image_bytes();
+  std::vector<std::uint8_t> pixels(static_cast<std::size_t>(d.size() * per_image));
+  std::vector<char> kept(static_cast<std::size_t>(d.size()));
+  std::exception_ptr error;
+#pragma omp parallel for schedule(dynamic, 8) if (!d.files.empty())
+  for (std::int64_t i = 0; i < d.size(); ++i) {
+    try {
+      kept[static_cast<std::size_t>(i)] = dataset_image(d, i, pixels.data() + i * per_image);
+    } catch (...) {
+#pragma omp critical
+      if (!error) error = std::current_exception();
+    }
+  }
+  if (error) std::rethrow_exception(error);
+  std::vector<std::int64_t> order;
+  for (std::int64_t i = 0; i < d.size(); ++i)
+    if (kept[static_cast<std::size_t>(i)]) order.push_back(i);
+
   EvalSet s;
-  s.images = Tensor({d.size(), d.channels, d.height, d.width});
-  s.labels = d.labels;
+  const std::int64_t n = static_cast<std::int64_t>(order.size());
+  s.images = Tensor({n, d.channels, d.height, d.width});
   const std::int64_t plane = static_cast<std::int64_t>(d.height) * d.width;
   float* out = s.images.data<float>();
-  for (std::int64_t i = 0; i < d.size(); ++i)
+  for (std::int64_t j = 0; j < n; ++j) {
+    const std::int64_t i = order[static_cast<std::size_t>(j)];
+    s.labels.push_back(d.labels[static_cast<std::size_t>(i)]);
     for (int c = 0; c < d.channels; ++c) {
-      const std::int64_t base = (i * d.channels + c) * plane;
+      const std::uint8_t* src = pixels.data() + i * per_image + c * plane;
+      float* dst = out + (j * d.channels + c) * plane;
       const float mean = norm.mean.at(static_cast<std::size_t>(c)), inv = 1.0f / norm.std.at(static_cast<std::size_t>(c));
-      for (std::int64_t p = 0; p < plane; ++p) out[base + p] = (d.images[static_cast<std::size_t>(base + p)] / 255.0f - mean) * inv;
+      for (std::int64_t p = 0; p < plane; ++p) dst[p] = (src[p] / 255.0f - mean) * inv;
     }
+  }
   return s;
 }
 
@@ -35,6 +59,7 @@ Evaluator::Plan& Evaluator::plan(int n) {
     p.loss = p.graph.softmax_ce(p.logits, p.labels, 0.0f).first;
     p.exec = std::make_unique<Executor>(p.graph, std::vector<ValueId>{p.logits, p.loss}, backend_);
     if (!backend_.device().is_cpu()) {
+      p.exec->set_graph_replay(true);
       p.images_on_device = backend_.zeros(p.graph.value(p.images).shape, DType::f32());
       p.labels_on_device = backend_.zeros({n}, DType::i32());
     }

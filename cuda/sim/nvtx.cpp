@@ -9,8 +9,12 @@ namespace {
 std::mutex g_mutex;
 std::vector<std::string> g_events;
 
+// Long simulated runs push ranges per node and step: keep only the most recent events.
+constexpr std::size_t kMaxEvents = 1 << 20;
+
 void record(std::string event) {
   std::lock_guard<std::mutex> lock(g_mutex);
+  if (g_events.size() >= kMaxEvents) g_events.erase(g_events.begin(), g_events.begin() + kMaxEvents / 2);
   g_events.push_back(std::move(event));
 }
 

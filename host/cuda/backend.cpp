@@ -1,12 +1,16 @@
 // The CUDA backend's dispatch: maps each graph op onto one launcher of cuda/kernels.
 #include "host/cuda/backend.h"
 
+#include <algorithm>
 #include <cstring>
 #include <mutex>
 #include <string>
 #include <vector>
 
 #include "cuda/cuda_check.h"
+#include "cuda/device/allocator.h"
+#include "cuda/device/graph.h"
+#include "cuda/device/nvtx.h"
 #include "cuda/kernels/batchnorm.h"
 #include "cuda/kernels/conv2d.h"
 #include "cuda/kernels/elementwise.h"
@@ -82,23 +86,51 @@ class CudaBackend final : public Backend {
                 std::to_string(prop.major) + std::to_string(prop.minor) + ", " +
                 std::to_string(prop.totalGlobalMem >> 20) + " MiB";
     SAFNET_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+    alloc_ = new k::CachingAllocator(stream_);  // never freed: tensors may outlive the backend at exit
   }
 
   Device device() const override { return Device{kKind, kKind == DeviceKind::sim ? 0 : index_}; }
   std::string describe() const override { return describe_; }
 
   Tensor zeros(Shape shape, DType dtype) override {
-    const std::size_t bytes = static_cast<std::size_t>(shape_numel(shape)) * dtype.size();
-    void* p = nullptr;
-    SAFNET_CUDA_CHECK(cudaMalloc(&p, bytes ? bytes : 1));
-    SAFNET_CUDA_CHECK(cudaMemsetAsync(p, 0, bytes ? bytes : 1, stream_));
-    // Freed after the stream's pending work, which may still read the block.
-    cudaStream_t s = stream_;
-    std::shared_ptr<std::byte[]> storage(static_cast<std::byte*>(p), [s](std::byte* q) {
-      cudaStreamSynchronize(s);
-      cudaFree(q);
-    });
+    const std::size_t bytes = std::max<std::size_t>(1, static_cast<std::size_t>(shape_numel(shape)) * dtype.size());
+    void* p = alloc_->allocate(bytes);
+    SAFNET_CUDA_CHECK(cudaMemsetAsync(p, 0, bytes, stream_));
+    // Stream-ordered: the block may be handed out again at once, since later users queue behind
+    // whatever work on the stream still reads it.
+    k::CachingAllocator* alloc = alloc_;
+    std::shared_ptr<std::byte[]> storage(static_cast<std::byte*>(p), [alloc](std::byte* q) { alloc->release(q); });
     return Tensor(std::move(shape), dtype, device(), std::move(storage));
+  }
+
+  std::size_t peak_bytes() const override { return alloc_->peak_bytes(); }
+
+  void push_range(const std::string& name) override { ranges_.push_back(std::make_unique<k::NvtxRange>(name.c_str())); }
+  void pop_range() override {
+    if (!ranges_.empty()) ranges_.pop_back();
+  }
+
+  std::unique_ptr<Recording> record(const std::function<void()>& work) override {
+    class Graph final : public Recording {
+     public:
+      explicit Graph(cudaStream_t s) : stream_(s) {}
+      void replay() override { graph_.replay(stream_); }
+      k::CudaGraph graph_;
+      cudaStream_t stream_;
+    };
+    auto g = std::make_unique<Graph>(stream_);
+    g->graph_.begin_capture(stream_);
+    try {
+      work();
+    } catch (...) {
+      try {
+        g->graph_.end_capture();
+      } catch (...) {
+      }
+      throw;
+    }
+    g->graph_.end_capture();
+    return g;
   }
 
   void copy(const Tensor& src, Tensor& dst) override {
@@ -174,6 +206,8 @@ class CudaBackend final : public Backend {
   int index_;
   std::string describe_;
   cudaStream_t stream_ = nullptr;
+  k::CachingAllocator* alloc_ = nullptr;
+  std::vector<std::unique_ptr<k::NvtxRange>> ranges_;
 };
 
 void CudaBackend::run_node(const Node& n, const std::vector<Tensor*>& in, const std::vector<Tensor*>& out) {

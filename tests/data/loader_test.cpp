@@ -1,4 +1,4 @@
-// Prefetching loader: coverage, determinism, drop_last, normalisation, augmentation, shutdown.
+// Prefetching loader: coverage, determinism, drop_last, normalisation, augmentation, shutdown, image folders.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -8,9 +8,13 @@
 #include <future>
 #include <memory>
 #include <numeric>
+#include <filesystem>
 
+#include "data/image_decode.h"
+#include "data/image_transforms.h"
 #include "data/loader.h"
 #include "host/check.h"
+#include "tests/data/image_test_util.h"
 
 namespace safnet {
 namespace {
@@ -247,6 +251,159 @@ TEST(Loader, RejectsBadArguments) {
   Loader l(*d, 4, true, 1, {}, kNorm, false);
   Batch b;
   EXPECT_THROW(l.next(b), Error);
+}
+
+
+// Image-folder sets: a tree of JPEG and PNG files of various kinds and sizes, loaded lazily.
+namespace fs = std::filesystem;
+const Normalization kImageNorm{{0.485f, 0.456f, 0.406f}, {0.229f, 0.224f, 0.225f}};
+
+// Nine readable images over two classes (grey and CMYK JPEGs, one smaller than the crop), plus
+// `bad` unreadable files named bad<k>.jpg placed first in class "a".
+Dataset image_tree(const std::string& tag, int bad = 0) {
+  const fs::path root = test::fresh_dir(tag);
+  for (int k = 0; k < bad; ++k)
+    test::write_bytes(root / "train/a" / ("bad" + std::to_string(k) + ".jpg"), {'n', 'o', 'p', 'e'});
+  for (int k = 0; k < 5; ++k) test::write_bytes(root / "train/a" / ("j" + std::to_string(k) + ".jpg"), test::rgb_jpeg(24 + 8 * k, 40, k));
+  test::write_bytes(root / "train/b/p0.png", test::rgb_png(3, 2, 7));
+  test::write_bytes(root / "train/b/p1.png", test::rgb_png(50, 31, 8));
+  test::JpegSpec grey;
+  grey.height = grey.width = 16;
+  grey.channels = 1;
+  grey.in_space = grey.file_space = JCS_GRAYSCALE;
+  test::write_bytes(root / "train/b/grey.jpg", test::encode_jpeg(test::block_image(16, 16, 9, 1), grey));
+  test::JpegSpec cmyk;
+  cmyk.height = cmyk.width = 16;
+  cmyk.channels = 4;
+  cmyk.in_space = cmyk.file_space = JCS_CMYK;
+  test::write_bytes(root / "train/b/cmyk.jpg", test::encode_jpeg(test::block_image(16, 16, 10, 4), cmyk));
+  return load_dataset("imagefolder", root.string(), Split::train);
+}
+
+// Image i of batch b against the u8 view `px` (C, H, W), normalised with kImageNorm.
+void expect_normalised(const Dataset& d, const Batch& b, std::size_t i, const std::vector<std::uint8_t>& px) {
+  const std::int64_t img = d.image_bytes(), plane = static_cast<std::int64_t>(d.height) * d.width;
+  const float* got = b.images.data<float>() + static_cast<std::int64_t>(i) * img;
+  for (std::int64_t k = 0; k < img; ++k) {
+    const int c = static_cast<int>(k / plane);
+    const double want = (px[k] / 255.0 - kImageNorm.mean[c]) / kImageNorm.std[c];
+    ASSERT_NEAR(got[k], want, norm_tolerance(want, kImageNorm.std[c])) << "index " << b.indices[i] << " byte " << k;
+  }
+}
+
+TEST(LoaderImageFolder, EvalBatchesAreTheNormalisedEvalView) {
+  const Dataset d = image_tree("eval");
+  ASSERT_EQ(d.size(), 9);
+  Loader l(d, 4, true, 6, {}, kImageNorm, false, 3);
+  EXPECT_EQ(l.decode_threads(), 3);
+  const std::vector<Batch> bs = epoch(l, 0);
+  ASSERT_EQ(bs.size(), 3u);
+  EXPECT_EQ(bs[0].images.shape(), (Shape{4, 3, 224, 224}));
+  EXPECT_EQ(indices(bs), l.epoch_order(0));
+  std::vector<std::uint8_t> px(static_cast<std::size_t>(d.image_bytes()));
+  for (const auto& b : bs)
+    for (std::size_t i = 0; i < b.indices.size(); ++i) {
+      EXPECT_EQ(b.labels[i], d.labels[static_cast<std::size_t>(b.indices[i])]);
+      ASSERT_TRUE(dataset_image(d, b.indices[i], px.data()));
+      expect_normalised(d, b, i, px);
+    }
+}
+
+TEST(LoaderImageFolder, TrainTransformDependsOnlyOnSeedEpochAndIndex) {
+  const Dataset d = image_tree("train");
+  AugmentConfig aug;
+  aug.resized_crop = true;
+  Loader one(d, 2, true, 17, aug, kImageNorm, false, 1), many(d, 5, false, 17, aug, kImageNorm, false, 4);
+  const std::vector<Batch> a = epoch(one, 3), b = epoch(many, 3);
+  const std::int64_t img = d.image_bytes();
+  std::vector<const float*> from_a(9), from_b(9);
+  for (const auto& bt : a)
+    for (std::size_t i = 0; i < bt.indices.size(); ++i) from_a[bt.indices[i]] = bt.images.data<float>() + i * img;
+  for (const auto& bt : b)
+    for (std::size_t i = 0; i < bt.indices.size(); ++i) from_b[bt.indices[i]] = bt.images.data<float>() + i * img;
+  for (int i = 0; i < 9; ++i) {
+    ASSERT_TRUE(from_a[i] && from_b[i]);
+    EXPECT_EQ(std::memcmp(from_a[i], from_b[i], img * sizeof(float)), 0) << "index " << i;
+  }
+  // Each image is its own draw's crop and flip of the decoded file.
+  std::vector<std::uint8_t> px(static_cast<std::size_t>(img));
+  for (const auto& bt : b)
+    for (std::size_t i = 0; i < bt.indices.size(); ++i) {
+      const Image im = decode_image(d.files[bt.indices[i]]);
+      train_transform(im, draw_resized_crop(17, 3, bt.indices[i], im.height, im.width, true), kTrainCrop, px.data());
+      expect_normalised(d, bt, i, px);
+    }
+  // Another epoch draws other crops.
+  const std::vector<Batch> c = epoch(many, 4);
+  int differ = 0;
+  for (std::size_t k = 0; k < b.size(); ++k) differ += std::memcmp(b[k].images.raw(), c[k].images.raw(), b[k].images.nbytes()) != 0;
+  EXPECT_GT(differ, 0);
+}
+
+TEST(LoaderImageFolder, SkipLeavesBadImagesOutAndWarnsOncePerFile) {
+  Dataset d = image_tree("skip", 2);
+  ASSERT_EQ(d.size(), 11);
+  d.bad_images = BadImages::skip;
+  Loader l(d, 3, true, 2, {}, kImageNorm, false, 2);
+  ::testing::internal::CaptureStderr();
+  std::vector<std::vector<Batch>> epochs{epoch(l, 0), epoch(l, 1)};
+  const std::string err = ::testing::internal::GetCapturedStderr();
+  for (const auto& bs : epochs) {
+    std::vector<std::int64_t> got = indices(bs), want;
+    for (std::int64_t i : l.epoch_order(&bs == &epochs[0] ? 0 : 1))
+      if (d.files[i].find("bad") == std::string::npos) want.push_back(i);
+    EXPECT_EQ(got, want);
+    std::int64_t images = 0;
+    for (const auto& b : bs) {
+      EXPECT_EQ(b.images.dim(0), static_cast<std::int64_t>(b.indices.size()));
+      images += b.images.dim(0);
+    }
+    EXPECT_EQ(images, 9);
+  }
+  for (int k = 0; k < 2; ++k) {
+    const std::string line = "warning: " + d.files[k] + ": not a JPEG or PNG image";
+    const std::size_t first = err.find(line);
+    EXPECT_NE(first, std::string::npos) << err;
+    EXPECT_EQ(err.find(line, first + 1), std::string::npos) << "warned twice: " << err;
+  }
+}
+
+TEST(LoaderImageFolder, StopRethrowsTheErrorNamingTheFile) {
+  Dataset d = image_tree("stop", 1);
+  Loader l(d, 4, true, 5, {}, kImageNorm, false, 2);
+  l.start_epoch(0);
+  Batch b;
+  try {
+    while (l.next(b)) {
+    }
+    ADD_FAILURE() << "the epoch ended without an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find(d.files[0] + ": not a JPEG or PNG image"), std::string::npos) << e.what();
+  }
+}
+
+TEST(LoaderImageFolder, ABatchOfOnlyBadImagesIsNotDelivered) {
+  Dataset d = image_tree("allbad", 2);
+  d.bad_images = BadImages::skip;
+  ::testing::internal::CaptureStderr();
+  Loader l(d, 2, false, 0, {}, kImageNorm, false, 2);
+  const std::vector<Batch> bs = epoch(l, 0);
+  ::testing::internal::GetCapturedStderr();
+  ASSERT_EQ(bs.size(), 5u);  // batch {bad0, bad1} dropped, then 9 images in batches of 2
+  EXPECT_EQ(bs[0].indices, (std::vector<std::int64_t>{2, 3}));
+}
+
+TEST(LoaderImageFolder, RejectsBadArguments) {
+  auto mem = toy(4);
+  AugmentConfig aug;
+  aug.resized_crop = true;
+  EXPECT_THROW(Loader(*mem, 2, true, 1, aug, kNorm, false), Error);
+  EXPECT_THROW(Loader(*mem, 2, true, 1, {}, kNorm, false, -1), Error);
+  Dataset d = image_tree("args");
+  d.files.pop_back();
+  EXPECT_THROW(Loader(d, 2, true, 1, {}, kImageNorm, false), Error);
+  Loader fine(*mem, 2, true, 1, {}, kNorm, false);
+  EXPECT_GE(fine.decode_threads(), 1);
 }
 
 }  // namespace

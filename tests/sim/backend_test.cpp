@@ -1,0 +1,207 @@
+// The CUDA backend on the simulator against the CPU backend: whole models, forward and a training
+// step, CUDA-graph replay in the executor, and the guard against host reads of device tensors.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <random>
+
+#include "host/check.h"
+#include "host/executor.h"
+#include "host/optim.h"
+#include "models/model.h"
+#include "tools/devices.h"
+#include "tools/stored_model.h"
+
+namespace safnet {
+namespace {
+
+Backend& sim() { return backend_for(Device{DeviceKind::sim, 0}); }
+
+Tensor random_tensor(Shape s, std::uint64_t seed, float scale = 1.0f) {
+  Tensor t(std::move(s));
+  std::mt19937_64 g(seed);
+  std::normal_distribution<float> d(0.0f, scale);
+  for (std::int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = d(g);
+  return t;
+}
+
+// Float32 sums in a different order differ by a few ulps of the largest partial sums; 1e-4 of
+// the tensor's largest magnitude bounds that with room for the depth of a ResNet.
+void expect_close(const Tensor& cpu, const Tensor& dev, const std::string& what, double rel = 1e-4) {
+  const Tensor d = sim().to_host(dev);
+  ASSERT_EQ(cpu.numel(), d.numel()) << what;
+  double scale = 0;
+  for (std::int64_t i = 0; i < cpu.numel(); ++i) scale = std::max(scale, std::fabs(double(cpu.data<float>()[i])));
+  const double tol = rel * std::max(scale, 1e-3);
+  int bad = 0;
+  for (std::int64_t i = 0; i < cpu.numel() && bad < 5; ++i) {
+    const double a = cpu.data<float>()[i], b = d.data<float>()[i];
+    if (!(std::fabs(a - b) <= tol)) {
+      ADD_FAILURE() << what << "[" << i << "]: cpu " << a << " sim " << b << " (tolerance " << tol << ")";
+      ++bad;
+    }
+  }
+}
+
+struct Step {
+  Graph g;
+  ValueId x = -1, y = -1, logits = -1, loss = -1;
+  std::vector<std::pair<std::string, ValueId>> grads;
+};
+
+void build_step(const ModelConfig& cfg, int n, bool train, Step& s) {
+  s.x = s.g.input("images", {n, cfg.in_channels, cfg.height, cfg.width});
+  s.y = s.g.input("labels", {n}, DType::i32());
+  s.logits = build_forward(cfg, s.g, s.x, train);
+  s.loss = s.g.softmax_ce(s.logits, s.y, 0.0f).first;
+  if (train)
+    for (auto [p, gv] : s.g.backward(s.loss)) s.grads.emplace_back(s.g.value(p).name, gv);
+}
+
+std::vector<ValueId> outputs(const Step& s) {
+  std::vector<ValueId> o{s.logits, s.loss};
+  for (const auto& [name, v] : s.grads) o.push_back(v);
+  return o;
+}
+
+TEST(SimBackend, ResNet20ForwardAndTrainingStepMatchTheCpu) {
+  std::printf("[backend] device: simulator (%s)\n", sim().describe().c_str());
+  ModelConfig cfg;
+  cfg.arch = "resnet20";
+  cfg.saf.kind = SafKind::tanh;
+  const int n = 2;
+  Step s;
+  build_step(cfg, n, true, s);
+  ParamStore cpu_params = init_params(cfg, 7);
+  ParamStore sim_params = params_on(sim(), cpu_params.clone());
+  const Tensor x = random_tensor({n, 3, 32, 32}, 1);
+  Tensor y({n}, DType::i32());
+  y.data<std::int32_t>()[0] = 3;
+  y.data<std::int32_t>()[1] = 8;
+
+  Executor ec(s.g, outputs(s));
+  ec.bind_params(cpu_params);
+  ec.set_input(s.x, x);
+  ec.set_input(s.y, y);
+  ec.run();
+  Executor es(s.g, outputs(s), sim());
+  es.bind_params(sim_params);
+  es.set_input(s.x, sim().to_device(x));
+  es.set_input(s.y, sim().to_device(y));
+  es.run();
+
+  expect_close(ec.get(s.logits), es.get(s.logits), "logits");
+  expect_close(ec.get(s.loss), es.get(s.loss), "loss");
+  for (const auto& [name, v] : s.grads) expect_close(ec.get(v), es.get(v), "d loss / d " + name, 1e-3);
+  // Batch statistics updated the running statistics the same way.
+  expect_close(cpu_params.at("bn1.running_var").value, sim_params.at("bn1.running_var").value, "bn1.running_var");
+
+  // One SGD step on each backend.
+  OptimConfig oc;
+  oc.weight_decay = 1e-3f;
+  Optimizer oc_cpu(oc), oc_sim(oc);
+  std::map<std::string, const Tensor*> gc, gs;
+  for (const auto& [name, v] : s.grads) {
+    gc[name] = &ec.get(v);
+    gs[name] = &es.get(v);
+  }
+  oc_cpu.step(cpu_params, gc, 0.1f);
+  oc_sim.step(sim_params, gs, 0.1f, sim());
+  for (const ParamInfo& p : cpu_params.all()) expect_close(p.value, sim_params.at(p.name).value, "after step: " + p.name);
+}
+
+TEST(SimBackend, StoredWeightsEvaluateLikeTheCpu) {
+  ModelConfig cfg;
+  cfg.arch = "cnn";
+  cfg.in_channels = 1;
+  cfg.height = cfg.width = 28;
+  cfg.saf.kind = SafKind::softsign;
+  Step s;
+  build_step(cfg, 3, false, s);
+  const ParamStore params = init_params(cfg, 11);
+  const Tensor x = random_tensor({3, 1, 28, 28}, 2);
+  Tensor y({3}, DType::i32());
+  for (const char* dt : {"f32", "f16", "bf16", "fixed2.5"}) {
+    ParamStore stored = store_params(params, DType::parse(dt));
+    ParamStore on_sim = params_on(sim(), stored);
+    Executor ec(s.g, {s.logits}), es(s.g, {s.logits}, sim());
+    ec.bind_params(stored);
+    es.bind_params(on_sim);
+    ec.set_input(s.x, x);
+    ec.set_input(s.y, y);
+    es.set_input(s.x, sim().to_device(x));
+    es.set_input(s.y, sim().to_device(y));
+    ec.run();
+    es.run();
+    expect_close(ec.get(s.logits), es.get(s.logits), std::string("logits, weights in ") + dt);
+  }
+}
+
+TEST(SimBackend, GraphReplayFollowsInputsAndRebinding) {
+  ModelConfig cfg;
+  cfg.arch = "mlp";
+  cfg.in_channels = 1;
+  cfg.height = cfg.width = 8;
+  Step s;
+  build_step(cfg, 4, false, s);
+  ParamStore a = init_params(cfg, 1), b = init_params(cfg, 2);
+  ParamStore a_sim = params_on(sim(), a), b_sim = params_on(sim(), b);
+  Executor replayed(s.g, {s.logits}, sim());
+  replayed.set_graph_replay(true);
+  Tensor x_dev = sim().zeros({4, 1, 8, 8}, DType::f32());
+  replayed.set_input(s.x, x_dev);
+  replayed.set_input(s.y, sim().zeros({4}, DType::i32()));
+  for (int run = 0; run < 5; ++run) {
+    ParamStore& params_cpu = run < 3 ? a : b;  // the rebinding at run 3 must record afresh
+    replayed.bind_params(run < 3 ? a_sim : b_sim);
+    const Tensor x = random_tensor({4, 1, 8, 8}, 100 + run);
+    sim().copy(x, x_dev);
+    replayed.run();
+    EXPECT_EQ(replayed.replaying(), run >= 1) << "run " << run;
+    Executor fresh(s.g, {s.logits});
+    fresh.bind_params(params_cpu);
+    fresh.set_input(s.x, x);
+    fresh.set_input(s.y, Tensor({4}, DType::i32()));
+    fresh.run();
+    expect_close(fresh.get(s.logits), replayed.get(s.logits), "run " + std::to_string(run));
+  }
+}
+
+TEST(SimBackend, HostCodeCannotReadADeviceTensor) {
+  Tensor t = sim().zeros({4}, DType::f32());
+  EXPECT_EQ(t.device().str(), "sim");
+  try {
+    (void)t.data<float>();
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("lives on sim"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(sim().to_host(t).data<float>()[3], 0.0f);
+}
+
+TEST(SimBackend, FaultInjectionOnTheDeviceFlipsTheHostSampledBits) {
+  const std::int64_t words = 5000;
+  Tensor host({words * 2}, DType::u8());
+  for (std::int64_t i = 0; i < host.numel(); ++i) host.data<std::uint8_t>()[i] = static_cast<std::uint8_t>(i * 37);
+  Tensor dev = sim().to_device(host);
+  FlipSpec spec;
+  spec.words = words;
+  spec.word_bits = 16;
+  spec.ber = 3e-3;
+  for (std::uint64_t trial : {0u, 5u}) {
+    Tensor h = host.clone();
+    sim().copy(host, dev);
+    const std::vector<FlipSite> on_cpu = cpu_backend().inject_faults(h, 42, trial, spec, FaultModel::flip);
+    const std::vector<FlipSite> on_sim = sim().inject_faults(dev, 42, trial, spec, FaultModel::flip);
+    EXPECT_GT(on_cpu.size(), 100u);
+    EXPECT_EQ(on_cpu, on_sim);
+    const Tensor back = sim().to_host(dev);
+    EXPECT_EQ(0, std::memcmp(back.raw(), h.raw(), h.nbytes())) << "trial " << trial;
+  }
+}
+
+}  // namespace
+}  // namespace safnet

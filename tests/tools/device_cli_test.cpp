@@ -1,0 +1,108 @@
+// --device end to end: training and fault campaigns on the CUDA backend (run on the simulator)
+// follow the CPU step for step and trial for trial; asking for a GPU that is not there fails clearly.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <tuple>
+
+#include "host/faults/results.h"
+#include "tests/tools/tool_test_util.h"
+#include "tools/trainer.h"
+
+namespace safnet {
+namespace {
+
+TrainConfig cnn_config(const Dataset& d, const std::string& out, const std::string& device) {
+  TrainConfig cfg;
+  cfg.model.arch = "cnn";
+  cfg.model.in_channels = d.channels;
+  cfg.model.height = d.height;
+  cfg.model.width = d.width;
+  cfg.model.classes = d.classes;
+  cfg.model.saf.kind = SafKind::tanh;
+  cfg.dataset = "fashion-mnist";
+  cfg.epochs = 1;
+  cfg.batch = 32;
+  cfg.schedule.base_lr = 0.05f;
+  cfg.optim.weight_decay = 5e-4f;
+  cfg.out_dir = out;
+  cfg.quiet = true;
+  cfg.device = device;
+  return cfg;
+}
+
+Checkpoint fresh(const TrainConfig& cfg) {
+  Checkpoint ck;
+  ck.model = cfg.model;
+  ck.params = init_params(cfg.model, 5);
+  return ck;
+}
+
+TEST(DeviceSim, TrainingFollowsTheCpuStepForStep) {
+  if (!test::have_fashion_mnist()) GTEST_SKIP() << "dataset-fashion-mnist is not installed";
+  const Dataset train_set = load_dataset("fashion-mnist", "/usr/share/datasets/fashion-mnist", Split::train, 320);
+  const Dataset test_set = load_dataset("fashion-mnist", "/usr/share/datasets/fashion-mnist", Split::test, 64);
+  const std::string dir = test::temp_dir("device_train");
+  const TrainConfig on_cpu = cnn_config(train_set, dir + "/cpu", "cpu"), on_sim = cnn_config(train_set, dir + "/sim", "sim");
+  const TrainResult cpu = train(on_cpu, train_set, test_set, fresh(on_cpu));
+  const TrainResult sim = train(on_sim, train_set, test_set, fresh(on_sim));
+  ASSERT_EQ(cpu.step_losses.size(), 10u);
+  ASSERT_EQ(sim.step_losses.size(), cpu.step_losses.size());
+  // Reordered float32 sums drift by a few ulps per step; 1e-4 relative leaves room for 10 steps
+  // of that and catches any real difference (one wrong kernel moves the loss by percents).
+  for (std::size_t i = 0; i < cpu.step_losses.size(); ++i)
+    EXPECT_NEAR(sim.step_losses[i], cpu.step_losses[i], 1e-4 * std::fabs(cpu.step_losses[i])) << "step " << i;
+  EXPECT_NEAR(sim.final_loss, cpu.final_loss, 1e-4 * cpu.final_loss);
+  EXPECT_EQ(sim.final_top1, cpu.final_top1);
+}
+
+TEST(DeviceSim, FaultCampaignRecordsTheSameFlipsAndAccuracies) {
+  if (!test::have_fashion_mnist()) GTEST_SKIP() << "dataset-fashion-mnist is not installed";
+  const std::string dir = test::temp_dir("device_faults");
+  auto r = test::run("train --model mlp --saf tanh --epochs 1 --limit 512 --batch 64 --quiet --device cpu --out " + dir +
+                     "/mlp");
+  ASSERT_EQ(r.code, 0) << r.output;
+  std::map<std::tuple<std::string, std::int64_t>, TrialRecord> by[2];
+  const char* devices[2] = {"cpu", "sim"};
+  for (int d = 0; d < 2; ++d) {
+    const std::string out = dir + "/" + devices[d] + ".jsonl";
+    r = test::run("faults --checkpoint " + dir + "/mlp/checkpoint.safetensors --limit 200 --dtype f32,f16,fixed2.5 "
+                  "--ber 1e-3 --trials 3 --seed 9 --quiet --device " + std::string(devices[d]) + " --out " + out);
+    ASSERT_EQ(r.code, 0) << r.output;
+    for (const TrialRecord& t : read_results(out)) by[d][{t.dtype, t.trial}] = t;
+  }
+  ASSERT_EQ(by[0].size(), 12u);
+  ASSERT_EQ(by[1].size(), by[0].size());
+  for (const auto& [key, c] : by[0]) {
+    const TrialRecord& s = by[1].at(key);
+    EXPECT_EQ(s.campaign, c.campaign);
+    EXPECT_EQ(s.flips, c.flips) << std::get<0>(key) << " trial " << std::get<1>(key);
+    EXPECT_EQ(s.nonfinite, c.nonfinite);
+    EXPECT_EQ(s.top1, c.top1) << std::get<0>(key) << " trial " << std::get<1>(key);
+    EXPECT_EQ(s.top5, c.top5);
+    EXPECT_NEAR(s.loss, c.loss, 1e-5 * (1 + std::fabs(c.loss)));
+  }
+  EXPECT_GT(by[0].at({"f32", 0}).flips, 1000);  // the trials do flip bits
+  // Replay of one trial on the simulator matches what the CPU recorded.
+  r = test::run("faults --checkpoint " + dir + "/mlp/checkpoint.safetensors --limit 200 --dtype f16 --ber 1e-3 "
+                "--seed 9 --replay 1 --device sim --out " + dir + "/cpu.jsonl");
+  EXPECT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("recorded trial matches"), std::string::npos) << r.output;
+}
+
+TEST(DeviceCli, AskingForAMissingGpuIsAClearError) {
+  const auto r = test::run("eval --checkpoint /nonexistent.safetensors --device cuda:3");
+  EXPECT_EQ(r.code, 1) << r.output;
+  EXPECT_TRUE(r.output.find("no CUDA GPU found") != std::string::npos ||
+              r.output.find("no such GPU") != std::string::npos ||
+              r.output.find("built without CUDA") != std::string::npos)
+      << r.output;
+  const auto bad = test::run("eval --checkpoint /nonexistent.safetensors --device tpu");
+  EXPECT_EQ(bad.code, 1);
+  EXPECT_NE(bad.output.find("unknown device 'tpu' (valid: cpu, cuda, cuda:N, sim)"), std::string::npos) << bad.output;
+}
+
+}  // namespace
+}  // namespace safnet
