@@ -1,5 +1,6 @@
-// The CUDA backend on the simulator against the CPU backend: whole models, forward and a training
-// step, CUDA-graph replay in the executor, and the guard against host reads of device tensors.
+// The CUDA backend against the CPU backend, on the simulator and, where there is one, on the GPU:
+// whole models, forward and a training step, CUDA-graph replay in the executor, device fault
+// injection, and the guard against host reads of device tensors.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -18,7 +19,34 @@
 namespace safnet {
 namespace {
 
-Backend& sim() { return backend_for(Device{DeviceKind::sim, 0}); }
+}  // namespace
+
+void PrintTo(const Device& d, std::ostream* os) { *os << d.str(); }
+
+namespace {
+
+std::vector<Device> devices_under_test() {
+  std::vector<Device> d{Device{DeviceKind::sim, 0}};
+  try {
+    d.push_back(resolve_device("cuda", true));
+  } catch (const Error&) {
+    std::printf("[backend] no CUDA GPU: the backend tests run on the simulator only\n");
+  }
+  return d;
+}
+
+// The backend of the running test.
+Backend* g_device = nullptr;
+Backend& dev() { return *g_device; }
+
+class DeviceBackend : public ::testing::TestWithParam<Device> {
+ protected:
+  void SetUp() override {
+    g_device = &backend_for(GetParam());
+    std::printf("[backend] device: %s (%s)\n", GetParam().str().c_str(), g_device->describe().c_str());
+  }
+};
+
 
 Tensor random_tensor(Shape s, std::uint64_t seed, float scale = 1.0f) {
   Tensor t(std::move(s));
@@ -30,8 +58,8 @@ Tensor random_tensor(Shape s, std::uint64_t seed, float scale = 1.0f) {
 
 // Float32 sums in a different order differ by a few ulps of the largest partial sums; 1e-4 of
 // the tensor's largest magnitude bounds that with room for the depth of a ResNet.
-void expect_close(const Tensor& cpu, const Tensor& dev, const std::string& what, double rel = 1e-4) {
-  const Tensor d = sim().to_host(dev);
+void expect_close(const Tensor& cpu, const Tensor& on_device, const std::string& what, double rel = 1e-4) {
+  const Tensor d = dev().to_host(on_device);
   ASSERT_EQ(cpu.numel(), d.numel()) << what;
   double scale = 0;
   for (std::int64_t i = 0; i < cpu.numel(); ++i) scale = std::max(scale, std::fabs(double(cpu.data<float>()[i])));
@@ -40,7 +68,7 @@ void expect_close(const Tensor& cpu, const Tensor& dev, const std::string& what,
   for (std::int64_t i = 0; i < cpu.numel() && bad < 5; ++i) {
     const double a = cpu.data<float>()[i], b = d.data<float>()[i];
     if (!(std::fabs(a - b) <= tol)) {
-      ADD_FAILURE() << what << "[" << i << "]: cpu " << a << " sim " << b << " (tolerance " << tol << ")";
+      ADD_FAILURE() << what << "[" << i << "]: cpu " << a << " device " << b << " (tolerance " << tol << ")";
       ++bad;
     }
   }
@@ -67,8 +95,7 @@ std::vector<ValueId> outputs(const Step& s) {
   return o;
 }
 
-TEST(SimBackend, ResNet20ForwardAndTrainingStepMatchTheCpu) {
-  std::printf("[backend] device: simulator (%s)\n", sim().describe().c_str());
+TEST_P(DeviceBackend, ResNet20ForwardAndTrainingStepMatchTheCpu) {
   ModelConfig cfg;
   cfg.arch = "resnet20";
   cfg.saf.kind = SafKind::tanh;
@@ -76,7 +103,7 @@ TEST(SimBackend, ResNet20ForwardAndTrainingStepMatchTheCpu) {
   Step s;
   build_step(cfg, n, true, s);
   ParamStore cpu_params = init_params(cfg, 7);
-  ParamStore sim_params = params_on(sim(), cpu_params.clone());
+  ParamStore sim_params = params_on(dev(), cpu_params.clone());
   const Tensor x = random_tensor({n, 3, 32, 32}, 1);
   Tensor y({n}, DType::i32());
   y.data<std::int32_t>()[0] = 3;
@@ -87,10 +114,10 @@ TEST(SimBackend, ResNet20ForwardAndTrainingStepMatchTheCpu) {
   ec.set_input(s.x, x);
   ec.set_input(s.y, y);
   ec.run();
-  Executor es(s.g, outputs(s), sim());
+  Executor es(s.g, outputs(s), dev());
   es.bind_params(sim_params);
-  es.set_input(s.x, sim().to_device(x));
-  es.set_input(s.y, sim().to_device(y));
+  es.set_input(s.x, dev().to_device(x));
+  es.set_input(s.y, dev().to_device(y));
   es.run();
 
   expect_close(ec.get(s.logits), es.get(s.logits), "logits");
@@ -109,11 +136,11 @@ TEST(SimBackend, ResNet20ForwardAndTrainingStepMatchTheCpu) {
     gs[name] = &es.get(v);
   }
   oc_cpu.step(cpu_params, gc, 0.1f);
-  oc_sim.step(sim_params, gs, 0.1f, sim());
+  oc_sim.step(sim_params, gs, 0.1f, dev());
   for (const ParamInfo& p : cpu_params.all()) expect_close(p.value, sim_params.at(p.name).value, "after step: " + p.name);
 }
 
-TEST(SimBackend, StoredWeightsEvaluateLikeTheCpu) {
+TEST_P(DeviceBackend, StoredWeightsEvaluateLikeTheCpu) {
   ModelConfig cfg;
   cfg.arch = "cnn";
   cfg.in_channels = 1;
@@ -126,21 +153,21 @@ TEST(SimBackend, StoredWeightsEvaluateLikeTheCpu) {
   Tensor y({3}, DType::i32());
   for (const char* dt : {"f32", "f16", "bf16", "fixed2.5"}) {
     ParamStore stored = store_params(params, DType::parse(dt));
-    ParamStore on_sim = params_on(sim(), stored);
-    Executor ec(s.g, {s.logits}), es(s.g, {s.logits}, sim());
+    ParamStore on_sim = params_on(dev(), stored);
+    Executor ec(s.g, {s.logits}), es(s.g, {s.logits}, dev());
     ec.bind_params(stored);
     es.bind_params(on_sim);
     ec.set_input(s.x, x);
     ec.set_input(s.y, y);
-    es.set_input(s.x, sim().to_device(x));
-    es.set_input(s.y, sim().to_device(y));
+    es.set_input(s.x, dev().to_device(x));
+    es.set_input(s.y, dev().to_device(y));
     ec.run();
     es.run();
     expect_close(ec.get(s.logits), es.get(s.logits), std::string("logits, weights in ") + dt);
   }
 }
 
-TEST(SimBackend, GraphReplayFollowsInputsAndRebinding) {
+TEST_P(DeviceBackend, GraphReplayFollowsInputsAndRebinding) {
   ModelConfig cfg;
   cfg.arch = "mlp";
   cfg.in_channels = 1;
@@ -148,17 +175,17 @@ TEST(SimBackend, GraphReplayFollowsInputsAndRebinding) {
   Step s;
   build_step(cfg, 4, false, s);
   ParamStore a = init_params(cfg, 1), b = init_params(cfg, 2);
-  ParamStore a_sim = params_on(sim(), a), b_sim = params_on(sim(), b);
-  Executor replayed(s.g, {s.logits}, sim());
+  ParamStore a_sim = params_on(dev(), a), b_sim = params_on(dev(), b);
+  Executor replayed(s.g, {s.logits}, dev());
   replayed.set_graph_replay(true);
-  Tensor x_dev = sim().zeros({4, 1, 8, 8}, DType::f32());
+  Tensor x_dev = dev().zeros({4, 1, 8, 8}, DType::f32());
   replayed.set_input(s.x, x_dev);
-  replayed.set_input(s.y, sim().zeros({4}, DType::i32()));
+  replayed.set_input(s.y, dev().zeros({4}, DType::i32()));
   for (int run = 0; run < 5; ++run) {
     ParamStore& params_cpu = run < 3 ? a : b;  // the rebinding at run 3 must record afresh
     replayed.bind_params(run < 3 ? a_sim : b_sim);
     const Tensor x = random_tensor({4, 1, 8, 8}, 100 + run);
-    sim().copy(x, x_dev);
+    dev().copy(x, x_dev);
     replayed.run();
     EXPECT_EQ(replayed.replaying(), run >= 1) << "run " << run;
     Executor fresh(s.g, {s.logits});
@@ -170,38 +197,43 @@ TEST(SimBackend, GraphReplayFollowsInputsAndRebinding) {
   }
 }
 
-TEST(SimBackend, HostCodeCannotReadADeviceTensor) {
-  Tensor t = sim().zeros({4}, DType::f32());
-  EXPECT_EQ(t.device().str(), "sim");
+TEST_P(DeviceBackend, HostCodeCannotReadADeviceTensor) {
+  Tensor t = dev().zeros({4}, DType::f32());
+  EXPECT_EQ(t.device(), GetParam());
   try {
     (void)t.data<float>();
     FAIL() << "expected an error";
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("lives on sim"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("lives on " + GetParam().str()), std::string::npos) << e.what();
   }
-  EXPECT_EQ(sim().to_host(t).data<float>()[3], 0.0f);
+  EXPECT_EQ(dev().to_host(t).data<float>()[3], 0.0f);
 }
 
-TEST(SimBackend, FaultInjectionOnTheDeviceFlipsTheHostSampledBits) {
+TEST_P(DeviceBackend, FaultInjectionOnTheDeviceFlipsTheHostSampledBits) {
   const std::int64_t words = 5000;
   Tensor host({words * 2}, DType::u8());
   for (std::int64_t i = 0; i < host.numel(); ++i) host.data<std::uint8_t>()[i] = static_cast<std::uint8_t>(i * 37);
-  Tensor dev = sim().to_device(host);
+  Tensor stored = dev().to_device(host);
   FlipSpec spec;
   spec.words = words;
   spec.word_bits = 16;
   spec.ber = 3e-3;
   for (std::uint64_t trial : {0u, 5u}) {
     Tensor h = host.clone();
-    sim().copy(host, dev);
+    dev().copy(host, stored);
     const std::vector<FlipSite> on_cpu = cpu_backend().inject_faults(h, 42, trial, spec, FaultModel::flip);
-    const std::vector<FlipSite> on_sim = sim().inject_faults(dev, 42, trial, spec, FaultModel::flip);
+    const std::vector<FlipSite> on_sim = dev().inject_faults(stored, 42, trial, spec, FaultModel::flip);
     EXPECT_GT(on_cpu.size(), 100u);
     EXPECT_EQ(on_cpu, on_sim);
-    const Tensor back = sim().to_host(dev);
+    const Tensor back = dev().to_host(stored);
     EXPECT_EQ(0, std::memcmp(back.raw(), h.raw(), h.nbytes())) << "trial " << trial;
   }
 }
+
+INSTANTIATE_TEST_SUITE_P(Devices, DeviceBackend, ::testing::ValuesIn(devices_under_test()),
+                         [](const ::testing::TestParamInfo<Device>& i) {
+                           return i.param.kind == DeviceKind::sim ? std::string("sim") : "cuda" + std::to_string(i.param.index);
+                         });
 
 }  // namespace
 }  // namespace safnet
