@@ -7,8 +7,8 @@ cd "$(dirname "$0")/.."
 jobs=$(nproc)
 fuzz_seconds=${SAFNET_FUZZ_SECONDS:-20}
 
-echo "== build (Release) and test"
-tools/build.sh
+echo "== build (Release; CUDA kernels for sm_90 only, where nvcc is present) and test"
+tools/build.sh -DCMAKE_CUDA_ARCHITECTURES="${SAFNET_CUDA_ARCHS:-90}"
 ctest --test-dir build --output-on-failure -j "$jobs"
 [ "${1:-}" = "--quick" ] && exit 0
 
