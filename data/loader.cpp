@@ -1,6 +1,8 @@
 // Prefetching batch loader: one producer thread filling a bounded queue; image files decoded on a few more.
 #include "data/loader.h"
 
+#include <cstring>
+
 #include <algorithm>
 #include <atomic>
 #include <cmath>
@@ -131,11 +133,27 @@ void Loader::start_epoch(int epoch) {
   thread_ = std::thread(&Loader::produce, this, epoch_order(epoch), epoch);
 }
 
+void Loader::set_raw(bool raw) {
+  if (raw && !data_->files.empty()) fail("loader: raw batches need an in-memory data set, not an image folder");
+  raw_ = raw;
+}
+
 Batch Loader::make_batch(const std::int64_t* idx, std::int64_t n, int epoch) const {
   const Dataset& d = *data_;
   if (!d.files.empty()) return make_file_batch(idx, n, epoch);
   const std::int64_t img = d.image_bytes();
   Batch b;
+  if (raw_) {
+    b.pixels = Tensor({n, d.channels, d.height, d.width}, DType::u8());
+    b.labels.resize(static_cast<std::size_t>(n));
+    b.indices.assign(idx, idx + n);
+    for (std::int64_t i = 0; i < n; ++i) {
+      std::memcpy(b.pixels.data<std::uint8_t>() + i * img, d.images.data() + idx[i] * img, static_cast<std::size_t>(img));
+      b.draws.push_back(draw_augment(aug_, seed_, epoch, idx[i]));
+      b.labels[static_cast<std::size_t>(i)] = d.labels[static_cast<std::size_t>(idx[i])];
+    }
+    return b;
+  }
   b.images = Tensor({n, d.channels, d.height, d.width});
   b.labels.resize(static_cast<std::size_t>(n));
   b.indices.assign(idx, idx + n);

@@ -18,6 +18,10 @@ struct Batch {
   Tensor images;                      // f32 (N, C, H, W), normalised
   std::vector<std::int32_t> labels;   // (N)
   std::vector<std::int64_t> indices;  // (N) positions in the Dataset
+  // Raw batches (Loader::set_raw) leave `images` empty and carry the pixels and each image's
+  // draw instead, for augmentation and normalisation on a device.
+  Tensor pixels;                      // u8 (N, C, H, W), as stored
+  std::vector<AugmentDraw> draws;     // (N)
 };
 
 class Loader {
@@ -35,6 +39,11 @@ class Loader {
   ~Loader();  // stops and joins the producer, even mid-epoch
   Loader(const Loader&) = delete;
   Loader& operator=(const Loader&) = delete;
+
+  // In-memory data sets only: batches carry raw pixels and draws (see Batch). Call before start_epoch.
+  void set_raw(bool raw);
+  // The normalisation table: the value of pixel byte v in channel c is lut()[c * 256 + v].
+  const std::vector<float>& lut() const { return lut_; }
 
   // Abandons any epoch in progress and begins prefetching the batches of `epoch`.
   void start_epoch(int epoch);
@@ -60,6 +69,7 @@ class Loader {
   std::uint64_t seed_;
   AugmentConfig aug_;
   bool drop_last_;
+  bool raw_ = false;
   int decode_threads_;
   std::vector<float> lut_;  // (C, 256) normalised value of each pixel byte
   // (N) image-folder files already reported as unreadable; only the producer touches it.

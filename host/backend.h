@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "host/check.h"
 #include "host/faults/flips.h"
 #include "host/graph.h"
 #include "host/tensor.h"
@@ -41,6 +42,18 @@ class Backend {
   // Records the device work `work` issues (which must not allocate, copy to or from the host, or
   // synchronise); null where the backend cannot record (the CPU).
   virtual std::unique_ptr<Recording> record(const std::function<void()>& work) { return nullptr; }
+
+  // A training batch's augmentation and normalisation on the device: image i of `pixels` (N, C,
+  // H, W) u8 on the host is shifted by (dy, dx) with zero fill, mirrored when flip, and mapped
+  // through lut (C, 256) into `out` (N, C, H, W) f32 on this device; bit for bit what the
+  // loader does on the host. Backends without it (the CPU) leave it to the loader.
+  struct ImageDraw {
+    int dy = 0, dx = 0, flip = 0;
+  };
+  virtual void augment_batch(const Tensor& pixels, const std::vector<ImageDraw>& draws, const std::vector<float>& lut,
+                             Tensor& out) {
+    fail(device().str(), ": no device augmentation");
+  }
 
   // High-water mark of device memory in use (0 on the CPU).
   virtual std::size_t peak_bytes() const { return 0; }

@@ -50,6 +50,7 @@ std::unique_ptr<TrainPlan> make_plan(const TrainConfig& cfg, int n, Backend& bac
   }
   p->exec = std::make_unique<Executor>(p->graph, keep, backend);
   if (!backend.device().is_cpu()) {
+    p->exec->set_graph_replay(true);
     p->images_on_device = backend.zeros(p->graph.value(p->images).shape, DType::f32());
     p->labels_on_device = backend.zeros({n}, DType::i32());
   }
@@ -93,6 +94,9 @@ TrainResult train(const TrainConfig& cfg, const Dataset& train_set, const Datase
   const std::int64_t skip_steps = meta_int(start, "step_in_epoch");
 
   Loader loader(train_set, cfg.batch, true, cfg.seed, cfg.augment, default_normalization(cfg.dataset), false);
+  // Off the CPU, in-memory images travel as bytes and are augmented and normalised on the device.
+  const bool device_augment = !backend.device().is_cpu() && train_set.files.empty();
+  loader.set_raw(device_augment);
   const EvalSet test = make_eval_set(test_set, default_normalization(cfg.dataset));
   Evaluator evaluator(cfg.model, cfg.batch, backend);
   std::map<int, std::unique_ptr<TrainPlan>> plans;
@@ -128,7 +132,13 @@ TrainResult train(const TrainConfig& cfg, const Dataset& train_set, const Datase
         plan->exec->set_input(plan->images, batch.images);
         plan->exec->set_input(plan->labels, labels);
       } else {
-        backend.copy(batch.images, plan->images_on_device);
+        if (device_augment) {
+          std::vector<Backend::ImageDraw> draws;
+          for (const AugmentDraw& d : batch.draws) draws.push_back({d.dy, d.dx, d.flip ? 1 : 0});
+          backend.augment_batch(batch.pixels, draws, loader.lut(), plan->images_on_device);
+        } else {
+          backend.copy(batch.images, plan->images_on_device);
+        }
         backend.copy(labels, plan->labels_on_device);
         plan->exec->set_input(plan->images, plan->images_on_device);
         plan->exec->set_input(plan->labels, plan->labels_on_device);

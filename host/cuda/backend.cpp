@@ -11,6 +11,8 @@
 #include "cuda/device/allocator.h"
 #include "cuda/device/graph.h"
 #include "cuda/device/nvtx.h"
+#include "cuda/device/pinned.h"
+#include "cuda/kernels/augment.h"
 #include "cuda/kernels/batchnorm.h"
 #include "cuda/kernels/conv2d.h"
 #include "cuda/kernels/elementwise.h"
@@ -86,6 +88,7 @@ class CudaBackend final : public Backend {
                 std::to_string(prop.major) + std::to_string(prop.minor) + ", " +
                 std::to_string(prop.totalGlobalMem >> 20) + " MiB";
     SAFNET_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+    SAFNET_CUDA_CHECK(cudaEventCreateWithFlags(&staging_free_, cudaEventDisableTiming));
     alloc_ = new k::CachingAllocator(stream_);  // never freed: tensors may outlive the backend at exit
   }
 
@@ -104,6 +107,28 @@ class CudaBackend final : public Backend {
   }
 
   std::size_t peak_bytes() const override { return alloc_->peak_bytes(); }
+
+  void augment_batch(const Tensor& pixels, const std::vector<ImageDraw>& draws, const std::vector<float>& lut,
+                     Tensor& out) override {
+    const Shape& sh = pixels.shape();
+    SAFNET_CHECK(sh.size() == 4 && out.shape() == sh && draws.size() == static_cast<std::size_t>(sh[0]) &&
+                     lut.size() == static_cast<std::size_t>(sh[1]) * 256,
+                 "augment_batch shapes");
+    if (lut_.numel() != static_cast<std::int64_t>(lut.size()) || lut != lut_host_) {
+      lut_host_ = lut;
+      Tensor h({static_cast<std::int64_t>(lut.size())});
+      std::memcpy(h.data<float>(), lut.data(), lut.size() * sizeof(float));
+      lut_ = to_device(h);
+    }
+    Tensor dev_pixels = to_device(pixels);
+    std::vector<k::AugmentDrawDev> d(draws.size());
+    for (std::size_t i = 0; i < draws.size(); ++i) d[i] = {draws[i].dy, draws[i].dx, draws[i].flip};
+    Tensor host_draws({static_cast<std::int64_t>(d.size() * sizeof(k::AugmentDrawDev))}, DType::u8());
+    std::memcpy(host_draws.data<std::uint8_t>(), d.data(), host_draws.nbytes());
+    Tensor dev_draws = to_device(host_draws);
+    k::augment_normalize(dev_pixels.device_data<std::uint8_t>(), dev_draws.device_data<k::AugmentDrawDev>(), i(sh[0]),
+                         i(sh[1]), i(sh[2]), i(sh[3]), lut_.device_data<float>(), out.device_data<float>(), stream_);
+  }
 
   void push_range(const std::string& name) override { ranges_.push_back(std::make_unique<k::NvtxRange>(name.c_str())); }
   void pop_range() override {
@@ -148,10 +173,14 @@ class CudaBackend final : public Backend {
       SAFNET_CUDA_CHECK(cudaMemcpy(dst.device_raw(), src.device_raw(), src.nbytes(), cudaMemcpyDeviceToHost));
       return;
     }
-    // A host source may be reused by the caller as soon as this returns: copy synchronously.
+    // Uploads go through pinned staging memory: the copy is asynchronous (it queues behind the
+    // stream's work) and the caller may reuse `src` as soon as this returns.
     if (from_host) {
-      SAFNET_CUDA_CHECK(cudaStreamSynchronize(stream_));
-      SAFNET_CUDA_CHECK(cudaMemcpy(dst.device_raw(), src.device_raw(), src.nbytes(), cudaMemcpyHostToDevice));
+      SAFNET_CUDA_CHECK(cudaEventSynchronize(staging_free_));
+      if (staging_.size() < src.nbytes()) staging_.resize(src.nbytes());
+      std::memcpy(staging_.data(), src.device_raw(), src.nbytes());
+      SAFNET_CUDA_CHECK(cudaMemcpyAsync(dst.device_raw(), staging_.data(), src.nbytes(), cudaMemcpyHostToDevice, stream_));
+      SAFNET_CUDA_CHECK(cudaEventRecord(staging_free_, stream_));
       return;
     }
     SAFNET_CUDA_CHECK(cudaMemcpyAsync(dst.device_raw(), src.device_raw(), src.nbytes(), cudaMemcpyDeviceToDevice,
@@ -207,6 +236,10 @@ class CudaBackend final : public Backend {
   std::string describe_;
   cudaStream_t stream_ = nullptr;
   k::CachingAllocator* alloc_ = nullptr;
+  k::PinnedBuffer<std::byte> staging_;  // host side of uploads
+  std::vector<float> lut_host_;         // the normalisation table last uploaded to lut_
+  Tensor lut_;
+  cudaEvent_t staging_free_ = nullptr;  // recorded after the upload that last read staging_
   std::vector<std::unique_ptr<k::NvtxRange>> ranges_;
 };
 

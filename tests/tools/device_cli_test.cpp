@@ -1,5 +1,6 @@
-// --device end to end: training and fault campaigns on the CUDA backend (run on the simulator)
-// follow the CPU step for step and trial for trial; asking for a GPU that is not there fails clearly.
+// --device end to end: training (with augmentation on the device) and fault campaigns on the CUDA
+// backend, run on the simulator, follow the CPU step for step and trial for trial; asking for a
+// GPU that is not there fails clearly.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -29,6 +30,7 @@ TrainConfig cnn_config(const Dataset& d, const std::string& out, const std::stri
   cfg.optim.weight_decay = 5e-4f;
   cfg.out_dir = out;
   cfg.quiet = true;
+  cfg.augment = AugmentConfig{4, true};  // on a device the crop and flip run in a kernel
   cfg.device = device;
   return cfg;
 }
