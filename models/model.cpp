@@ -1,6 +1,7 @@
-// The architectures: CIFAR ResNets (He et al. 2016, option A shortcuts), a small CNN and an MLP.
-// Parameter names follow the common PyTorch CIFAR ResNet definition (conv1, bn1, layerL.B.conv1,
-// ..., linear), so checkpoints trained there import by name.
+// The architectures: CIFAR ResNets (He et al. 2016, option A shortcuts), ImageNet ResNet-18/34
+// (torchvision's layout, option B shortcuts), a small CNN and an MLP. Parameter names follow the
+// common PyTorch CIFAR ResNet definition (conv1, bn1, layerL.B.conv1, ..., linear) and
+// torchvision's (..., layerL.0.downsample.0/1, fc), so checkpoints trained there import by name.
 #include "models/model.h"
 
 #include <algorithm>
@@ -11,7 +12,8 @@
 namespace safnet {
 
 const std::vector<std::string>& model_names() {
-  static const std::vector<std::string> names{"resnet20", "resnet32", "resnet44", "resnet56", "resnet110", "cnn", "mlp"};
+  static const std::vector<std::string> names{"resnet20", "resnet32", "resnet44", "resnet56", "resnet110",
+                                                "resnet18", "resnet34", "cnn", "mlp"};
   return names;
 }
 
@@ -43,6 +45,32 @@ ValueId resnet_cifar(NetBuilder& b, ValueId x, const ModelConfig& cfg, const Saf
   return b.linear(g.global_avgpool(h, "avgpool"), cfg.classes, true, last, "linear");
 }
 
+// torchvision's BasicBlock ResNet: 7x7/2 stem, 3x3/2 max pool, four stages of 64..512 planes whose
+// first block (stages 2-4) downsamples by stride 2 with a 1x1 conv + batch norm on the shortcut.
+ValueId resnet_imagenet(NetBuilder& b, ValueId x, const ModelConfig& cfg, const Saf& first, const Saf& last) {
+  const std::vector<int> blocks = cfg.arch == "resnet18" ? std::vector<int>{2, 2, 2, 2} : std::vector<int>{3, 4, 6, 3};
+  Graph& g = b.graph();
+  ValueId h = g.relu(b.batchnorm(b.conv(x, 64, 7, 2, 3, first, "conv1"), "bn1"), "relu");
+  h = g.maxpool(h, 3, 2, 1, "maxpool");
+  int in_planes = 64;
+  for (int stage = 0; stage < 4; ++stage) {
+    const int planes = 64 << stage;
+    for (int i = 0; i < blocks[static_cast<std::size_t>(stage)]; ++i) {
+      const int stride = (stage > 0 && i == 0) ? 2 : 1;
+      const std::string p = "layer" + std::to_string(stage + 1) + "." + std::to_string(i);
+      ValueId y = g.relu(b.batchnorm(b.conv(h, planes, 3, stride, 1, cfg.saf, p + ".conv1"), p + ".bn1"), p + ".relu1");
+      y = b.batchnorm(b.conv(y, planes, 3, 1, 1, cfg.saf, p + ".conv2"), p + ".bn2");
+      const ValueId shortcut =
+          (stride != 1 || in_planes != planes)
+              ? b.batchnorm(b.conv(h, planes, 1, stride, 0, cfg.saf, p + ".downsample.0"), p + ".downsample.1")
+              : h;
+      h = g.relu(g.add(y, shortcut, p + ".add"), p + ".relu2");
+      in_planes = planes;
+    }
+  }
+  return b.linear(g.global_avgpool(h, "avgpool"), cfg.classes, true, last, "fc");
+}
+
 ValueId small_cnn(NetBuilder& b, ValueId x, const ModelConfig& cfg, const Saf& first, const Saf& last) {
   Graph& g = b.graph();
   ValueId h = g.relu(b.batchnorm(b.conv(x, 32, 3, 1, 1, first, "conv1"), "bn1"), "relu1");
@@ -65,6 +93,7 @@ ValueId build(const ModelConfig& cfg, NetBuilder& b, ValueId x) {
   const Saf last = cfg.saf_last ? cfg.saf : none;
   if (cfg.arch == "cnn") return small_cnn(b, x, cfg, first, last);
   if (cfg.arch == "mlp") return mlp(b, x, cfg, first, last);
+  if (cfg.arch == "resnet18" || cfg.arch == "resnet34") return resnet_imagenet(b, x, cfg, first, last);
   return resnet_cifar(b, x, cfg, first, last);
 }
 
@@ -92,6 +121,17 @@ ParamStore init_params(const ModelConfig& cfg, std::uint64_t seed) {
 ValueId build_forward(const ModelConfig& cfg, Graph& g, ValueId x, bool train) {
   NetBuilder b(g, train, nullptr, 0);
   return build(cfg, b, x);
+}
+
+ModelConfig default_model_config(const std::string& arch) {
+  ModelConfig cfg;
+  cfg.arch = arch;
+  if (arch == "resnet18" || arch == "resnet34") {
+    cfg.height = cfg.width = 224;
+    cfg.classes = 1000;
+  }
+  check_model_config(cfg);
+  return cfg;
 }
 
 Saf weight_saf(const ModelConfig& cfg, const std::string& param_name) {

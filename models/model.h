@@ -11,7 +11,7 @@
 namespace safnet {
 
 struct ModelConfig {
-  std::string arch = "resnet20";  // resnet20 resnet32 resnet44 resnet56 resnet110 cnn mlp
+  std::string arch = "resnet20";  // resnet20 resnet32 resnet44 resnet56 resnet110 resnet18 resnet34 cnn mlp
   int in_channels = 3, height = 32, width = 32, classes = 10;
   Saf saf{};                      // applied to every conv and linear weight ...
   bool saf_first = true;          // ... including the first layer's
@@ -21,6 +21,10 @@ struct ModelConfig {
 const std::vector<std::string>& model_names();
 // Throws listing valid names when cfg.arch is unknown.
 void check_model_config(const ModelConfig& cfg);
+
+// The architecture's native input and classes: 3x224x224 and 1000 (ImageNet) for resnet18/34,
+// 3x32x32 and 10 otherwise. Throws listing valid names when arch is unknown.
+ModelConfig default_model_config(const std::string& arch);
 
 // Creates the model's parameters and state with their initial values (He normal for conv and
 // linear weights, PyTorch's default uniform for linear biases, 1/0 for batch norm).

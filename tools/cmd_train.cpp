@@ -1,10 +1,12 @@
 // safnet train: train a model, optionally with a SAF on its conv and linear weights.
 #include <cstdio>
+#include <optional>
 #include <sstream>
 
 #include "host/check.h"
 #include "host/file_io.h"
 #include "host/saf_names.h"
+#include "models/init_from.h"
 #include "tools/commands.h"
 #include "tools/common.h"
 #include "tools/interrupt.h"
@@ -15,6 +17,16 @@ namespace safnet {
 namespace {
 
 AugmentConfig parse_augment(const std::string& s, const std::string& dataset) {
+  if (dataset == "imagefolder") {
+    // Image folders take torchvision's random-resized crop + flip; "none" gives the eval view.
+    if (s == "auto" || s == "crop-flip") {
+      AugmentConfig c;
+      c.resized_crop = true;
+      return c;
+    }
+    if (s == "none") return AugmentConfig{};
+    fail("safnet train: --augment '", s, "' does not apply to image folders (valid: auto crop-flip none)");
+  }
   if (s == "auto") return dataset.rfind("cifar", 0) == 0 ? AugmentConfig{4, true} : AugmentConfig{};
   if (s == "none") return AugmentConfig{};
   if (s == "crop-flip") return AugmentConfig{4, true};
@@ -35,6 +47,24 @@ std::vector<int> parse_milestones(const Args& a) {
   return out;
 }
 
+// Defaults a --recipe changes; flags given explicitly still win.
+struct Recipe {
+  std::string optimizer = "sgd", lr = "0.1", wd = "1e-3", schedule = "cosine", epochs = "200", batch = "128";
+};
+
+Recipe recipe_defaults(int argc, char** argv) {
+  std::string name = "cifar";
+  for (int i = 2; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "--recipe" && i + 1 < argc) name = argv[i + 1];
+    else if (arg.rfind("--recipe=", 0) == 0) name = arg.substr(9);
+  }
+  if (name == "cifar") return Recipe{};
+  // The paper's ImageNet fine-tuning of pretrained weights into a SAF.
+  if (name == "imagenet-finetune") return Recipe{"adamw", "1e-5", "1e-3", "cosine", "5", "128"};
+  fail("safnet train: unknown --recipe '", name, "' (valid: cifar imagenet-finetune)");
+}
+
 }  // namespace
 
 int cmd_train(int argc, char** argv) {
@@ -42,23 +72,31 @@ int cmd_train(int argc, char** argv) {
          "Trains a model from scratch (or resumes a run) and writes OUT/checkpoint.safetensors every epoch\n"
          "and OUT/train_log.jsonl. The defaults are the paper's CIFAR recipe: batch 128, SGD momentum 0.9,\n"
          "lr 0.1, weight decay 1e-3, cosine schedule, 200 epochs, random crop + flip on CIFAR.\n"
-         "Ctrl-C writes a checkpoint at the current step; --resume continues exactly from it.");
+         "Ctrl-C writes a checkpoint at the current step; --resume continues exactly from it.\n"
+         "--init CKPT starts from pretrained weights (e.g. from `safnet import`): raw = tau^-1(W), so the\n"
+         "SAF model computes the pretrained function at step 0; --recipe imagenet-finetune sets the\n"
+         "paper's fine-tuning defaults (AdamW, lr 1e-5, weight decay 1e-3, cosine, 5 epochs, batch 128).");
+  const Recipe recipe = recipe_defaults(argc, argv);
   add_model_flags(a);
   add_data_flags(a, "fashion-mnist");
-  a.opt("epochs", "200", "training epochs")
-      .opt("batch", "128", "batch size")
-      .opt("optimizer", "sgd", "sgd | adamw")
-      .opt("lr", "0.1", "peak learning rate")
+  a.opt("recipe", "cifar", "defaults of the flags below: cifar | imagenet-finetune")
+      .opt("epochs", recipe.epochs, "training epochs")
+      .opt("batch", recipe.batch, "batch size")
+      .opt("optimizer", recipe.optimizer, "sgd | adamw")
+      .opt("lr", recipe.lr, "peak learning rate")
       .opt("momentum", "0.9", "SGD momentum")
       .flag("nesterov", "Nesterov momentum")
-      .opt("wd", "1e-3", "weight decay on the raw weights (AdamW: decoupled)")
-      .opt("schedule", "cosine", "cosine | step | constant")
+      .opt("wd", recipe.wd, "weight decay on the raw weights (AdamW: decoupled)")
+      .opt("schedule", recipe.schedule, "cosine | step | constant")
       .opt("warmup", "0", "linear warmup epochs")
       .opt("milestones", "", "step schedule: epochs at which lr *= --gamma, e.g. 100,150")
       .opt("gamma", "0.1", "step schedule factor")
       .opt("label-smoothing", "0", "label smoothing of the cross-entropy")
       .opt("augment", "auto", "auto (crop-flip on CIFAR, none otherwise) | none | crop-flip | crop | flip")
       .opt("seed", "0", "seed of initialisation, shuffling and augmentation")
+      .opt("init", "", "start from this checkpoint's weights (same architecture; default --model is its)")
+      .opt("init-mode", "inverse", "inverse: raw = tau^-1(W), clamped | raw: raw = W")
+      .opt("device", "cpu", "cpu, sim, cuda or cuda:N")
       .opt("out", "", "output directory (required)")
       .flag("resume", "continue the run in OUT from its checkpoint")
       .flag("quiet", "no progress line");
@@ -88,11 +126,20 @@ int cmd_train(int argc, char** argv) {
   cfg.augment = parse_augment(a.str("augment"), cfg.dataset);
   cfg.seed = static_cast<std::uint64_t>(a.integer("seed"));
   cfg.quiet = a.on("quiet");
+  cfg.device = a.str("device");
   cfg.flags = a.values();
+  const InitMode init_mode = parse_init_mode(a.str("init-mode"));
+  std::optional<Checkpoint> pretrained;
+  if (a.has("init") && !a.on("resume")) pretrained = load_checkpoint(a.str("init"));
 
   const Dataset train_set = load_split(a, Split::train);
   const Dataset test_set = load_split(a, Split::test);
   cfg.model = model_config(a, train_set);
+  if (pretrained && !a.has("model")) {
+    cfg.model.arch = pretrained->model.arch;
+    check_model_config(cfg.model);
+    cfg.flags["model"] = cfg.model.arch;
+  }
 
   const std::string ckpt = checkpoint_path(cfg.out_dir);
   Checkpoint start;
@@ -107,8 +154,14 @@ int cmd_train(int argc, char** argv) {
   } else {
     if (file_exists(ckpt))
       fail(cfg.out_dir, " already holds a run (", ckpt, "); use --resume to continue it or another --out");
-    start.model = cfg.model;
-    start.params = init_params(cfg.model, cfg.seed);
+    if (pretrained) {
+      start = init_from(*pretrained, cfg.model, init_mode, a.str("init"));
+      std::printf("init from %s (%s weights)\n", a.str("init").c_str(),
+                  init_mode == InitMode::inverse ? "raw = tau^-1(W)" : "raw = W");
+    } else {
+      start.model = cfg.model;
+      start.params = init_params(cfg.model, cfg.seed);
+    }
   }
   std::printf("train %s (SAF %s, %lld trainable parameters) on %s: %lld train / %lld test images, %d epochs\n",
               cfg.model.arch.c_str(), saf_display_name(cfg.model.saf).c_str(),

@@ -21,6 +21,8 @@ const Command kCommands[] = {
     {"faults", safnet::cmd_faults, "run a Monte Carlo fault campaign, or replay one trial"},
     {"report", safnet::cmd_report, "paper-style table, CSV and SVG plot of campaign results"},
     {"merge", safnet::cmd_merge, "join the results of a campaign's shards"},
+    {"import", safnet::cmd_import, "turn a PyTorch state dict (tools/export_torch.py) into a checkpoint"},
+    {"predict", safnet::cmd_predict, "top-5 classes of image files, clean or under one fault trial"},
 };
 
 void usage(FILE* out) {

@@ -57,14 +57,15 @@ std::unique_ptr<TrainPlan> make_plan(const TrainConfig& cfg, int n, Backend& bac
   return p;
 }
 
-void save(const TrainConfig& cfg, Backend& backend, const ParamStore& params, Optimizer& opt, int epoch,
-          std::int64_t step, const Metrics& test) {
+void save(const TrainConfig& cfg, const Dataset& data, Backend& backend, const ParamStore& params, Optimizer& opt,
+          int epoch, std::int64_t step, const Metrics& test) {
   Checkpoint ck;
   ck.model = cfg.model;
   ck.params = params_to_host(backend, params);
   for (const auto& [name, t] : opt.slots()) ck.optim_slots[name] = backend.to_host(t);
   ck.optim_steps = opt.steps();
   ck.meta["dataset"] = cfg.dataset;
+  if (!data.class_names.empty()) ck.meta["class_names"] = nlohmann::json(data.class_names).dump();
   ck.meta["epoch"] = std::to_string(epoch);
   ck.meta["step_in_epoch"] = std::to_string(step);
   ck.meta["top1"] = std::to_string(test.top1);
@@ -172,7 +173,7 @@ TrainResult train(const TrainConfig& cfg, const Dataset& train_set, const Datase
         progress.update(step, detail);
       }
       if (interrupted()) {
-        save(cfg, backend, params, opt, epoch, step, test_metrics);
+        save(cfg, train_set, backend, params, opt, epoch, step, test_metrics);
         std::fprintf(stderr, "\nsafnet train: interrupted at epoch %d step %lld; checkpoint written to %s "
                      "(rerun with --resume to continue)\n", epoch + 1, static_cast<long long>(step),
                      checkpoint_path(cfg.out_dir).c_str());
@@ -198,7 +199,7 @@ TrainResult train(const TrainConfig& cfg, const Dataset& train_set, const Datase
                        {"test_top5", test_metrics.top5}, {"seconds", train_secs},
                        {"images_per_second", train_secs > 0 ? seen / train_secs : 0.0}};
     append_line_durable(train_log_path(cfg.out_dir), log.dump());
-    save(cfg, backend, params, opt, epoch + 1, 0, test_metrics);
+    save(cfg, train_set, backend, params, opt, epoch + 1, 0, test_metrics);
     if (epoch == first_epoch) result.first_epoch_loss = train_loss;
     result.last_epoch_loss = train_loss;
     result.epochs_done = epoch + 1;
