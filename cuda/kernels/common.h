@@ -31,6 +31,8 @@ inline unsigned grid_for(std::int64_t n, int threads, std::int64_t max_blocks = 
   return static_cast<unsigned>(b < max_blocks ? b : max_blocks);
 }
 
+// Device code: seen by nvcc and the simulator, not by host files of the GPU build.
+#if defined(__CUDACC__) || !defined(SAFNET_CUDA_REAL)
 // Sums `v` over the block in a fixed tree order that depends only on blockDim.x, so the result
 // does not depend on the schedule. `buf` holds blockDim.x values; every thread must call it.
 // Every thread receives the sum.
@@ -48,5 +50,6 @@ __device__ T block_sum(T v, T* buf) {
   __syncthreads();  // buf may be reused right after
   return out;
 }
+#endif
 
 }  // namespace safnet::cuda

@@ -25,7 +25,7 @@
 #include "cuda/kernels/shortcut.h"
 #include "cuda/kernels/softmax_ce.h"
 #include "cuda/kernels/weight_view.h"
-#include "cuda/sim/exec.h"
+#include "tests/sim/device_under_test.h"
 #include "host/cpu/ops.h"
 #include "host/faults/storage.h"
 #include "host/optim.h"
@@ -749,14 +749,15 @@ bool same_bits(const Vec& a, const Vec& b) {
 }
 
 TEST(Conformance, EveryKernelMatchesTheCpuReference) {
-  std::printf("[conformance] device: simulator (cuda/sim, kernels compiled by the host compiler)\n");
-  const std::uint64_t saved = safnet::sim::schedule_seed();
+  SAFNET_REQUIRE_DEVICE();
+  std::printf("[conformance] device: %s\n", safnet::test::device_name().c_str());
+  const std::uint64_t saved = safnet::test::schedule_seed();
   int checked = 0, failed_cases = 0;
   for (const Case& c : all_cases()) {
     SCOPED_TRACE(c.name);
-    safnet::sim::set_schedule_seed(1);
+    safnet::test::set_schedule_seed(1);
     const Outputs first = c.device();
-    safnet::sim::set_schedule_seed(0x9e3779b97f4a7c15ull);
+    safnet::test::set_schedule_seed(0x9e3779b97f4a7c15ull);
     const Outputs second = c.device();
     const std::vector<Expect> ref = c.reference();
     ASSERT_EQ(first.size(), ref.size()) << c.name;
@@ -777,8 +778,8 @@ TEST(Conformance, EveryKernelMatchesTheCpuReference) {
     failed_cases += bad > 0;
     ++checked;
   }
-  safnet::sim::set_schedule_seed(saved);
-  std::printf("[conformance] %d cases on the simulator, %d failed\n", checked, failed_cases);
+  safnet::test::set_schedule_seed(saved);
+  std::printf("[conformance] %d cases on %s, %d failed\n", checked, safnet::test::device_name().c_str(), failed_cases);
 }
 
 // Launchers reject bad shapes before launching anything.

@@ -1,4 +1,4 @@
-// The device flip sampler (cuda/kernels/flips.cu) on the simulator gives exactly the CPU's
+// The device flip sampler (cuda/kernels/flips.cu), on the simulator or a GPU, gives exactly the CPU's
 // sample_flips() sites for every seed, trial, BER and storage width, and the device fault
 // application changes the same bytes as the CPU's apply_faults().
 #include <gtest/gtest.h>
@@ -9,7 +9,7 @@
 
 #include "cuda/kernels/common.h"
 #include "cuda/kernels/flips.h"
-#include "cuda/sim/exec.h"
+#include "tests/sim/device_under_test.h"
 #include "host/faults/flips.h"
 
 namespace {
@@ -56,8 +56,9 @@ struct Width {
 };
 
 TEST(DeviceFlips, SitesEqualTheCpuSample) {
-  std::printf("[device flips] device: simulator\n");
-  const std::uint64_t saved = safnet::sim::schedule_seed();
+  SAFNET_REQUIRE_DEVICE();
+  std::printf("[device flips] device: %s\n", safnet::test::device_name().c_str());
+  const std::uint64_t saved = safnet::test::schedule_seed();
   // f32, f16/bf16, fixed 8-bit, a 16-bit exponent-only mask and 64-bit words.
   const Width widths[] = {{32, ~0ull}, {16, ~0ull}, {8, ~0ull}, {16, 0x7c00ull}, {64, ~0ull}};
   const double bers[] = {0.0, 1e-7, 1e-4, 3e-3, 0.2, 0.9, 1.0};
@@ -70,7 +71,7 @@ TEST(DeviceFlips, SitesEqualTheCpuSample) {
           // Several chunks with a ragged last one at moderate BER; small buffers at the extremes.
           const std::int64_t words = ber >= 0.2 ? 3001 : ber == 0.0 ? 10 : 300001 * 8 / w.bits;
           const safnet::FlipSpec spec{words, w.bits, w.mask, ber};
-          safnet::sim::set_schedule_seed(seed + trial);
+          safnet::test::set_schedule_seed(seed + trial);
           const auto want = safnet::sample_flips(seed, trial, spec);
           const auto got = device_sample(seed, trial, spec);
           ASSERT_EQ(got.size(), want.size()) << "bits " << w.bits << " ber " << ber << " seed " << seed << " trial " << trial;
@@ -80,13 +81,14 @@ TEST(DeviceFlips, SitesEqualTheCpuSample) {
           ++compared;
           sites_seen += static_cast<std::int64_t>(want.size());
         }
-  safnet::sim::set_schedule_seed(saved);
+  safnet::test::set_schedule_seed(saved);
   EXPECT_GT(sites_seen, 10000);  // the comparison covered many sites, not only empty samples
   std::printf("[device flips] %d samples, %lld sites identical to the CPU\n", compared,
               static_cast<long long>(sites_seen));
 }
 
 TEST(DeviceFlips, CapacityBoundsTheWrite) {
+  SAFNET_REQUIRE_DEVICE();
   const safnet::FlipSpec spec{5000, 32, ~0ull, 1e-2};
   const safnet::FlipThresholds t = safnet::flip_thresholds(spec.ber);
   const gpu::FlipPlan plan = gpu::make_flip_plan(3, 4, spec.words, spec.word_bits, spec.bit_mask, spec.ber, &t);
@@ -106,7 +108,8 @@ TEST(DeviceFlips, CapacityBoundsTheWrite) {
 }
 
 TEST(DeviceFlips, ApplyMatchesTheCpu) {
-  const std::uint64_t saved = safnet::sim::schedule_seed();
+  SAFNET_REQUIRE_DEVICE();
+  const std::uint64_t saved = safnet::test::schedule_seed();
   for (const int word_bytes : {1, 2, 4}) {
     const std::int64_t words = 4099;
     // High BER so many sites share a byte: the byte-owner logic must merge them.
@@ -122,7 +125,7 @@ TEST(DeviceFlips, ApplyMatchesTheCpu) {
       auto* dsites = device_copy(sites);
       auto* dcount = device_copy(std::vector<std::int64_t>{static_cast<std::int64_t>(sites.size())});
       for (const std::uint64_t seed : {1ull, 2ull}) {
-        safnet::sim::set_schedule_seed(seed);
+        safnet::test::set_schedule_seed(seed);
         SAFNET_CUDA_CHECK(cudaMemcpy(dbytes, bytes.data(), bytes.size(), cudaMemcpyHostToDevice));
         gpu::apply_faults(dbytes, words, word_bytes, dsites, dcount, static_cast<std::int64_t>(sites.size()), model,
                           nullptr);
@@ -134,7 +137,7 @@ TEST(DeviceFlips, ApplyMatchesTheCpu) {
       cudaFree(dbytes);
     }
   }
-  safnet::sim::set_schedule_seed(saved);
+  safnet::test::set_schedule_seed(saved);
 }
 
 TEST(DeviceFlips, PlanRejectsWhatTheCpuRejects) {
