@@ -209,6 +209,8 @@ TrainResult train(const TrainConfig& cfg, const Dataset& train_set, const Datase
   result.final_top5 = test_metrics.top5;
   result.final_loss = test_metrics.loss;
   result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (!cfg.quiet && !backend.device().is_cpu())
+    std::fprintf(stderr, "%s: device memory peak %.1f MiB\n", backend.device().str().c_str(), backend.peak_bytes() / 1048576.0);
   return result;
 }
 

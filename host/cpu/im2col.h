@@ -4,8 +4,26 @@
 
 namespace safnet::cpu {
 
-// col (C*R*S, (y1 - y0) * OW) from x (C, H, W) for output rows [y0, y1); padded taps read as 0.
-void im2col(const ConvGeom& g, const float* x, int y0, int y1, float* col);
+// col (C*R*S, (y1 - y0) * OW), rows ld floats apart (ld >= (y1 - y0) * OW), from x (C, H, W) for
+// output rows [y0, y1); padded taps read as 0. An ld wider than a row lets several images' columns
+// sit side by side in one matrix.
+void im2col(const ConvGeom& g, const float* x, int y0, int y1, float* col, long ld);
+// The blocked forward kernel's unfolding: one panel of output pixels at a time, built from a
+// zero-padded copy of the image so that every tap is a shifted read with no bounds checks. The
+// panel stays in L1 while every output channel is computed from it, instead of a whole image's
+// im2col round-tripping through L2 or memory.
+inline constexpr int kPanelPixels = 16;
+// Floats of pad_image's output: (C, H + 2 pad, W + 2 pad) and kPanelPixels of zero slack, which
+// the vector loads of a stride-2 half panel may touch.
+long padded_image_floats(const ConvGeom& g);
+// xp (C, H + 2 pad, W + 2 pad) = x (C, H, W) with zero borders, plus the zero slack.
+void pad_image(const ConvGeom& g, const float* x, float* xp);
+// panel (C*R*S, kPanelPixels) for output pixels [p0, p0 + kPanelPixels) of one image, pixels past
+// the last repeating it, from xp as pad_image wrote it. Needs AVX2 (cpu_has_avx2_fma()).
+void im2col_panel(const ConvGeom& g, const float* xp, int p0, float* panel);
+// Whether this CPU runs AVX2 and FMA instructions.
+bool cpu_has_avx2_fma();
+
 // x (C, H, W) = the sum of every col (C*R*S, OH*OW) entry into the pixel it was read from.
 // Overwrites x; each pixel's terms are added in a fixed order.
 void col2im(const ConvGeom& g, const float* col, float* x);
