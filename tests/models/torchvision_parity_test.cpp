@@ -1,16 +1,21 @@
 // Parity with PyTorch of imported ResNets: a random torchvision ResNet-18 and a CIFAR ResNet-20
 // from tools/torch_reference.py, saved as .pth, exported by tools/export_torch.py, imported, and
-// run on the same inputs in eval mode. Skips, saying so, where python3-torch is missing.
+// run on the same inputs in eval mode, on the CPU backend and on the CUDA backend (on the
+// simulator, or a GPU where there is one). Skips, saying so, where python3-torch is missing.
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 
 #include <unistd.h>
 
+#include "host/check.h"
 #include "host/executor.h"
 #include "models/import.h"
+#include "tools/devices.h"
+#include "tools/stored_model.h"
 
 namespace safnet {
 namespace {
@@ -28,23 +33,23 @@ void python(const std::string& args) {
   ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
 }
 
-Tensor forward(const Checkpoint& ck, const Tensor& x) {
+Tensor forward(const Checkpoint& ck, const Tensor& x, Backend& backend) {
   Graph g;
   const ValueId in = g.input("images", x.shape());
   const ValueId logits = build_forward(ck.model, g, in, false);
-  Executor ex(g, {logits});
-  ParamStore params = ck.params.clone();
+  Executor ex(g, {logits}, backend);
+  ParamStore params = params_on(backend, ck.params.clone());
   ex.bind_params(params);
-  ex.set_input(in, x);
+  ex.set_input(in, backend.to_device(x));
   ex.run();
-  return ex.get(logits).clone();
+  return backend.to_host(ex.get(logits)).clone();
 }
 
 // Relative error max|safnet - torch| / max|torch| of the logits. Both sides compute in f32 with
 // different summation orders; through ~20 layers of sums over up to 4608 terms the rounding
 // error stays near 1e-6 of the scale, so 1e-4 separates rounding from any real difference (a
 // wrong layer, stride, padding or statistic changes the logits by order 1).
-void check_parity(const std::string& arch, int classes, int size) {
+void check_parity(const std::string& arch, int classes, int size, const std::string& device = "cpu") {
   if (!have_torchvision()) GTEST_SKIP() << "python3-torch/torchvision not installed: PyTorch parity of " << arch << " skipped";
   const std::string dir = temp_dir("parity_" + arch);
   const std::string pth = dir + "/model.pth", weights = dir + "/weights.safetensors", io = dir + "/io.safetensors";
@@ -60,7 +65,9 @@ void check_parity(const std::string& arch, int classes, int size) {
   const SafetensorsFile ref = read_safetensors(io);
   const Tensor& x = ref.at("x", io);
   const Tensor& want = ref.at("logits", io);
-  const Tensor got = forward(r.checkpoint, x);
+  Backend& backend = backend_for(resolve_device(device, true));
+  std::printf("[parity] %s on %s\n", arch.c_str(), backend.describe().c_str());
+  const Tensor got = forward(r.checkpoint, x, backend);
   ASSERT_EQ(got.shape(), want.shape());
   double scale = 0, err = 0;
   for (std::int64_t i = 0; i < want.numel(); ++i) {
@@ -73,6 +80,17 @@ void check_parity(const std::string& arch, int classes, int size) {
 }
 
 TEST(TorchvisionParity, ResNet18LogitsMatchPyTorch) { check_parity("resnet18", 10, 64); }
+
+// The CUDA backend: on the GPU where there is one, else the same kernels on the simulator.
+TEST(TorchvisionParity, ResNet18LogitsMatchPyTorchOnTheCudaBackend) {
+  std::string device = "sim";
+  try {
+    resolve_device("cuda", true);
+    device = "cuda";
+  } catch (const Error&) {
+  }
+  check_parity("resnet18", 10, 64, device);
+}
 
 TEST(TorchvisionParity, CifarResNet20FromTorchReferenceImports) { check_parity("resnet20", 10, 32); }
 
