@@ -1,7 +1,11 @@
-// Conv2d forward and backward: im2col + sgemm per image, OpenMP across images.
-// Each image's im2col is built a band of output rows at a time, sized to stay in the core's L2
-// cache while the GEMM packs it: the unfolded matrix is 9x the input for 3x3 kernels, and with
-// few output channels (16 in a CIFAR ResNet) moving it costs as much as the arithmetic.
+// Conv2d forward and backward: OpenMP across images; per image, a blocked AVX2 kernel (forward,
+// and the data gradient run as a forward) or im2col + sgemm.
+// The unfolded matrix is 9x the input for 3x3 kernels, and with few output channels (16 to 64 in
+// a CIFAR ResNet) moving it costs as much as the arithmetic. The blocked kernel never builds it
+// whole: it unfolds 16 output pixels at a time into an L1-resident panel and computes every output
+// channel from it. The sgemm paths (CPUs without AVX2, weight gradients, wide layers) build each
+// image's im2col a band of output rows at a time, sized to stay in the core's L2 cache while the
+// GEMM packs it, or, when an image's output is small, put several images side by side in one GEMM.
 #include <cblas.h>
 
 #include <algorithm>
@@ -96,14 +100,22 @@ void forward_group(const ConvGeom& g, const Dims& d, const float* x, const float
 // sequence of fused multiply-adds whatever the thread count.
 constexpr int kTileRows = 6;
 
-// wp: the weights (K, C*R*S) as tiles of kTileRows channels, each (C*R*S, kTileRows) with rows
-// past K zero, so the kernel reads one tile's kTileRows weights per term from one place.
+int tile_count(int k) { return (k + kTileRows - 1) / kTileRows; }
+
+// First channel of tile t: rows spread evenly over the tiles (64 = 9 x 6 + 2 x 5, not 10 x 6 + 4),
+// since a narrow last tile has too few accumulators to hide the multiply-add latency.
+int tile_start(int k, int t) { return static_cast<int>(static_cast<long>(t) * k / tile_count(k)); }
+
+// The weights (K, C*R*S) as tiles, each (C*R*S, kTileRows) with rows past the tile's channels
+// zero, so the kernel reads one term's weights for every channel of the tile from one place.
 std::vector<float> pack_weights(int k, int crs, const float* w) {
-  const int tiles = (k + kTileRows - 1) / kTileRows;
+  const int tiles = tile_count(k);
   std::vector<float> wp(static_cast<std::size_t>(tiles) * crs * kTileRows, 0.0f);  // (tiles, C*R*S, kTileRows)
-  for (int m = 0; m < k; ++m)
-    for (int i = 0; i < crs; ++i)
-      wp[(static_cast<std::size_t>(m / kTileRows) * crs + i) * kTileRows + m % kTileRows] = w[static_cast<long>(m) * crs + i];
+  for (int t = 0; t < tiles; ++t) {
+    float* tile = wp.data() + static_cast<std::size_t>(t) * crs * kTileRows;  // (C*R*S, kTileRows)
+    for (int m = tile_start(k, t); m < tile_start(k, t + 1); ++m)
+      for (int i = 0; i < crs; ++i) tile[i * kTileRows + (m - tile_start(k, t))] = w[static_cast<long>(m) * crs + i];
+  }
   return wp;
 }
 
@@ -112,7 +124,9 @@ std::vector<float> pack_weights(int k, int crs, const float* w) {
 template <int Rows>
 __attribute__((target("avx2,fma"))) void tile_kernel(int crs, const float* wt, const float* panel, float* y, long ldy,
                                                       int cols) {
+  // Every loop over m fully unrolled, or the accumulators live in memory.
   __m256 lo[Rows], hi[Rows];
+#pragma GCC unroll 6
   for (int m = 0; m < Rows; ++m) lo[m] = hi[m] = _mm256_setzero_ps();
   for (int i = 0; i < crs; ++i, wt += kTileRows, panel += kPanelPixels) {
     const __m256 b0 = _mm256_loadu_ps(panel), b1 = _mm256_loadu_ps(panel + 8);
@@ -123,6 +137,7 @@ __attribute__((target("avx2,fma"))) void tile_kernel(int crs, const float* wt, c
       hi[m] = _mm256_fmadd_ps(a, b1, hi[m]);
     }
   }
+#pragma GCC unroll 6
   for (int m = 0; m < Rows; ++m) {
     float* out = y + m * ldy;
     if (cols == kPanelPixels) {
@@ -148,18 +163,24 @@ void run_tile(int rows, int crs, const float* wt, const float* panel, float* y, 
   }
 }
 
+// Terms per output above which the blocked kernel is not used: its panel (C*R*S, 16) then
+// outgrows 64 KiB and each weight tile's pass would stream it from L2 or beyond, where OpenBLAS's
+// blocking over C*R*S does better. ResNet-20's largest is 576 (64 channels, 3x3).
+constexpr int kMaxPanelTerms = 1024;
+
 // Whether the blocked kernel runs this geometry: an AVX2 CPU, an unfolding (pointwise layers read
-// the input as it is), and padded planes small enough for 32-bit gather offsets.
+// the input as it is), few enough terms, and padded planes small enough for 32-bit offsets.
 bool use_panels(const ConvGeom& g) {
   const long plane = static_cast<long>(g.h + 2 * g.pad) * (g.w + 2 * g.pad);
-  return cpu_has_avx2_fma() && !is_pointwise(g) && plane < (1L << 30);
+  return avx2_kernels_enabled() && !is_pointwise(g) && static_cast<long>(g.c) * g.r * g.s <= kMaxPanelTerms &&
+         plane < (1L << 30);
 }
 
 // y (N, K, OH, OW) = conv(x, w) by panels of output pixels, every channel of a panel at once.
 void forward_panels(const ConvGeom& g, const float* x, const float* w, float* y) {
   const Dims d = dims(g);
   const std::vector<float> wp = pack_weights(g.k, d.crs, w);  // (tiles, C*R*S, kTileRows)
-  const int tiles = (g.k + kTileRows - 1) / kTileRows;
+  const int tiles = tile_count(g.k);
 #pragma omp parallel for schedule(static)
   for (int n = 0; n < g.n; ++n) {
     float* xp = thread_scratch(static_cast<std::size_t>(padded_image_floats(g)));               // (C, HP, WP) + slack
@@ -170,9 +191,7 @@ void forward_panels(const ConvGeom& g, const float* x, const float* w, float* y)
       im2col_panel(g, xp, p0, panel);
       const int cols = std::min(kPanelPixels, d.ohw - p0);
       for (int t = 0; t < tiles; ++t) {
-        // Rows spread evenly over the tiles (64 = 9 x 6 + 2 x 5, not 10 x 6 + 4): a narrow last
-        // tile has too few accumulators to hide the multiply-add latency.
-        const int m0 = t * g.k / tiles, m1 = (t + 1) * g.k / tiles;
+        const int m0 = tile_start(g.k, t), m1 = tile_start(g.k, t + 1);
         run_tile(m1 - m0, d.crs, wp.data() + static_cast<std::size_t>(t) * d.crs * kTileRows, panel,
                  yn + static_cast<long>(m0) * d.ohw + p0, d.ohw, cols);
       }
@@ -182,6 +201,7 @@ void forward_panels(const ConvGeom& g, const float* x, const float* w, float* y)
 
 // y (N, K, OH, OW) = conv(x, w) for a checked geometry.
 void forward_gemm(const ConvGeom& g, const float* x, const float* w, float* y) {
+  if (use_panels(g)) return forward_panels(g, x, w, y);
   const Dims d = dims(g);
   const int oh = g.oh();
   const int per = images_per_gemm(g, d);

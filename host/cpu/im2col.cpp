@@ -1,8 +1,10 @@
-// im2col / col2im for one image: row-wise copies, with the valid output columns of each kernel
-// tap computed once so the inner loops carry no bounds checks.
+// im2col / col2im for one image, and the AVX2 panel unfolding of the blocked forward kernel. The
+// copies read from zero-padded copies of the input rows, so their inner loops carry no bounds
+// checks; col2im computes each tap's valid output columns once instead.
 #include "host/cpu/im2col.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 
 #include <immintrin.h>
@@ -28,10 +30,6 @@ ColRange valid_cols(const ConvGeom& g, int s) {
   hi = std::clamp(hi, lo, ow);
   return {lo, hi};
 }
-
-}  // namespace
-
-namespace {
 
 // Row copies with the width and stride known at compile time for ResNet's widths, so each row is
 // a few vector moves with no loop bookkeeping; other widths take the generic loop.
@@ -73,8 +71,8 @@ void pad_rows(const ConvGeom& g, const float* xc, int ih0, int ih1, float* plane
   }
 }
 
-// Whether the padded rows a band reads fit this plane buffer size; wider layers use the direct
-// per-row path.
+// Floats of the padded rows im2col keeps on the stack (64 KiB); bands reading more take the
+// per-row path with bounds computed per tap.
 constexpr long kPlaneFloats = 16 * 1024;
 
 void im2col_direct(const ConvGeom& g, const float* x, int y0, int y1, float* col, long ld) {
@@ -198,47 +196,79 @@ Half describe_half(const ConvGeom& g, int p0) {
     one_row = one_row && p == p0 + j && p / ow == p0 / ow;
   }
   h.base = h.offsets[0];
-  h.kind = !one_row ? HalfKind::gather : g.stride == 1 ? HalfKind::contiguous : g.stride == 2 ? HalfKind::stride2 : HalfKind::gather;
+  h.kind = !one_row           ? HalfKind::gather
+           : g.stride == 1     ? HalfKind::contiguous
+           : g.stride == 2     ? HalfKind::stride2
+                               : HalfKind::gather;
   return h;
 }
 
-__attribute__((target("avx2"))) inline __m256 read_half(const Half& h, const float* src, __m256i idx) {
-  switch (h.kind) {
-    case HalfKind::contiguous:
-      return _mm256_loadu_ps(src + h.base);
-    case HalfKind::stride2: {
-      // Even floats of 16: shuffle within lanes, then put the four 64-bit pairs in order.
-      const __m256 a = _mm256_loadu_ps(src + h.base), b = _mm256_loadu_ps(src + h.base + 8);
-      const __m256 even = _mm256_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0));
-      return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(even), _MM_SHUFFLE(3, 1, 2, 0)));
-    }
-    default:
-      return _mm256_i32gather_ps(src, idx, 4);
+template <HalfKind Kind>
+__attribute__((target("avx2"))) inline __m256 read_half(const float* src, int base, __m256i idx) {
+  if constexpr (Kind == HalfKind::contiguous) {
+    return _mm256_loadu_ps(src + base);
+  } else if constexpr (Kind == HalfKind::stride2) {
+    // Even floats of 16: shuffle within lanes, then put the four 64-bit pairs in order.
+    const __m256 a = _mm256_loadu_ps(src + base), b = _mm256_loadu_ps(src + base + 8);
+    const __m256 even = _mm256_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0));
+    return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(even), _MM_SHUFFLE(3, 1, 2, 0)));
+  } else {
+    return _mm256_i32gather_ps(src, idx, 4);
   }
 }
 
-}  // namespace
-
-__attribute__((target("avx2"))) void im2col_panel(const ConvGeom& g, const float* xp, int p0, float* panel) {
+// The kinds are template arguments so the loop over taps carries no branch.
+template <HalfKind Lo, HalfKind Hi>
+__attribute__((target("avx2"))) void panel_taps(const ConvGeom& g, const float* xp, const Half& lo, const Half& hi,
+                                                float* panel) {
   const int wp = g.w + 2 * g.pad;
   const long plane = static_cast<long>(g.h + 2 * g.pad) * wp;
-  const Half lo = describe_half(g, p0), hi = describe_half(g, p0 + 8);
   const __m256i lo_idx = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(lo.offsets));
   const __m256i hi_idx = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(hi.offsets));
   for (int c = 0; c < g.c; ++c) {
     for (int r = 0; r < g.r; ++r) {
+      const float* src = xp + c * plane + static_cast<long>(r) * wp;
       for (int s = 0; s < g.s; ++s, panel += kPanelPixels) {
-        const float* src = xp + c * plane + static_cast<long>(r) * wp + s;
-        _mm256_storeu_ps(panel, read_half(lo, src, lo_idx));
-        _mm256_storeu_ps(panel + 8, read_half(hi, src, hi_idx));
+        _mm256_storeu_ps(panel, read_half<Lo>(src + s, lo.base, lo_idx));
+        _mm256_storeu_ps(panel + 8, read_half<Hi>(src + s, hi.base, hi_idx));
       }
     }
   }
 }
 
+template <HalfKind Lo>
+void panel_taps_lo(const ConvGeom& g, const float* xp, const Half& lo, const Half& hi, float* panel) {
+  switch (hi.kind) {
+    case HalfKind::contiguous: return panel_taps<Lo, HalfKind::contiguous>(g, xp, lo, hi, panel);
+    case HalfKind::stride2: return panel_taps<Lo, HalfKind::stride2>(g, xp, lo, hi, panel);
+    default: return panel_taps<Lo, HalfKind::gather>(g, xp, lo, hi, panel);
+  }
+}
+
+}  // namespace
+
+void im2col_panel(const ConvGeom& g, const float* xp, int p0, float* panel) {
+  const Half lo = describe_half(g, p0), hi = describe_half(g, p0 + 8);
+  switch (lo.kind) {
+    case HalfKind::contiguous: return panel_taps_lo<HalfKind::contiguous>(g, xp, lo, hi, panel);
+    case HalfKind::stride2: return panel_taps_lo<HalfKind::stride2>(g, xp, lo, hi, panel);
+    default: return panel_taps_lo<HalfKind::gather>(g, xp, lo, hi, panel);
+  }
+}
+
+namespace {
+
 bool cpu_has_avx2_fma() {
   static const bool has = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
   return has;
 }
+
+std::atomic<bool> avx2_on{true};
+
+}  // namespace
+
+bool avx2_kernels_enabled() { return avx2_on.load(std::memory_order_relaxed) && cpu_has_avx2_fma(); }
+
+void set_avx2_kernels_enabled(bool on) { avx2_on.store(on, std::memory_order_relaxed); }
 
 }  // namespace safnet::cpu

@@ -1,4 +1,5 @@
-// im2col / col2im for one image: the unfolding that turns a convolution into one GEMM.
+// im2col / col2im for one image: the unfolding that turns a convolution into a GEMM, whole or a
+// panel of output pixels at a time.
 #pragma once
 #include "host/cpu/ops.h"
 
@@ -19,10 +20,13 @@ long padded_image_floats(const ConvGeom& g);
 // xp (C, H + 2 pad, W + 2 pad) = x (C, H, W) with zero borders, plus the zero slack.
 void pad_image(const ConvGeom& g, const float* x, float* xp);
 // panel (C*R*S, kPanelPixels) for output pixels [p0, p0 + kPanelPixels) of one image, pixels past
-// the last repeating it, from xp as pad_image wrote it. Needs AVX2 (cpu_has_avx2_fma()).
+// the last repeating it, from xp as pad_image wrote it. Needs avx2_kernels_enabled().
 void im2col_panel(const ConvGeom& g, const float* xp, int p0, float* panel);
-// Whether this CPU runs AVX2 and FMA instructions.
-bool cpu_has_avx2_fma();
+// Whether the AVX2 kernels run: where the CPU has AVX2 and FMA, unless turned off. Turning them
+// off lets the tests check the portable path on the same machine; turning them on where the CPU
+// lacks them has no effect. Not meant to change while kernels run.
+bool avx2_kernels_enabled();
+void set_avx2_kernels_enabled(bool on);
 
 // x (C, H, W) = the sum of every col (C*R*S, OH*OW) entry into the pixel it was read from.
 // Overwrites x; each pixel's terms are added in a fixed order.

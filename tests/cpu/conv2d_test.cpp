@@ -1,7 +1,11 @@
 // Conv2d kernels against the naive loop (forward) and float64 central differences (backward).
 #include <gtest/gtest.h>
+#include <omp.h>
+
+#include <cstring>
 
 #include "host/check.h"
+#include "host/cpu/im2col.h"
 #include "host/cpu/ops.h"
 #include "tests/cpu/reference.h"
 
@@ -17,6 +21,27 @@ const ConvGeom kGeoms[] = {
     {1, 2, 6, 5, 3, 3, 3, 2, 0}, {3, 5, 4, 4, 6, 1, 1, 1, 0}, {2, 4, 7, 6, 3, 1, 1, 2, 0},
     {2, 3, 4, 5, 2, 3, 3, 1, 0}, {9, 2, 3, 3, 3, 3, 3, 1, 1}, {2, 2, 6, 5, 3, 2, 3, 1, 1},
     {1, 2, 2, 2, 2, 3, 3, 1, 1},
+};
+
+// Shapes for the blocked forward kernel's cases: output rows of 8 and 16 pixels read as whole
+// vectors at stride 1 and 2, rows of other widths and stride 3 read by gathers, panels straddling
+// output rows, a last panel cut short, channel counts giving tiles of every height 1 to 6 (16
+// channels: 5 + 5 + 6), 1080 terms per output, above the kernel's limit, so sgemm runs it, and
+// rows so wide that the portable im2col skips its padded copy.
+const ConvGeom kPanelGeoms[] = {
+    {2, 3, 8, 8, 1, 3, 3, 1, 1},    {2, 3, 8, 8, 2, 3, 3, 1, 1},    {2, 3, 8, 8, 3, 3, 3, 1, 1},
+    {2, 3, 8, 8, 4, 3, 3, 1, 1},    {2, 3, 8, 8, 5, 3, 3, 1, 1},    {2, 3, 8, 8, 6, 3, 3, 1, 1},
+    {2, 5, 16, 16, 7, 3, 3, 2, 1},  {1, 4, 32, 32, 16, 3, 3, 2, 1}, {1, 4, 16, 16, 13, 3, 3, 1, 1},
+    {1, 2, 12, 12, 5, 3, 3, 1, 1},  {1, 2, 9, 10, 3, 3, 3, 3, 1},   {1, 2, 10, 9, 4, 5, 3, 1, 2},
+    {2, 8, 14, 14, 6, 3, 3, 1, 1},  {1, 120, 5, 5, 3, 3, 3, 1, 1},  {1, 1, 3, 6000, 2, 3, 3, 1, 1},
+};
+
+// Runs a test body with the AVX2 kernels on (where the CPU has them) and with them off, so both
+// the blocked kernel and the portable sgemm paths are checked on the same machine.
+class Conv2dKernels : public ::testing::TestWithParam<bool> {
+ protected:
+  void SetUp() override { set_avx2_kernels_enabled(GetParam()); }
+  void TearDown() override { set_avx2_kernels_enabled(true); }
 };
 
 std::string name(const ConvGeom& g) {
@@ -38,25 +63,45 @@ Case make_case(const ConvGeom& g, std::uint32_t seed) {
   return c;
 }
 
-TEST(Conv2d, ForwardMatchesNaiveLoop) {
+void expect_forward_matches_naive_loop(const ConvGeom& g, std::uint32_t seed) {
+  SCOPED_TRACE(name(g));
+  const Case c = make_case(g, seed);
+  std::vector<float> y(c.ysize(), 1e30f);
+  conv2d_forward(g, c.x.data(), c.w.data(), y.data());
+  const Vec want = ref::conv2d(g, ref::to_double(c.x), ref::to_double(c.w));
+  const Vec mag = ref::conv2d(g, ref::abs_of(ref::to_double(c.x)), ref::abs_of(ref::to_double(c.w)));
+  Vec tol(mag.size());
+  for (std::size_t i = 0; i < mag.size(); ++i) tol[i] = ref::f32_sum_bound(g.c * g.r * g.s, mag[i]);
+  ref::expect_close(y, want, tol, "y");
+}
+
+TEST_P(Conv2dKernels, ForwardMatchesNaiveLoop) {
   std::uint32_t seed = 1;
-  for (const ConvGeom& g : kGeoms) {
+  for (const ConvGeom& g : kGeoms) expect_forward_matches_naive_loop(g, seed += 3);
+  for (const ConvGeom& g : kPanelGeoms) expect_forward_matches_naive_loop(g, seed += 3);
+}
+
+// Each output is one fixed sequence of operations: the same bits whatever the thread count.
+TEST_P(Conv2dKernels, ForwardSameForAnyThreadCount) {
+  for (const ConvGeom& g : {ConvGeom{7, 16, 8, 8, 16, 3, 3, 1, 1}, ConvGeom{5, 6, 16, 16, 10, 3, 3, 2, 1},
+                            ConvGeom{3, 4, 32, 32, 5, 3, 3, 1, 1}}) {
     SCOPED_TRACE(name(g));
-    const Case c = make_case(g, seed += 3);
-    std::vector<float> y(c.ysize(), 1e30f);
-    conv2d_forward(g, c.x.data(), c.w.data(), y.data());
-    const Vec want = ref::conv2d(g, ref::to_double(c.x), ref::to_double(c.w));
-    const Vec mag = ref::conv2d(g, ref::abs_of(ref::to_double(c.x)), ref::abs_of(ref::to_double(c.w)));
-    Vec tol(mag.size());
-    for (std::size_t i = 0; i < mag.size(); ++i) tol[i] = ref::f32_sum_bound(g.c * g.r * g.s, mag[i]);
-    ref::expect_close(y, want, tol, "y");
+    const Case c = make_case(g, 500);
+    const int saved = omp_get_max_threads();
+    std::vector<float> one(c.ysize()), three(c.ysize());
+    omp_set_num_threads(1);
+    conv2d_forward(g, c.x.data(), c.w.data(), one.data());
+    omp_set_num_threads(3);
+    conv2d_forward(g, c.x.data(), c.w.data(), three.data());
+    omp_set_num_threads(saved);
+    EXPECT_EQ(std::memcmp(one.data(), three.data(), one.size() * sizeof(float)), 0);
   }
 }
 
 // L = sum(dy * conv(x, w)) is bilinear, so its central differences are exact up to float64
 // rounding; the f32 gradients may differ from them only by the f32 summation error, bounded by the
 // same gradient taken with absolute values.
-TEST(Conv2d, BackwardDataMatchesFiniteDifferences) {
+TEST_P(Conv2dKernels, BackwardDataMatchesFiniteDifferences) {
   std::uint32_t seed = 100;
   for (const ConvGeom& g : kGeoms) {
     SCOPED_TRACE(name(g));
@@ -142,7 +187,7 @@ TEST(Conv2d, SafRawWeightGradientMatchesFiniteDifferences) {
 
 // A layer wide enough that each image's im2col is built in several bands of output rows (the
 // last one ragged), checked at coordinates spread over every band.
-TEST(Conv2d, SeveralIm2colBands) {
+TEST_P(Conv2dKernels, SeveralIm2colBands) {
   for (const ConvGeom& g : {ConvGeom{2, 16, 37, 30, 3, 3, 3, 1, 1}, ConvGeom{2, 16, 37, 30, 3, 3, 3, 2, 1}}) {
     SCOPED_TRACE(name(g));
     const Case c = make_case(g, 400);
@@ -176,6 +221,9 @@ TEST(Conv2d, SeveralIm2colBands) {
     ref::expect_close(dw_at, gw, tw, "dw");
   }
 }
+
+INSTANTIATE_TEST_SUITE_P(Conv2d, Conv2dKernels, ::testing::Values(true, false),
+                         [](const ::testing::TestParamInfo<bool>& info) { return info.param ? "avx2" : "portable"; });
 
 TEST(Conv2d, RejectsBadGeometry) {
   std::vector<float> buf(64);
