@@ -59,37 +59,36 @@ std::vector<std::string> list_images(const fs::path& folder) {
   return paths;
 }
 
-// Sorted names of the non-hidden sub-folders of `folder`.
-std::vector<std::string> sub_folders(const fs::path& folder) {
+// Sorted names of the non-hidden entries directly in `folder` that `keep(entry)` accepts.
+template <class Keep>
+std::vector<std::string> sorted_entries(const fs::path& folder, Keep keep) {
   std::vector<std::string> names;
   std::error_code ec;
   fs::directory_iterator it(folder, ec), end;
   if (ec) fail(folder.string(), ": cannot list: ", ec.message());
   for (; it != end; it.increment(ec)) {
     if (ec) fail(folder.string(), ": cannot list: ", ec.message());
-    std::error_code kind;
-    if (!hidden(it->path()) && it->is_directory(kind)) names.push_back(it->path().filename().string());
+    if (!hidden(it->path()) && keep(*it)) names.push_back(it->path().filename().string());
   }
   if (ec) fail(folder.string(), ": cannot list: ", ec.message());
   std::sort(names.begin(), names.end());
   return names;
 }
 
-// Images directly in `folder` (not in sub-folders), sorted by name.
-std::vector<std::string> loose_images(const fs::path& folder) {
-  std::vector<std::string> names;
-  std::error_code ec;
-  fs::directory_iterator it(folder, ec), end;
-  if (ec) fail(folder.string(), ": cannot list: ", ec.message());
-  for (; it != end; it.increment(ec)) {
-    if (ec) fail(folder.string(), ": cannot list: ", ec.message());
-    const std::string name = it->path().filename().string();
+// An entry that cannot be examined is neither a folder nor an image.
+std::vector<std::string> sub_folders(const fs::path& folder) {
+  return sorted_entries(folder, [](const fs::directory_entry& e) {
     std::error_code kind;
-    if (!hidden(it->path()) && is_image_file_name(name) && it->is_regular_file(kind)) names.push_back(name);
-  }
-  if (ec) fail(folder.string(), ": cannot list: ", ec.message());
-  std::sort(names.begin(), names.end());
-  return names;
+    return e.is_directory(kind);
+  });
+}
+
+// Images directly in `folder` (not in sub-folders).
+std::vector<std::string> loose_images(const fs::path& folder) {
+  return sorted_entries(folder, [](const fs::directory_entry& e) {
+    std::error_code kind;
+    return is_image_file_name(e.path().filename().string()) && e.is_regular_file(kind);
+  });
 }
 
 void add_class_folders(Dataset& d, const fs::path& folder, const std::vector<std::string>& classes,

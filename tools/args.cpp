@@ -64,6 +64,11 @@ bool Args::has(const std::string& name) const {
   return given_.count(name) > 0;
 }
 
+void Args::require(std::initializer_list<const char*> names) const {
+  for (const char* name : names)
+    if (!has(name)) fail("safnet ", command_, ": --", name, " is required");
+}
+
 std::string Args::str(const std::string& name) const {
   const Spec& s = spec(name);
   auto it = given_.find(name);

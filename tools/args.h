@@ -2,6 +2,7 @@
 // unknown flags and bad values are errors naming the flag and listing what is valid.
 #pragma once
 #include <cstdint>
+#include <initializer_list>
 #include <map>
 #include <string>
 #include <vector>
@@ -21,6 +22,8 @@ class Args {
   bool parse(int argc, char** argv, int first);
 
   bool has(const std::string& name) const;  // given on the command line
+  // Fails naming the first of `names` not given on the command line.
+  void require(std::initializer_list<const char*> names) const;
   std::string str(const std::string& name) const;
   std::int64_t integer(const std::string& name) const;
   double number(const std::string& name) const;

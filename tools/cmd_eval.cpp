@@ -22,7 +22,7 @@ int cmd_eval(int argc, char** argv) {
       .opt("batch", "256", "evaluation batch size");
   add_device_flag(a);
   if (!a.parse(argc, argv, 2)) return 0;
-  if (!a.has("checkpoint")) fail("--checkpoint FILE is required");
+  a.require({"checkpoint"});
   apply_threads(a);
   std::vector<DType> dtypes;
   for (const auto& s : a.list("dtype")) dtypes.push_back(DType::parse(s));

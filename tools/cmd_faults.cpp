@@ -72,7 +72,7 @@ int cmd_faults(int argc, char** argv) {
       .flag("quiet", "no progress line");
   add_device_flag(a);
   if (!a.parse(argc, argv, 2)) return 0;
-  if (!a.has("checkpoint")) fail("--checkpoint FILE is required");
+  a.require({"checkpoint"});
   const bool replay = a.has("replay");
   if (!replay && !a.has("out")) fail("--out FILE is required");
 

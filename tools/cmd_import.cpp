@@ -54,8 +54,7 @@ int cmd_import(int argc, char** argv) {
       .opt("class-names", "", "text file of class names, one per line, recorded for predict")
       .opt("seed", "0", "seed of a re-initialised classifier");
   if (!a.parse(argc, argv, 2)) return 0;
-  for (const char* f : {"model", "weights", "out"})
-    if (!a.has(f)) fail("--", f, " is required");
+  a.require({"model", "weights", "out"});
   ModelConfig cfg = default_model_config(a.str("model"));
   if (a.has("input")) parse_input(a.str("input"), cfg);
   ImportOptions opt;

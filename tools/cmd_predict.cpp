@@ -149,8 +149,7 @@ int cmd_predict(int argc, char** argv) {
       .opt("batch", "32", "images per forward pass")
       .opt("threads", "0", "worker threads (0 = all cores)");
   if (!a.parse(argc, argv, 2)) return 0;
-  for (const char* f : {"checkpoint", "images", "out"})
-    if (!a.has(f)) fail("--", f, " is required");
+  a.require({"checkpoint", "images", "out"});
   apply_threads(a);
   const int batch = static_cast<int>(a.integer("batch"));
   if (batch < 1) fail("--batch must be >= 1");

@@ -66,7 +66,7 @@ int cmd_merge(int argc, char** argv) {
     }
   }
   if (!a.parse(static_cast<int>(flags.size()), flags.data(), 2)) return 0;
-  if (!a.has("out")) fail("--out FILE is required");
+  a.require({"out"});
   if (files.empty()) fail("give the shard files to merge");
   merge_results(files, a.str("out"));
   std::printf("merged %zu files into %s (%zu records)\n", files.size(), a.str("out").c_str(),

@@ -101,7 +101,7 @@ int cmd_train(int argc, char** argv) {
       .flag("resume", "continue the run in OUT from its checkpoint")
       .flag("quiet", "no progress line");
   if (!a.parse(argc, argv, 2)) return 0;
-  if (!a.has("out")) fail("--out DIR is required");
+  a.require({"out"});
   apply_threads(a);
 
   TrainConfig cfg;

@@ -12,6 +12,17 @@ namespace safnet::cuda::inline SAFNET_BUILD {
 
 namespace {
 
+// Element (crs, col) of the implicit im2col of x: input pixel (c, r, s) seen by output column
+// col = (n, oy, ox); zero in the padding. Forward and backward-weight both read x through it.
+__device__ float im2col_at(const ConvGeom& g, const float* x, int crs, int col) {
+  const int ohw = g.oh() * g.ow(), rs = g.r * g.s;
+  const int n = col / ohw, rem = col % ohw, oy = rem / g.ow(), ox = rem % g.ow();
+  const int c = crs / rs, r = crs % rs / g.s, s = crs % g.s;
+  const int iy = oy * g.stride - g.pad + r, ix = ox * g.stride - g.pad + s;
+  if (iy < 0 || iy >= g.h || ix < 0 || ix >= g.w) return 0.0f;
+  return x[((static_cast<std::int64_t>(n) * g.c + c) * g.h + iy) * g.w + ix];
+}
+
 // Forward: y[n, k, oy, ox] = sum over (c, r, s) of tau(w[k, c, r, s]) x[n, c, oy*st - pad + r, ox*st - pad + s].
 // M = K, N = N*OH*OW, K = C*R*S.
 struct ConvForward {
@@ -23,14 +34,7 @@ struct ConvForward {
   WeightView w;
   float* y;
   __device__ float a(int m, int k) const { return load_weight(w, static_cast<std::int64_t>(m) * K + k); }
-  __device__ float b(int k, int col) const {
-    const int ohw = g.oh() * g.ow(), rs = g.r * g.s;
-    const int n = col / ohw, rem = col % ohw, oy = rem / g.ow(), ox = rem % g.ow();
-    const int c = k / rs, r = k % rs / g.s, s = k % g.s;
-    const int iy = oy * g.stride - g.pad + r, ix = ox * g.stride - g.pad + s;
-    if (iy < 0 || iy >= g.h || ix < 0 || ix >= g.w) return 0.0f;
-    return x[((static_cast<std::int64_t>(n) * g.c + c) * g.h + iy) * g.w + ix];
-  }
+  __device__ float b(int k, int col) const { return im2col_at(g, x, k, col); }
   __device__ void store(int m, int col, float v) const {
     const int ohw = g.oh() * g.ow();
     y[(static_cast<std::int64_t>(col / ohw) * g.k + m) * ohw + col % ohw] = v;
@@ -82,14 +86,7 @@ struct ConvBackwardWeight {
     const int ohw = g.oh() * g.ow();
     return dy[(static_cast<std::int64_t>(j / ohw) * g.k + k) * ohw + j % ohw];
   }
-  __device__ float b(int j, int crs) const {
-    const int ohw = g.oh() * g.ow(), rs = g.r * g.s;
-    const int n = j / ohw, rem = j % ohw, oy = rem / g.ow(), ox = rem % g.ow();
-    const int c = crs / rs, r = crs % rs / g.s, s = crs % g.s;
-    const int iy = oy * g.stride - g.pad + r, ix = ox * g.stride - g.pad + s;
-    if (iy < 0 || iy >= g.h || ix < 0 || ix >= g.w) return 0.0f;
-    return x[((static_cast<std::int64_t>(n) * g.c + c) * g.h + iy) * g.w + ix];
-  }
+  __device__ float b(int j, int crs) const { return im2col_at(g, x, crs, j); }
   __device__ void store(int k, int crs, float v) const {
     const std::int64_t i = static_cast<std::int64_t>(k) * N + crs;
     dw[i] = apply_saf_grad(e, i, v);

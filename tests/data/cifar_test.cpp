@@ -7,19 +7,14 @@
 #include "data/dataset.h"
 #include "host/check.h"
 #include "host/file_io.h"
+#include "tests/test_dir.h"
 
 namespace safnet {
 namespace {
 
 namespace fs = std::filesystem;
 
-std::string fresh_dir() {
-  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-  const fs::path dir = fs::path(::testing::TempDir()) / "safnet_cifar" / info->name();
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir.string();
-}
+std::string fresh_dir() { return test::fresh_dir("cifar").string(); }
 
 void write_bytes(const std::string& path, const std::vector<std::uint8_t>& b) {
   write_file_atomic(path, b.data(), b.size());

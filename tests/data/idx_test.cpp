@@ -8,19 +8,14 @@
 #include "data/idx.h"
 #include "host/check.h"
 #include "host/file_io.h"
+#include "tests/test_dir.h"
 
 namespace safnet {
 namespace {
 
 namespace fs = std::filesystem;
 
-std::string fresh_dir() {
-  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-  const fs::path dir = fs::path(::testing::TempDir()) / "safnet_idx" / info->name();
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir.string();
-}
+std::string fresh_dir() { return test::fresh_dir("idx").string(); }
 
 void put32(std::vector<std::uint8_t>& b, std::uint32_t v) {
   for (int s = 24; s >= 0; s -= 8) b.push_back(static_cast<std::uint8_t>(v >> s));

@@ -14,6 +14,8 @@
 #include <jpeglib.h>
 #include <png.h>
 
+#include "tests/test_dir.h"
+
 namespace safnet::test {
 
 // Samples (H, W, channels); `channels` and `space` must agree (1 grey, 3 RGB, 4 CMYK).
@@ -121,16 +123,6 @@ inline void write_bytes(const std::filesystem::path& path, const std::vector<std
   std::ofstream f(path, std::ios::binary);
   f.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
   ASSERT_TRUE(f.good()) << "cannot write " << path;
-}
-
-// A fresh directory under the test temp dir, named after the running test.
-inline std::filesystem::path fresh_dir(const std::string& tag) {
-  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-  std::filesystem::path dir = std::filesystem::path(::testing::TempDir()) /
-                              ("safnet_" + std::string(info->test_suite_name()) + "_" + info->name() + "_" + tag);
-  std::filesystem::remove_all(dir);
-  std::filesystem::create_directories(dir);
-  return dir;
 }
 
 // (H, W, 3) RGB made of flat 8x8 blocks, each a colour from `seed`; flat blocks survive a
