@@ -54,8 +54,7 @@ int cmd_eval(int argc, char** argv) {
     const Metrics m = ev.run(stored, set);
     std::printf("| %s | %.2f | %.2f | %.4f |\n", dt.name().c_str(), m.top1, m.top5, m.loss);
   }
-  if (!backend.device().is_cpu())
-    std::fprintf(stderr, "%s: device memory peak %.1f MiB\n", backend.device().str().c_str(), backend.peak_bytes() / 1048576.0);
+  print_device_peak(backend);
   return 0;
 }
 

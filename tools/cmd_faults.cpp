@@ -142,9 +142,7 @@ int cmd_faults(int argc, char** argv) {
     return 130;
   }
   std::fprintf(stderr, "%lld records written to %s\n", static_cast<long long>(n), a.str("out").c_str());
-  if (!cfg.backend->device().is_cpu())
-    std::fprintf(stderr, "%s: device memory peak %.1f MiB\n", cfg.backend->device().str().c_str(),
-                 cfg.backend->peak_bytes() / 1048576.0);
+  print_device_peak(*cfg.backend);
   return 0;
 }
 

@@ -55,8 +55,13 @@ void add_device_flag(Args& a) {
 
 Backend& backend_from_flags(const Args& a, bool quiet) {
   Backend& b = backend_for(resolve_device(a.str("device"), quiet));
-  if (!quiet && !b.device().is_cpu()) std::fprintf(stderr, "safnet: running on %s (%s)\n", b.device().str().c_str(), b.describe().c_str());
+  if (!quiet) std::fprintf(stderr, "safnet: running on %s (%s)\n", b.device().str().c_str(), b.describe().c_str());
   return b;
+}
+
+void print_device_peak(Backend& backend) {
+  if (!backend.device().is_cpu())
+    std::fprintf(stderr, "%s: device memory peak %.1f MiB\n", backend.device().str().c_str(), backend.peak_bytes() / 1048576.0);
 }
 
 Backend& backend_for(const Device& device) {

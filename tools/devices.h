@@ -16,6 +16,9 @@ void add_device_flag(Args& a);
 // The backend --device names (printing which one when not quiet).
 Backend& backend_from_flags(const Args& a, bool quiet = false);
 
+// On a GPU (or the simulator), prints the device memory the caching allocator peaked at.
+void print_device_peak(Backend& backend);
+
 // The process's backend for `device`, created on first use and kept for the process's lifetime.
 Backend& backend_for(const Device& device);
 

@@ -85,7 +85,7 @@ TrainResult train(const TrainConfig& cfg, const Dataset& train_set, const Datase
   TrainResult result;
   std::filesystem::create_directories(cfg.out_dir);
   Backend& backend = backend_for(resolve_device(cfg.device, cfg.quiet));
-  if (!cfg.quiet && !backend.device().is_cpu())
+  if (!cfg.quiet)
     std::fprintf(stderr, "training on %s (%s)\n", backend.device().str().c_str(), backend.describe().c_str());
   ParamStore params = params_on(backend, start.params);
   Optimizer opt(cfg.optim);
@@ -209,8 +209,7 @@ TrainResult train(const TrainConfig& cfg, const Dataset& train_set, const Datase
   result.final_top5 = test_metrics.top5;
   result.final_loss = test_metrics.loss;
   result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  if (!cfg.quiet && !backend.device().is_cpu())
-    std::fprintf(stderr, "%s: device memory peak %.1f MiB\n", backend.device().str().c_str(), backend.peak_bytes() / 1048576.0);
+  if (!cfg.quiet) print_device_peak(backend);
   return result;
 }
 

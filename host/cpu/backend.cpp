@@ -7,7 +7,9 @@
 #include <cstring>
 
 #include "host/check.h"
+#include "host/cpu/blas_kernels.h"
 #include "host/cpu/ops.h"
+#include "host/cpu/parallel.h"
 
 namespace safnet::cpu {
 
@@ -141,7 +143,10 @@ void run_node(const Node& n, const std::vector<Tensor*>& in, const std::vector<T
   fail(n.name, ": the CPU backend has no kernel for ", op_name(n.op));
 }
 
-std::string CpuBackend::describe() const { return "cpu (" + std::to_string(omp_get_max_threads()) + " threads)"; }
+std::string CpuBackend::describe() const {
+  blas_use_calling_thread();  // selects the BLAS kernels, so the name below is the one that runs
+  return std::to_string(omp_get_max_threads()) + " threads, OpenBLAS kernels " + blas_kernel_name();
+}
 
 void CpuBackend::copy(const Tensor& src, Tensor& dst) {
   SAFNET_CHECK(src.device().is_cpu() && dst.device().is_cpu(), "the CPU backend copies host tensors only");

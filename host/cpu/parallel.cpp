@@ -7,12 +7,16 @@
 #include <mutex>
 
 #include "host/check.h"
+#include "host/cpu/blas_kernels.h"
 
 namespace safnet::cpu {
 
 void blas_use_calling_thread() {
   static std::once_flag once;
-  std::call_once(once, [] { openblas_set_num_threads(1); });
+  std::call_once(once, [] {
+    blas_select_cpu_kernels();
+    openblas_set_num_threads(1);
+  });
 }
 
 namespace {
