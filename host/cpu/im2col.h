@@ -27,6 +27,10 @@ void im2col_panel(const ConvGeom& g, const float* xp, int p0, float* panel);
 // lacks them has no effect. Not meant to change while kernels run.
 bool avx2_kernels_enabled();
 void set_avx2_kernels_enabled(bool on);
+// Whether the blocked kernel's AVX-512 variant runs (where the CPU has AVX-512F and the AVX2
+// kernels are enabled, unless turned off). It gives the same bits as the AVX2 kernel.
+bool avx512_kernels_enabled();
+void set_avx512_kernels_enabled(bool on);
 
 // x (C, H, W) = the sum of every col (C*R*S, OH*OW) entry into the pixel it was read from.
 // Overwrites x; each pixel's terms are added in a fixed order.

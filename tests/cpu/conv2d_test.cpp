@@ -98,6 +98,29 @@ TEST_P(Conv2dKernels, ForwardSameForAnyThreadCount) {
   }
 }
 
+// The AVX-512 variant of the blocked kernel runs each output's multiply-adds in the AVX2 kernel's
+// order: the same bits, for every tile height pairing (16 channels: 5 + 5 paired, 6 alone; 32:
+// 5 + 5, 6 + 5, 5 + 6; 64: 5 + 6 and 6 + 6) and a last panel cut short.
+TEST(Conv2d, Avx512KernelGivesTheAvx2KernelsBits) {
+  set_avx512_kernels_enabled(true);
+  if (!avx512_kernels_enabled()) GTEST_SKIP() << "this CPU has no AVX-512F (or no AVX2)";
+  std::vector<ConvGeom> geoms(std::begin(kPanelGeoms), std::end(kPanelGeoms));
+  for (const ConvGeom& g : {ConvGeom{2, 16, 10, 10, 16, 3, 3, 1, 1}, ConvGeom{2, 16, 9, 9, 32, 3, 3, 2, 1},
+                            ConvGeom{1, 8, 7, 7, 64, 3, 3, 1, 1}, ConvGeom{1, 3, 5, 5, 11, 3, 3, 1, 1}})
+    geoms.push_back(g);
+  std::uint32_t seed = 700;
+  for (const ConvGeom& g : geoms) {
+    SCOPED_TRACE(name(g));
+    const Case c = make_case(g, seed += 3);
+    std::vector<float> wide(c.ysize(), 1e30f), narrow(c.ysize(), -1e30f);
+    conv2d_forward(g, c.x.data(), c.w.data(), wide.data());
+    set_avx512_kernels_enabled(false);
+    conv2d_forward(g, c.x.data(), c.w.data(), narrow.data());
+    set_avx512_kernels_enabled(true);
+    EXPECT_EQ(std::memcmp(wide.data(), narrow.data(), wide.size() * sizeof(float)), 0);
+  }
+}
+
 // L = sum(dy * conv(x, w)) is bilinear, so its central differences are exact up to float64
 // rounding; the f32 gradients may differ from them only by the f32 summation error, bounded by the
 // same gradient taken with absolute values.
