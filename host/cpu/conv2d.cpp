@@ -163,38 +163,55 @@ void run_tile(int rows, int crs, const float* wt, const float* panel, float* y, 
   }
 }
 
-// Two adjacent tiles (R0 + R1 channels, rows ldy apart from y) at once with 16-lane vectors: one
-// accumulator per channel holds the panel's 16 pixels, so 10 to 12 independent chains hide the
-// multiply-add latency with half the instructions of the AVX2 kernel. Each output is the same
-// sequence of fused multiply-adds as there, so the bits are the same.
-template <int R0, int R1>
-__attribute__((target("avx512f"))) void tile_pair_kernel(int crs, const float* wt0, const float* wt1,
-                                                          const float* panel, float* y, long ldy, int cols) {
-  __m512 acc[R0 + R1];
-#pragma GCC unroll 12
-  for (int m = 0; m < R0 + R1; ++m) acc[m] = _mm512_setzero_ps();
-  for (int i = 0; i < crs; ++i, wt0 += kTileRows, wt1 += kTileRows, panel += kPanelPixels) {
+// Two or three adjacent tiles (R0 + R1 + R2 channels, rows ldy apart from y) at once with 16-lane
+// vectors: one accumulator per channel holds the panel's 16 pixels, so 10 to 18 independent
+// chains hide the multiply-add latency, and one panel load feeds them all. Each output is the
+// same sequence of fused multiply-adds as in the AVX2 kernel, so the bits are the same.
+template <int R0, int R1, int R2>
+__attribute__((target("avx512f"))) void tile_group_kernel(int crs, const float* wt, long tile_stride,
+                                                           const float* panel, float* y, long ldy, int cols) {
+  constexpr int kRows = R0 + R1 + R2;
+  const float* wt1 = wt + tile_stride;
+  const float* wt2 = wt + 2 * tile_stride;
+  __m512 acc[kRows];
+#pragma GCC unroll 18
+  for (int m = 0; m < kRows; ++m) acc[m] = _mm512_setzero_ps();
+  for (int i = 0; i < crs; ++i, wt += kTileRows, wt1 += kTileRows, wt2 += kTileRows, panel += kPanelPixels) {
     const __m512 b = _mm512_loadu_ps(panel);
 #pragma GCC unroll 6
-    for (int m = 0; m < R0; ++m) acc[m] = _mm512_fmadd_ps(_mm512_set1_ps(wt0[m]), b, acc[m]);
+    for (int m = 0; m < R0; ++m) acc[m] = _mm512_fmadd_ps(_mm512_set1_ps(wt[m]), b, acc[m]);
 #pragma GCC unroll 6
     for (int m = 0; m < R1; ++m) acc[R0 + m] = _mm512_fmadd_ps(_mm512_set1_ps(wt1[m]), b, acc[R0 + m]);
+#pragma GCC unroll 6
+    for (int m = 0; m < R2; ++m) acc[R0 + R1 + m] = _mm512_fmadd_ps(_mm512_set1_ps(wt2[m]), b, acc[R0 + R1 + m]);
   }
   const __mmask16 keep = cols >= kPanelPixels ? __mmask16{0xFFFF} : static_cast<__mmask16>((1u << cols) - 1);
-#pragma GCC unroll 12
-  for (int m = 0; m < R0 + R1; ++m) _mm512_mask_storeu_ps(y + m * ldy, keep, acc[m]);
+#pragma GCC unroll 18
+  for (int m = 0; m < kRows; ++m) _mm512_mask_storeu_ps(y + m * ldy, keep, acc[m]);
 }
 
-// Tiles of 5 or 6 channels (every tile of K >= 10 is one) as a pair; false for other heights.
-bool run_tile_pair(int rows0, int rows1, int crs, const float* wt0, const float* wt1, const float* panel, float* y,
-                   long ldy, int cols) {
-  switch ((rows0 == 6 ? 2 : rows0 == 5 ? 1 : 0) * 3 + (rows1 == 6 ? 2 : rows1 == 5 ? 1 : 0)) {
-    case 4: tile_pair_kernel<5, 5>(crs, wt0, wt1, panel, y, ldy, cols); return true;
-    case 5: tile_pair_kernel<5, 6>(crs, wt0, wt1, panel, y, ldy, cols); return true;
-    case 7: tile_pair_kernel<6, 5>(crs, wt0, wt1, panel, y, ldy, cols); return true;
-    case 8: tile_pair_kernel<6, 6>(crs, wt0, wt1, panel, y, ldy, cols); return true;
-    default: return false;
+// Tiles of 5 or 6 channels (every tile of K >= 10 is one) three or two at a time, from tile t of
+// K channels. Returns how many tiles it ran: 0 where fewer than two such tiles follow.
+int run_tile_group(int k, int t, int crs, const float* wt, const float* panel, float* y, long ldy, int cols) {
+  const long stride = static_cast<long>(crs) * kTileRows;
+  const int tiles = tile_count(k);
+  int code = 0, n = 0;  // tile heights in base 2: 5 -> 0, 6 -> 1
+  for (; n < 3 && t + n < tiles; ++n) {
+    const int rows = tile_start(k, t + n + 1) - tile_start(k, t + n);
+    if (rows != 5 && rows != 6) break;
+    code = code * 2 + (rows - 5);
   }
+  if (n < 2) return 0;
+  if (n == 2) code += 8;  // pairs after the triples
+  switch (code) {
+#define SAFNET_TRIPLE(c, a, b, d) \
+  case c: tile_group_kernel<a, b, d>(crs, wt, stride, panel, y, ldy, cols); break;
+    SAFNET_TRIPLE(0, 5, 5, 5) SAFNET_TRIPLE(1, 5, 5, 6) SAFNET_TRIPLE(2, 5, 6, 5) SAFNET_TRIPLE(3, 5, 6, 6)
+    SAFNET_TRIPLE(4, 6, 5, 5) SAFNET_TRIPLE(5, 6, 5, 6) SAFNET_TRIPLE(6, 6, 6, 5) SAFNET_TRIPLE(7, 6, 6, 6)
+    SAFNET_TRIPLE(8, 5, 5, 0) SAFNET_TRIPLE(9, 5, 6, 0) SAFNET_TRIPLE(10, 6, 5, 0) SAFNET_TRIPLE(11, 6, 6, 0)
+#undef SAFNET_TRIPLE
+  }
+  return n;
 }
 
 // Terms per output above which the blocked kernel is not used: its panel (C*R*S, 16) then
@@ -215,7 +232,7 @@ void forward_panels(const ConvGeom& g, const float* x, const float* w, float* y)
   const Dims d = dims(g);
   const std::vector<float> wp = pack_weights(g.k, d.crs, w);  // (tiles, C*R*S, kTileRows)
   const int tiles = tile_count(g.k);
-  const bool pairs = avx512_kernels_enabled();
+  const bool groups = avx512_kernels_enabled();
 #pragma omp parallel for schedule(static)
   for (int n = 0; n < g.n; ++n) {
     float* xp = thread_scratch(static_cast<std::size_t>(padded_image_floats(g)));               // (C, HP, WP) + slack
@@ -229,10 +246,9 @@ void forward_panels(const ConvGeom& g, const float* x, const float* w, float* y)
         const int m0 = tile_start(g.k, t), m1 = tile_start(g.k, t + 1);
         const float* wt = wp.data() + static_cast<std::size_t>(t) * d.crs * kTileRows;
         float* yt = yn + static_cast<long>(m0) * d.ohw + p0;
-        if (pairs && t + 1 < tiles &&
-            run_tile_pair(m1 - m0, tile_start(g.k, t + 2) - m1, d.crs, wt, wt + static_cast<std::size_t>(d.crs) * kTileRows,
-                          panel, yt, d.ohw, cols)) {
-          t += 2;
+        const int ran = groups ? run_tile_group(g.k, t, d.crs, wt, panel, yt, d.ohw, cols) : 0;
+        if (ran > 0) {
+          t += ran;
           continue;
         }
         run_tile(m1 - m0, d.crs, wt, panel, yt, d.ohw, cols);

@@ -99,8 +99,9 @@ TEST_P(Conv2dKernels, ForwardSameForAnyThreadCount) {
 }
 
 // The AVX-512 variant of the blocked kernel runs each output's multiply-adds in the AVX2 kernel's
-// order: the same bits, for every tile height pairing (16 channels: 5 + 5 paired, 6 alone; 32:
-// 5 + 5, 6 + 5, 5 + 6; 64: 5 + 6 and 6 + 6) and a last panel cut short.
+// order: the same bits, with tiles run three at a time (16 and 32 channels: 5 + 5 + 6; 64: 5 + 6 +
+// 6, 6 + 6 + 5, 6 + 6 + 6), two at a time (11 channels: 5 + 6; 64: the last 6 + 6), alone by the
+// AVX2 kernel (fewer than 10 channels), and a last panel cut short.
 TEST(Conv2d, Avx512KernelGivesTheAvx2KernelsBits) {
   set_avx512_kernels_enabled(true);
   if (!avx512_kernels_enabled()) GTEST_SKIP() << "this CPU has no AVX-512F (or no AVX2)";
