@@ -163,21 +163,36 @@ void run_tile(int rows, int crs, const float* wt, const float* panel, float* y, 
   }
 }
 
+// Where the AVX-512 kernel reads each term's 16 pixels: from the unfolded panel, or straight from
+// the padded image when they are 16 consecutive floats there (stride 1, one output row), which
+// saves unfolding. (Panels spanning two rows read as 8 + 8 by two masked loads ran slower than
+// from the panel on 8x8 images.)
+struct PanelSource {
+  const float* base;  // the panel, or the padded image at the panel's (0, 0) tap
+  const int* taps;    // (C*R*S) offset of each tap in the padded image; null: read the panel
+};
+
+template <bool Direct>
+__attribute__((target("avx512f"))) inline __m512 load_term(const PanelSource& src, int i) {
+  if constexpr (Direct) return _mm512_loadu_ps(src.base + src.taps[i]);
+  else return _mm512_loadu_ps(src.base + static_cast<long>(i) * kPanelPixels);
+}
+
 // Two or three adjacent tiles (R0 + R1 + R2 channels, rows ldy apart from y) at once with 16-lane
 // vectors: one accumulator per channel holds the panel's 16 pixels, so 10 to 18 independent
-// chains hide the multiply-add latency, and one panel load feeds them all. Each output is the
-// same sequence of fused multiply-adds as in the AVX2 kernel, so the bits are the same.
-template <int R0, int R1, int R2>
+// chains hide the multiply-add latency, and one load feeds them all. Each output is the same
+// sequence of fused multiply-adds as in the AVX2 kernel, so the bits are the same.
+template <int R0, int R1, int R2, bool Direct>
 __attribute__((target("avx512f"))) void tile_group_kernel(int crs, const float* wt, long tile_stride,
-                                                           const float* panel, float* y, long ldy, int cols) {
+                                                           const PanelSource& src, float* y, long ldy, int cols) {
   constexpr int kRows = R0 + R1 + R2;
   const float* wt1 = wt + tile_stride;
   const float* wt2 = wt + 2 * tile_stride;
   __m512 acc[kRows];
 #pragma GCC unroll 18
   for (int m = 0; m < kRows; ++m) acc[m] = _mm512_setzero_ps();
-  for (int i = 0; i < crs; ++i, wt += kTileRows, wt1 += kTileRows, wt2 += kTileRows, panel += kPanelPixels) {
-    const __m512 b = _mm512_loadu_ps(panel);
+  for (int i = 0; i < crs; ++i, wt += kTileRows, wt1 += kTileRows, wt2 += kTileRows) {
+    const __m512 b = load_term<Direct>(src, i);
 #pragma GCC unroll 6
     for (int m = 0; m < R0; ++m) acc[m] = _mm512_fmadd_ps(_mm512_set1_ps(wt[m]), b, acc[m]);
 #pragma GCC unroll 6
@@ -190,28 +205,55 @@ __attribute__((target("avx512f"))) void tile_group_kernel(int crs, const float* 
   for (int m = 0; m < kRows; ++m) _mm512_mask_storeu_ps(y + m * ldy, keep, acc[m]);
 }
 
-// Tiles of 5 or 6 channels (every tile of K >= 10 is one) three or two at a time, from tile t of
-// K channels. Returns how many tiles it ran: 0 where fewer than two such tiles follow.
-int run_tile_group(int k, int t, int crs, const float* wt, const float* panel, float* y, long ldy, int cols) {
-  const long stride = static_cast<long>(crs) * kTileRows;
-  const int tiles = tile_count(k);
-  int code = 0, n = 0;  // tile heights in base 2: 5 -> 0, 6 -> 1
-  for (; n < 3 && t + n < tiles; ++n) {
-    const int rows = tile_start(k, t + n + 1) - tile_start(k, t + n);
-    if (rows != 5 && rows != 6) break;
-    code = code * 2 + (rows - 5);
+// Whether the AVX-512 kernel runs every tile of K channels in groups of two or three: needs at
+// least two tiles, all of 5 or 6 channels (K = 10-12, 15-18, 20 and above, but not 13, 14, 19).
+bool groups_cover(int k) {
+  if (!avx512_kernels_enabled() || tile_count(k) < 2) return false;
+  for (int t = 0; t < tile_count(k); ++t) {
+    const int rows = tile_start(k, t + 1) - tile_start(k, t);
+    if (rows != 5 && rows != 6) return false;
   }
-  if (n < 2) return 0;
+  return true;
+}
+
+// Tiles in the group starting at tile t: three, but two where four remain, so none is left alone.
+int group_size(int k, int t) {
+  const int left = tile_count(k) - t;
+  return left == 4 || left == 2 ? 2 : 3;
+}
+
+template <bool Direct>
+void run_group(int k, int t, int n, int crs, const float* wt, const PanelSource& src, float* y, long ldy, int cols) {
+  const long stride = static_cast<long>(crs) * kTileRows;
+  int code = 0;  // tile heights in base 2: 5 -> 0, 6 -> 1
+  for (int j = 0; j < n; ++j) code = code * 2 + (tile_start(k, t + j + 1) - tile_start(k, t + j) - 5);
   if (n == 2) code += 8;  // pairs after the triples
   switch (code) {
-#define SAFNET_TRIPLE(c, a, b, d) \
-  case c: tile_group_kernel<a, b, d>(crs, wt, stride, panel, y, ldy, cols); break;
-    SAFNET_TRIPLE(0, 5, 5, 5) SAFNET_TRIPLE(1, 5, 5, 6) SAFNET_TRIPLE(2, 5, 6, 5) SAFNET_TRIPLE(3, 5, 6, 6)
-    SAFNET_TRIPLE(4, 6, 5, 5) SAFNET_TRIPLE(5, 6, 5, 6) SAFNET_TRIPLE(6, 6, 6, 5) SAFNET_TRIPLE(7, 6, 6, 6)
-    SAFNET_TRIPLE(8, 5, 5, 0) SAFNET_TRIPLE(9, 5, 6, 0) SAFNET_TRIPLE(10, 6, 5, 0) SAFNET_TRIPLE(11, 6, 6, 0)
-#undef SAFNET_TRIPLE
+#define SAFNET_GROUP(c, a, b, d) \
+  case c: return tile_group_kernel<a, b, d, Direct>(crs, wt, stride, src, y, ldy, cols);
+    SAFNET_GROUP(0, 5, 5, 5) SAFNET_GROUP(1, 5, 5, 6) SAFNET_GROUP(2, 5, 6, 5) SAFNET_GROUP(3, 5, 6, 6)
+    SAFNET_GROUP(4, 6, 5, 5) SAFNET_GROUP(5, 6, 5, 6) SAFNET_GROUP(6, 6, 6, 5) SAFNET_GROUP(7, 6, 6, 6)
+    SAFNET_GROUP(8, 5, 5, 0) SAFNET_GROUP(9, 5, 6, 0) SAFNET_GROUP(10, 6, 5, 0) SAFNET_GROUP(11, 6, 6, 0)
+#undef SAFNET_GROUP
   }
-  return n;
+}
+
+// Every channel of one panel's pixels [p0, p0 + cols) by the AVX-512 kernel, reading the padded
+// image xp directly where it can and else unfolding into `panel`.
+void panel_by_groups(const ConvGeom& g, const float* wp, const float* xp, const int* taps, int p0, int cols,
+                     float* panel, float* yn, long ldy) {
+  const int crs = g.c * g.r * g.s;
+  int base = 0;
+  const bool direct = taps != nullptr && panel_is_direct(g, p0, &base);
+  if (!direct) im2col_panel(g, xp, p0, panel);
+  const PanelSource src = direct ? PanelSource{xp + base, taps} : PanelSource{panel, nullptr};
+  for (int t = 0, n; t < tile_count(g.k); t += n) {
+    n = group_size(g.k, t);
+    const float* wt = wp + static_cast<std::size_t>(t) * crs * kTileRows;
+    float* yt = yn + static_cast<long>(tile_start(g.k, t)) * ldy + p0;
+    if (direct) run_group<true>(g.k, t, n, crs, wt, src, yt, ldy, cols);
+    else run_group<false>(g.k, t, n, crs, wt, src, yt, ldy, cols);
+  }
 }
 
 // Terms per output above which the blocked kernel is not used: its panel (C*R*S, 16) then
@@ -232,7 +274,8 @@ void forward_panels(const ConvGeom& g, const float* x, const float* w, float* y)
   const Dims d = dims(g);
   const std::vector<float> wp = pack_weights(g.k, d.crs, w);  // (tiles, C*R*S, kTileRows)
   const int tiles = tile_count(g.k);
-  const bool groups = avx512_kernels_enabled();
+  const bool groups = groups_cover(g.k);
+  const std::vector<int> taps = groups ? tap_offsets(g) : std::vector<int>{};  // (C*R*S)
 #pragma omp parallel for schedule(static)
   for (int n = 0; n < g.n; ++n) {
     float* xp = thread_scratch(static_cast<std::size_t>(padded_image_floats(g)));               // (C, HP, WP) + slack
@@ -240,19 +283,16 @@ void forward_panels(const ConvGeom& g, const float* x, const float* w, float* y)
     pad_image(g, x + n * d.x_stride, xp);
     float* yn = y + n * d.y_stride;  // (K, OH*OW)
     for (int p0 = 0; p0 < d.ohw; p0 += kPanelPixels) {
-      im2col_panel(g, xp, p0, panel);
       const int cols = std::min(kPanelPixels, d.ohw - p0);
-      for (int t = 0; t < tiles;) {
+      if (groups) {
+        panel_by_groups(g, wp.data(), xp, taps.empty() ? nullptr : taps.data(), p0, cols, panel, yn, d.ohw);
+        continue;
+      }
+      im2col_panel(g, xp, p0, panel);
+      for (int t = 0; t < tiles; ++t) {
         const int m0 = tile_start(g.k, t), m1 = tile_start(g.k, t + 1);
-        const float* wt = wp.data() + static_cast<std::size_t>(t) * d.crs * kTileRows;
-        float* yt = yn + static_cast<long>(m0) * d.ohw + p0;
-        const int ran = groups ? run_tile_group(g.k, t, d.crs, wt, panel, yt, d.ohw, cols) : 0;
-        if (ran > 0) {
-          t += ran;
-          continue;
-        }
-        run_tile(m1 - m0, d.crs, wt, panel, yt, d.ohw, cols);
-        ++t;
+        run_tile(m1 - m0, d.crs, wp.data() + static_cast<std::size_t>(t) * d.crs * kTileRows, panel,
+                 yn + static_cast<long>(m0) * d.ohw + p0, d.ohw, cols);
       }
     }
   }

@@ -247,6 +247,25 @@ void panel_taps_lo(const ConvGeom& g, const float* xp, const Half& lo, const Hal
 
 }  // namespace
 
+bool panel_is_direct(const ConvGeom& g, int p0, int* base) {
+  const Half a = describe_half(g, p0), b = describe_half(g, p0 + 8);
+  if (a.kind != HalfKind::contiguous || b.kind != HalfKind::contiguous || b.base != a.base + 8) return false;
+  *base = a.base;
+  return true;
+}
+
+std::vector<int> tap_offsets(const ConvGeom& g) {
+  if (padded_image_floats(g) >= (1L << 31)) return {};
+  const int wp = g.w + 2 * g.pad;
+  const int plane = (g.h + 2 * g.pad) * wp;
+  std::vector<int> taps;
+  taps.reserve(static_cast<std::size_t>(g.c) * g.r * g.s);
+  for (int c = 0; c < g.c; ++c)
+    for (int r = 0; r < g.r; ++r)
+      for (int s = 0; s < g.s; ++s) taps.push_back(c * plane + r * wp + s);
+  return taps;
+}
+
 void im2col_panel(const ConvGeom& g, const float* xp, int p0, float* panel) {
   const Half lo = describe_half(g, p0), hi = describe_half(g, p0 + 8);
   switch (lo.kind) {

@@ -1,6 +1,8 @@
 // im2col / col2im for one image: the unfolding that turns a convolution into a GEMM, whole or a
 // panel of output pixels at a time.
 #pragma once
+#include <vector>
+
 #include "host/cpu/ops.h"
 
 namespace safnet::cpu {
@@ -22,6 +24,13 @@ void pad_image(const ConvGeom& g, const float* x, float* xp);
 // panel (C*R*S, kPanelPixels) for output pixels [p0, p0 + kPanelPixels) of one image, pixels past
 // the last repeating it, from xp as pad_image wrote it. Needs avx2_kernels_enabled().
 void im2col_panel(const ConvGeom& g, const float* xp, int p0, float* panel);
+// Whether panel p0's 16 pixels are 16 consecutive floats of the padded image for every tap (stride
+// 1, all in one output row): then the panel's row for tap offset o is xp[base + o, base + o + 16)
+// and needs no unfolding. Sets base, the offset of the first pixel's (0, 0) tap.
+bool panel_is_direct(const ConvGeom& g, int p0, int* base);
+// The offset in the padded image of every tap (c, r, s), in panel row order; empty where the
+// padded image is too large for int offsets.
+std::vector<int> tap_offsets(const ConvGeom& g);
 // Whether the AVX2 kernels run: where the CPU has AVX2 and FMA, unless turned off. Turning them
 // off lets the tests check the portable path on the same machine; turning them on where the CPU
 // lacks them has no effect. Not meant to change while kernels run.

@@ -101,13 +101,17 @@ TEST_P(Conv2dKernels, ForwardSameForAnyThreadCount) {
 // The AVX-512 variant of the blocked kernel runs each output's multiply-adds in the AVX2 kernel's
 // order: the same bits, with tiles run three at a time (16 and 32 channels: 5 + 5 + 6; 64: 5 + 6 +
 // 6, 6 + 6 + 5, 6 + 6 + 6), two at a time (11 channels: 5 + 6; 64: the last 6 + 6), alone by the
-// AVX2 kernel (fewer than 10 channels), and a last panel cut short.
+// AVX2 kernel (fewer than 10 channels), and a last panel cut short; its terms read from the
+// unfolded panel, or straight from the padded image (rows of 32, and of 24, whose second panel
+// straddles two rows and is unfolded).
 TEST(Conv2d, Avx512KernelGivesTheAvx2KernelsBits) {
   set_avx512_kernels_enabled(true);
   if (!avx512_kernels_enabled()) GTEST_SKIP() << "this CPU has no AVX-512F (or no AVX2)";
   std::vector<ConvGeom> geoms(std::begin(kPanelGeoms), std::end(kPanelGeoms));
   for (const ConvGeom& g : {ConvGeom{2, 16, 10, 10, 16, 3, 3, 1, 1}, ConvGeom{2, 16, 9, 9, 32, 3, 3, 2, 1},
-                            ConvGeom{1, 8, 7, 7, 64, 3, 3, 1, 1}, ConvGeom{1, 3, 5, 5, 11, 3, 3, 1, 1}})
+                            ConvGeom{1, 8, 7, 7, 64, 3, 3, 1, 1}, ConvGeom{1, 3, 5, 5, 11, 3, 3, 1, 1},
+                            ConvGeom{2, 5, 32, 32, 16, 3, 3, 1, 1}, ConvGeom{2, 6, 8, 8, 20, 3, 3, 1, 1},
+                            ConvGeom{1, 4, 6, 24, 12, 3, 3, 1, 1}, ConvGeom{1, 3, 9, 16, 64, 3, 3, 1, 0}})
     geoms.push_back(g);
   std::uint32_t seed = 700;
   for (const ConvGeom& g : geoms) {
