@@ -108,14 +108,21 @@ int tile_start(int k, int t) { return static_cast<int>(static_cast<long>(t) * k 
 
 // The weights (K, C*R*S) as tiles, each (C*R*S, kTileRows) with rows past the tile's channels
 // zero, so the kernel reads one term's weights for every channel of the tile from one place.
-std::vector<float> pack_weights(int k, int crs, const float* w) {
+// The same packing of any (K, n) matrix into wp (tiles, n, kTileRows); the weight gradient packs
+// dy (K, OH*OW) this way.
+void pack_tiles(int k, int n, const float* a, float* wp) {
   const int tiles = tile_count(k);
-  std::vector<float> wp(static_cast<std::size_t>(tiles) * crs * kTileRows, 0.0f);  // (tiles, C*R*S, kTileRows)
+  std::fill(wp, wp + static_cast<std::size_t>(tiles) * n * kTileRows, 0.0f);
   for (int t = 0; t < tiles; ++t) {
-    float* tile = wp.data() + static_cast<std::size_t>(t) * crs * kTileRows;  // (C*R*S, kTileRows)
+    float* tile = wp + static_cast<std::size_t>(t) * n * kTileRows;  // (n, kTileRows)
     for (int m = tile_start(k, t); m < tile_start(k, t + 1); ++m)
-      for (int i = 0; i < crs; ++i) tile[i * kTileRows + (m - tile_start(k, t))] = w[static_cast<long>(m) * crs + i];
+      for (int i = 0; i < n; ++i) tile[static_cast<long>(i) * kTileRows + (m - tile_start(k, t))] = a[static_cast<long>(m) * n + i];
   }
+}
+
+std::vector<float> pack_weights(int k, int crs, const float* w) {
+  std::vector<float> wp(static_cast<std::size_t>(tile_count(k)) * crs * kTileRows);  // (tiles, C*R*S, kTileRows)
+  pack_tiles(k, crs, w, wp.data());
   return wp;
 }
 
@@ -182,15 +189,17 @@ __attribute__((target("avx512f"))) inline __m512 load_term(const PanelSource& sr
 // vectors: one accumulator per channel holds the panel's 16 pixels, so 10 to 18 independent
 // chains hide the multiply-add latency, and one load feeds them all. Each output is the same
 // sequence of fused multiply-adds as in the AVX2 kernel, so the bits are the same.
-template <int R0, int R1, int R2, bool Direct>
+// With Accumulate, the sums continue from what y holds (the weight gradient's next image).
+template <int R0, int R1, int R2, bool Direct, bool Accumulate>
 __attribute__((target("avx512f"))) void tile_group_kernel(int crs, const float* wt, long tile_stride,
                                                            const PanelSource& src, float* y, long ldy, int cols) {
   constexpr int kRows = R0 + R1 + R2;
   const float* wt1 = wt + tile_stride;
   const float* wt2 = wt + 2 * tile_stride;
+  const __mmask16 keep = cols >= kPanelPixels ? __mmask16{0xFFFF} : static_cast<__mmask16>((1u << cols) - 1);
   __m512 acc[kRows];
 #pragma GCC unroll 18
-  for (int m = 0; m < kRows; ++m) acc[m] = _mm512_setzero_ps();
+  for (int m = 0; m < kRows; ++m) acc[m] = Accumulate ? _mm512_maskz_loadu_ps(keep, y + m * ldy) : _mm512_setzero_ps();
   for (int i = 0; i < crs; ++i, wt += kTileRows, wt1 += kTileRows, wt2 += kTileRows) {
     const __m512 b = load_term<Direct>(src, i);
 #pragma GCC unroll 6
@@ -200,7 +209,6 @@ __attribute__((target("avx512f"))) void tile_group_kernel(int crs, const float* 
 #pragma GCC unroll 6
     for (int m = 0; m < R2; ++m) acc[R0 + R1 + m] = _mm512_fmadd_ps(_mm512_set1_ps(wt2[m]), b, acc[R0 + R1 + m]);
   }
-  const __mmask16 keep = cols >= kPanelPixels ? __mmask16{0xFFFF} : static_cast<__mmask16>((1u << cols) - 1);
 #pragma GCC unroll 18
   for (int m = 0; m < kRows; ++m) _mm512_mask_storeu_ps(y + m * ldy, keep, acc[m]);
 }
@@ -222,7 +230,7 @@ int group_size(int k, int t) {
   return left == 4 || left == 2 ? 2 : 3;
 }
 
-template <bool Direct>
+template <bool Direct, bool Accumulate = false>
 void run_group(int k, int t, int n, int crs, const float* wt, const PanelSource& src, float* y, long ldy, int cols) {
   const long stride = static_cast<long>(crs) * kTileRows;
   int code = 0;  // tile heights in base 2: 5 -> 0, 6 -> 1
@@ -230,7 +238,7 @@ void run_group(int k, int t, int n, int crs, const float* wt, const PanelSource&
   if (n == 2) code += 8;  // pairs after the triples
   switch (code) {
 #define SAFNET_GROUP(c, a, b, d) \
-  case c: return tile_group_kernel<a, b, d, Direct>(crs, wt, stride, src, y, ldy, cols);
+  case c: return tile_group_kernel<a, b, d, Direct, Accumulate>(crs, wt, stride, src, y, ldy, cols);
     SAFNET_GROUP(0, 5, 5, 5) SAFNET_GROUP(1, 5, 5, 6) SAFNET_GROUP(2, 5, 6, 5) SAFNET_GROUP(3, 5, 6, 6)
     SAFNET_GROUP(4, 6, 5, 5) SAFNET_GROUP(5, 6, 5, 6) SAFNET_GROUP(6, 6, 6, 5) SAFNET_GROUP(7, 6, 6, 6)
     SAFNET_GROUP(8, 5, 5, 0) SAFNET_GROUP(9, 5, 6, 0) SAFNET_GROUP(10, 6, 5, 0) SAFNET_GROUP(11, 6, 6, 0)
@@ -322,6 +330,79 @@ void forward_gemm(const ConvGeom& g, const float* x, const float* w, float* y) {
   }
 }
 
+// The weight gradient by the AVX-512 kernel, as the GEMM dW (K, R*S*C) = dy (K, OH*OW) times the
+// image unfolded by output pixel (OH*OW, R*S*C). With the image copied to (H, W, C) layout, 16
+// channels of one tap are 16 consecutive floats for every output pixel, so the kernel reads them
+// straight from the copy, with dy packed into tiles in the weights' place; no im2col, no packing
+// by OpenBLAS (a third of its time at M = 16 output channels). Needs whole vectors of channels.
+bool weight_grad_by_groups(const ConvGeom& g) {
+  const long image = static_cast<long>(g.h + 2 * g.pad) * (g.w + 2 * g.pad) * g.c;
+  return g.c % kPanelPixels == 0 && groups_cover(g.k) && image < (1L << 31);
+}
+
+// xh (H + 2 pad, W + 2 pad, C) = x (C, H, W) with zero borders.
+void pad_image_hwc(const ConvGeom& g, const float* x, float* xh) {
+  const int wp = g.w + 2 * g.pad;
+  std::fill(xh, xh + static_cast<long>(g.h + 2 * g.pad) * wp * g.c, 0.0f);
+  const long plane = static_cast<long>(g.h) * g.w;
+  for (int y = 0; y < g.h; ++y)
+    for (int xx = 0; xx < g.w; ++xx) {
+      float* dst = xh + (static_cast<long>(y + g.pad) * wp + xx + g.pad) * g.c;
+      const float* src = x + static_cast<long>(y) * g.w + xx;
+      for (int c = 0; c < g.c; ++c) dst[c] = src[c * plane];
+    }
+}
+
+// dw (K, C, R, S); each chunk of kReduceChunk images sums its images in order, one pixel after
+// another, and the chunks' sums are added in chunk order: the same bits for any thread count.
+void backward_weight_by_groups(const ConvGeom& g, const float* x, const float* dy, float* dw) {
+  const Dims d = dims(g);
+  const int rs = g.r * g.s, wp = g.w + 2 * g.pad;
+  const long rsc = d.crs;
+  const std::size_t xh_floats = static_cast<std::size_t>(g.h + 2 * g.pad) * wp * g.c;
+  const std::size_t dyt_floats = static_cast<std::size_t>(tile_count(g.k)) * d.ohw * kTileRows;
+  std::vector<int> pixels(d.ohw);  // (OH*OW) offset in xh of each output pixel's (0, 0) tap
+  for (int p = 0; p < d.ohw; ++p) pixels[p] = ((p / d.ow) * g.stride * wp + (p % d.ow) * g.stride) * g.c;
+  const std::size_t wsize = static_cast<std::size_t>(g.k) * rsc;
+  const int chunks = (g.n + kReduceChunk - 1) / kReduceChunk;
+  float* partial = thread_scratch(wsize * chunks, 1);  // (chunks, K, R*S*C)
+#pragma omp parallel
+  {
+#pragma omp for schedule(static)
+    for (int ch = 0; ch < chunks; ++ch) {
+      float* xh = thread_scratch(xh_floats, 0);    // (H + 2 pad, W + 2 pad, C)
+      float* dyt = thread_scratch(dyt_floats, 2);  // (tiles, OH*OW, kTileRows)
+      float* out = partial + ch * wsize;           // (K, R*S*C)
+      const int first = ch * kReduceChunk, last = std::min(g.n, first + kReduceChunk);
+      for (int n = first; n < last; ++n) {
+        pad_image_hwc(g, x + n * d.x_stride, xh);
+        pack_tiles(g.k, d.ohw, dy + n * d.y_stride, dyt);
+        for (int tap = 0; tap < rs; ++tap) {
+          for (int c0 = 0; c0 < g.c; c0 += kPanelPixels) {
+            const PanelSource src{xh + (static_cast<long>(tap / g.s) * wp + tap % g.s) * g.c + c0, pixels.data()};
+            for (int t = 0, m; t < tile_count(g.k); t += m) {
+              m = group_size(g.k, t);
+              const float* wt = dyt + static_cast<std::size_t>(t) * d.ohw * kTileRows;
+              float* y = out + tile_start(g.k, t) * rsc + static_cast<long>(tap) * g.c + c0;
+              if (n == first) run_group<true, false>(g.k, t, m, d.ohw, wt, src, y, rsc, kPanelPixels);
+              else run_group<true, true>(g.k, t, m, d.ohw, wt, src, y, rsc, kPanelPixels);
+            }
+          }
+        }
+      }
+    }
+#pragma omp for schedule(static)
+    for (int k = 0; k < g.k; ++k)
+      for (int c = 0; c < g.c; ++c)
+        for (int tap = 0; tap < rs; ++tap) {
+          const std::size_t from = static_cast<std::size_t>(k) * rsc + static_cast<std::size_t>(tap) * g.c + c;
+          float sum = partial[from];
+          for (int ch = 1; ch < chunks; ++ch) sum += partial[ch * wsize + from];
+          dw[(static_cast<long>(k) * g.c + c) * rs + tap] = sum;
+        }
+  }
+}
+
 // A stride-1 convolution's data gradient is itself a stride-1 convolution of dy with the kernel
 // flipped and its channel axes swapped, padded by R - 1 - pad: one GEMM with C*R*S = K*R*S terms
 // per output and no col2im scatter. Needs the same padding on both axes (R == S).
@@ -366,6 +447,7 @@ void conv2d_backward_data(const ConvGeom& g, const float* dy, const float* w, fl
 void conv2d_backward_weight(const ConvGeom& g, const float* x, const float* dy, float* dw) {
   check_geom(g, "conv2d_backward_weight");
   blas_use_calling_thread();
+  if (weight_grad_by_groups(g)) return backward_weight_by_groups(g, x, dy, dw);
   const Dims d = dims(g);
   const int oh = g.oh();
   const std::size_t wsize = static_cast<std::size_t>(g.k) * d.crs;

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 #include <omp.h>
 
+#include <cmath>
 #include <cstring>
 
 #include "host/check.h"
@@ -144,6 +145,49 @@ TEST_P(Conv2dKernels, BackwardDataMatchesFiniteDifferences) {
     Vec tol(mag.size());
     for (std::size_t i = 0; i < mag.size(); ++i) tol[i] = ref::f32_sum_bound(g.k * g.r * g.s, mag[i]) + 1e-12;
     ref::expect_close(dx, want, tol, "dx");
+  }
+}
+
+// The AVX-512 weight-gradient kernel (channels in multiples of 16, output channels in groups of
+// tiles: pairs, triples, 2 + 2) against the float64 sum it computes, over batches spanning one to
+// three reduction chunks, stride 2, ragged and 1x1 shapes; and the same bits on any thread count.
+TEST(Conv2d, BackwardWeightByTheAvx512KernelMatchesTheExactSum) {
+  set_avx512_kernels_enabled(true);
+  if (!avx512_kernels_enabled()) GTEST_SKIP() << "this CPU has no AVX-512F (or no AVX2)";
+  std::uint32_t seed = 900;
+  for (const ConvGeom& g : {ConvGeom{5, 16, 4, 4, 10, 3, 3, 1, 1}, ConvGeom{2, 32, 7, 5, 16, 3, 3, 2, 1},
+                            ConvGeom{1, 16, 6, 6, 64, 3, 3, 1, 0}, ConvGeom{3, 16, 5, 5, 20, 1, 1, 1, 0},
+                            ConvGeom{9, 16, 3, 3, 12, 3, 3, 1, 1}}) {
+    SCOPED_TRACE(name(g));
+    const Case c = make_case(g, seed += 3);
+    std::vector<float> dw(c.w.size(), 1e30f);
+    conv2d_backward_weight(g, c.x.data(), c.dy.data(), dw.data());
+    Vec want(c.w.size(), 0.0), mag(c.w.size(), 0.0);
+    for (int n = 0; n < g.n; ++n)
+      for (int k = 0; k < g.k; ++k)
+        for (int ch = 0; ch < g.c; ++ch)
+          for (int r = 0; r < g.r; ++r)
+            for (int s = 0; s < g.s; ++s)
+              for (int oy = 0; oy < g.oh(); ++oy)
+                for (int ox = 0; ox < g.ow(); ++ox) {
+                  const int iy = oy * g.stride - g.pad + r, ix = ox * g.stride - g.pad + s;
+                  if (iy < 0 || iy >= g.h || ix < 0 || ix >= g.w) continue;
+                  const double a = c.dy[((static_cast<std::size_t>(n) * g.k + k) * g.oh() + oy) * g.ow() + ox];
+                  const double b = c.x[((static_cast<std::size_t>(n) * g.c + ch) * g.h + iy) * g.w + ix];
+                  const std::size_t i = ((static_cast<std::size_t>(k) * g.c + ch) * g.r + r) * g.s + s;
+                  want[i] += a * b;
+                  mag[i] += std::abs(a * b);
+                }
+    Vec tol(mag.size());
+    for (std::size_t i = 0; i < mag.size(); ++i)
+      tol[i] = ref::f32_sum_bound(static_cast<long>(g.n) * g.oh() * g.ow(), mag[i]) + 1e-12;
+    ref::expect_close(dw, want, tol, "dw");
+    const int saved = omp_get_max_threads();
+    std::vector<float> three(dw.size());
+    omp_set_num_threads(3);
+    conv2d_backward_weight(g, c.x.data(), c.dy.data(), three.data());
+    omp_set_num_threads(saved);
+    EXPECT_EQ(std::memcmp(dw.data(), three.data(), dw.size() * sizeof(float)), 0);
   }
 }
 
