@@ -12,7 +12,7 @@ namespace safnet::cpu {
 // The blocked kernel: each output tile of kTileRows channels by kPanelPixels pixels lives in 12
 // AVX registers while the C*R*S terms are summed into it in order, so each output is one fixed
 // sequence of fused multiply-adds whatever the thread count.
-constexpr int kTileRows = 6;
+inline constexpr int kTileRows = 6;
 
 // Tiles of K channels, and the first channel of tile t.
 int tile_count(int k);

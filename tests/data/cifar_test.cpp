@@ -195,7 +195,7 @@ TEST(Cifar, MissingFilesNameDirectoryAndFiles) {
   EXPECT_NE(msg.find("no such directory"), std::string::npos) << msg;
 }
 
-const char* kSubset = "/work/shared/data/cifar10-subset";
+const std::string kSubset = std::string(SAFNET_SOURCE_DIR) + "/../shared/data/cifar10-subset";
 
 TEST(Cifar, RealSubset) {
   if (!fs::exists(std::string(kSubset) + "/test_batch.bin")) GTEST_SKIP() << "no CIFAR-10 subset at " << kSubset;

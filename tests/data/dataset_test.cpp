@@ -58,7 +58,7 @@ TEST(Dataset, FashionMnistConstantsMatchTheTrainingSet) {
 }
 
 TEST(Dataset, Cifar10MeansAgreeWithTheSubset) {
-  const char* dir = "/work/shared/data/cifar10-subset";
+  const std::string dir = std::string(SAFNET_SOURCE_DIR) + "/../shared/data/cifar10-subset";
   if (!fs::exists(std::string(dir) + "/data_batch_1.bin")) GTEST_SKIP() << "no CIFAR-10 subset at " << dir;
   const Dataset d = load_dataset("cifar10", dir, Split::train);
   const Normalization z = default_normalization("cifar10");
