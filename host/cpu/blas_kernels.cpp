@@ -5,7 +5,6 @@
 
 #include <cstdlib>
 #include <cstring>
-#include <mutex>
 
 // Exported by DYNAMIC_ARCH builds of OpenBLAS; weak, so a build without them still links.
 extern "C" void gotoblas_dynamic_init(void) __attribute__((weak));
@@ -30,22 +29,19 @@ const char* best_core_for_this_cpu() {
 }  // namespace
 
 void blas_select_cpu_kernels() {
-  static std::once_flag once;
-  std::call_once(once, [] {
-    if (std::getenv("OPENBLAS_CORETYPE") != nullptr || !gotoblas_dynamic_init || !gotoblas_dynamic_quit) return;
-    const char* detected = openblas_get_corename();
-    if (detected == nullptr || strcasecmp(detected, "prescott") != 0) return;
-    const char* best = best_core_for_this_cpu();
-    if (best == nullptr) return;
-    // OpenBLAS reads OPENBLAS_CORETYPE when it (re)initialises its kernel table; no BLAS call has
-    // run yet, so swapping the table is safe. The variable is removed again so that it does not
-    // reach child processes as if the user had set it.
-    setenv("OPENBLAS_CORETYPE", best, 1);
-    gotoblas_dynamic_quit();
-    gotoblas_dynamic_init();
-    unsetenv("OPENBLAS_CORETYPE");
-    selected_by_us = true;
-  });
+  if (std::getenv("OPENBLAS_CORETYPE") != nullptr || !gotoblas_dynamic_init || !gotoblas_dynamic_quit) return;
+  const char* detected = openblas_get_corename();
+  if (detected == nullptr || strcasecmp(detected, "prescott") != 0) return;
+  const char* best = best_core_for_this_cpu();
+  if (best == nullptr) return;
+  // OpenBLAS reads OPENBLAS_CORETYPE when it (re)initialises its kernel table; no BLAS call has
+  // run yet, so swapping the table is safe. The variable is removed again so that it does not
+  // reach child processes as if the user had set it.
+  setenv("OPENBLAS_CORETYPE", best, 1);
+  gotoblas_dynamic_quit();
+  gotoblas_dynamic_init();
+  unsetenv("OPENBLAS_CORETYPE");
+  selected_by_us = true;
 }
 
 std::string blas_kernel_name() {

@@ -9,7 +9,8 @@ namespace safnet::cpu {
 // run (new Xeon models under OpenBLAS 0.3.21, for example). This re-selects the kernels by the
 // CPU's features instead: SkylakeX with AVX-512, Haswell with AVX2 + FMA. It does nothing when
 // OPENBLAS_CORETYPE is set, when OpenBLAS recognised the CPU, or when the library cannot switch.
-// Call before the first BLAS call (blas_use_calling_thread does).
+// Call once, before the first BLAS call (blas_use_calling_thread does); a second call finds the
+// kernels already chosen and changes nothing.
 void blas_select_cpu_kernels();
 
 // OpenBLAS's kernel family in use ("SkylakeX", "Haswell", ...), with "(chosen by CPU features)" when
