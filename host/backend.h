@@ -14,6 +14,19 @@
 
 namespace safnet {
 
+// How top-1 and top-5 rank a logit that is NaN.
+enum class NanLogits : std::uint8_t {
+  as_torch,  // above every number, as torch.argmax/topk do: a row of NaNs predicts class 0
+  wrong,     // a row whose label logit is NaN is never correct
+};
+
+// Per-split sums of an evaluation, accumulated batch by batch where the model ran.
+struct MetricSums {
+  std::int64_t top1 = 0, top5 = 0;   // correct rows
+  std::int64_t nonfinite_rows = 0;   // rows holding a NaN or infinite logit
+  double loss_sum = 0;               // sum over batches of mean loss * rows
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -63,6 +76,14 @@ class Backend {
                           float weight_decay) = 0;
   virtual void adamw_update(Tensor& w, const Tensor& g, Tensor& m, Tensor& v, float lr, float beta1, float beta2,
                             float eps, float weight_decay, std::int64_t step) = 0;
+
+  // Adds one batch to `sums`, a MetricSums held in a u8 tensor of sizeof(MetricSums) bytes on
+  // this device: the top-1/top-5 hits of logits (N, K) f32 against labels (N) i32 under `rule`,
+  // the rows with a non-finite logit, and loss (1) f32 times N. Nothing crosses to the host.
+  virtual void accumulate_metrics(const Tensor& logits, const Tensor& labels, const Tensor& loss, NanLogits rule,
+                                  Tensor& sums) {
+    fail(device().str(), ": no metric kernels");
+  }
 
   // One fault trial in device memory: samples the flip sites of (seed, trial, spec) on the device,
   // exactly the sites sample_flips() gives on the host, applies them to `words` (spec.words

@@ -5,7 +5,7 @@
 
 #include "host/check.h"
 #include "host/safetensors.h"
-#include "host/saf_names.h"
+#include "host/saf.h"
 
 namespace safnet {
 

@@ -3,8 +3,8 @@
 
 #include <set>
 
-#include "cuda/numeric.h"
 #include "host/check.h"
+#include "host/faults/storage.h"
 
 namespace safnet {
 
@@ -19,11 +19,8 @@ Tensor to_f32(const Tensor& t, const std::string& name, const std::string& path)
   if (t.dtype() == DType::f32()) return t;
   Tensor out(t.shape());
   float* o = out.data<float>();
-  const std::int64_t n = t.numel();
   if (t.dtype() == DType::f16() || t.dtype() == DType::bf16()) {
-    const auto* h = t.data<std::uint16_t>();
-    const bool half = t.dtype() == DType::f16();
-    for (std::int64_t i = 0; i < n; ++i) o[i] = half ? f16_bits_to_f32(h[i]) : bf16_bits_to_f32(h[i]);
+    decode_words(t.raw(), t.dtype(), t.numel(), o);
     return out;
   }
   fail(path, ": tensor '", name, "' is ", t.dtype().name(), "; parameters must be floating point (F32 F64 F16 BF16)");

@@ -4,7 +4,7 @@
 #include <map>
 
 #include "host/check.h"
-#include "host/saf_names.h"
+#include "host/saf.h"
 
 namespace safnet {
 

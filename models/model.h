@@ -4,7 +4,7 @@
 #include <string>
 #include <vector>
 
-#include "cuda/saf.h"
+#include "host/saf.h"
 #include "host/graph.h"
 #include "host/params.h"
 

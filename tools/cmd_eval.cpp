@@ -2,13 +2,13 @@
 #include <cstdio>
 
 #include "host/check.h"
-#include "host/saf_names.h"
+#include "host/saf.h"
 #include "models/checkpoint.h"
 #include "tools/commands.h"
 #include "tools/common.h"
-#include "tools/devices.h"
-#include "tools/evaluate.h"
-#include "tools/stored_model.h"
+#include "app/devices.h"
+#include "app/evaluate.h"
+#include "app/stored_model.h"
 
 namespace safnet {
 

@@ -4,12 +4,13 @@
 
 #include "host/check.h"
 #include "host/file_io.h"
-#include "host/saf_names.h"
-#include "tools/campaign.h"
+#include "host/saf.h"
+#include "app/campaign.h"
 #include "tools/commands.h"
+#include "tools/campaign_flags.h"
 #include "tools/common.h"
-#include "tools/devices.h"
-#include "tools/interrupt.h"
+#include "app/devices.h"
+#include "app/interrupt.h"
 
 namespace safnet {
 

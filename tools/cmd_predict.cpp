@@ -14,8 +14,9 @@
 #include "host/check.h"
 #include "host/executor.h"
 #include "host/file_io.h"
-#include "tools/campaign.h"
+#include "app/campaign.h"
 #include "tools/commands.h"
+#include "tools/campaign_flags.h"
 #include "tools/common.h"
 
 namespace safnet {

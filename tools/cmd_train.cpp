@@ -5,12 +5,12 @@
 
 #include "host/check.h"
 #include "host/file_io.h"
-#include "host/saf_names.h"
+#include "host/saf.h"
 #include "models/init_from.h"
 #include "tools/commands.h"
 #include "tools/common.h"
-#include "tools/interrupt.h"
-#include "tools/trainer.h"
+#include "app/interrupt.h"
+#include "app/trainer.h"
 
 namespace safnet {
 

@@ -6,8 +6,9 @@
 #include <cstdio>
 #include <thread>
 
+#include "app/devices.h"
 #include "host/check.h"
-#include "host/saf_names.h"
+#include "host/saf.h"
 
 namespace safnet {
 
@@ -64,6 +65,16 @@ ModelConfig model_config(const Args& a, const Dataset& data) {
   m.classes = data.classes;
   check_model_config(m);
   return m;
+}
+
+void add_device_flag(Args& a) {
+  a.opt("device", "auto", "cpu, cuda, cuda:N, sim (the CUDA backend on the simulator: slow, for checking) or auto");
+}
+
+Backend& backend_from_flags(const Args& a, bool quiet) {
+  Backend& b = backend_for(resolve_device(a.str("device"), quiet));
+  if (!quiet) std::fprintf(stderr, "safnet: running on %s (%s)\n", b.device().str().c_str(), b.describe().c_str());
+  return b;
 }
 
 std::string format_percent(double v) {

@@ -1,8 +1,9 @@
-// Flags and setup shared by the subcommands: data set selection, threads, model flags.
+// Flags and setup shared by the subcommands: data set selection, threads, model flags, device.
 #pragma once
 #include <string>
 
 #include "data/dataset.h"
+#include "host/backend.h"
 #include "models/model.h"
 #include "tools/args.h"
 
@@ -20,6 +21,11 @@ void apply_threads(const Args& a);
 // --model --saf --saf-c --saf-nan --no-saf-first --no-saf-last
 void add_model_flags(Args& a);
 ModelConfig model_config(const Args& a, const Dataset& data);
+
+// --device, defaulting to auto.
+void add_device_flag(Args& a);
+// The backend --device names (printing which one when not quiet).
+Backend& backend_from_flags(const Args& a, bool quiet = false);
 
 std::string format_percent(double v);  // "91.23"
 

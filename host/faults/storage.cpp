@@ -57,10 +57,14 @@ void decode_storage(const StorageBuffer& buf, float* out) {
   if (buf.bytes.size() % buf.dtype.size() != 0)
     fail("host/faults/storage.cpp: decode_storage: ", buf.bytes.size(), " bytes is not a whole number of ",
          buf.dtype.name(), " words");
-  const std::int64_t n = buf.words();
-  if (n > 0 && out == nullptr) fail("host/faults/storage.cpp: decode_storage: null output for ", n, " elements");
-  const std::uint8_t* p = buf.bytes.data();
-  switch (buf.dtype.kind) {
+  decode_words(buf.bytes.data(), buf.dtype, buf.words(), out);
+}
+
+void decode_words(const void* words, DType dtype, std::int64_t n, float* out) {
+  check_storage_dtype(dtype, "decode_words");
+  if (n > 0 && out == nullptr) fail("host/faults/storage.cpp: decode_words: null output for ", n, " elements");
+  const auto* p = static_cast<const std::uint8_t*>(words);
+  switch (dtype.kind) {
     case DType::Kind::f32:
       if (n > 0) std::memcpy(out, p, static_cast<std::size_t>(n) * 4);
       break;
@@ -79,7 +83,7 @@ void decode_storage(const StorageBuffer& buf, float* out) {
       }
       break;
     case DType::Kind::fixed:
-      for (std::int64_t i = 0; i < n; ++i) out[i] = fixed_to_f32(static_cast<std::int8_t>(p[i]), buf.dtype.n);
+      for (std::int64_t i = 0; i < n; ++i) out[i] = fixed_to_f32(static_cast<std::int8_t>(p[i]), dtype.n);
       break;
     default: break;  // rejected above
   }

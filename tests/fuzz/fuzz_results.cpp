@@ -7,7 +7,7 @@
 #include <string>
 
 #include "host/check.h"
-#include "host/faults/results.h"
+#include "app/results.h"
 
 namespace {
 

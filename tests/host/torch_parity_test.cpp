@@ -11,7 +11,7 @@
 #include "host/executor.h"
 #include "host/rng.h"
 #include "host/safetensors.h"
-#include "host/saf_names.h"
+#include "host/saf.h"
 
 namespace safnet {
 namespace {

@@ -11,7 +11,7 @@
 #include "host/check.h"
 #include "host/executor.h"
 #include "host/rng.h"
-#include "host/saf_names.h"
+#include "host/saf.h"
 #include "models/init_from.h"
 
 namespace safnet {

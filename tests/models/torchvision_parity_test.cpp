@@ -14,8 +14,8 @@
 #include "host/check.h"
 #include "host/executor.h"
 #include "models/import.h"
-#include "tools/devices.h"
-#include "tools/stored_model.h"
+#include "app/devices.h"
+#include "app/stored_model.h"
 
 namespace safnet {
 namespace {

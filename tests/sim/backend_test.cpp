@@ -13,8 +13,8 @@
 #include "host/executor.h"
 #include "host/optim.h"
 #include "models/model.h"
-#include "tools/devices.h"
-#include "tools/stored_model.h"
+#include "app/devices.h"
+#include "app/stored_model.h"
 
 namespace safnet {
 namespace {

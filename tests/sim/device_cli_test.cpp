@@ -8,9 +8,9 @@
 #include <map>
 #include <tuple>
 
-#include "host/faults/results.h"
+#include "app/results.h"
 #include "tests/tools/tool_test_util.h"
-#include "tools/trainer.h"
+#include "app/trainer.h"
 
 namespace safnet {
 namespace {

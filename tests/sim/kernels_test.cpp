@@ -10,7 +10,7 @@
 
 #include "cuda/cuda_check.h"
 #include "cuda/sim/exec.h"
-#include "cuda/sim/selftest_kernels.h"
+#include "tests/sim/selftest_kernels.h"
 
 namespace st = safnet::sim_selftest;
 

@@ -11,7 +11,7 @@
 #include <filesystem>
 #include <thread>
 
-#include "host/faults/results.h"
+#include "app/results.h"
 #include "host/file_io.h"
 #include "tests/tools/tool_test_util.h"
 

@@ -17,10 +17,10 @@
 #include "host/check.h"
 #include "host/executor.h"
 #include "host/file_io.h"
-#include "host/saf_names.h"
+#include "host/saf.h"
 #include "host/safetensors.h"
 #include "tests/tools/tool_test_util.h"
-#include "tools/campaign.h"
+#include "app/campaign.h"
 
 namespace safnet {
 namespace {

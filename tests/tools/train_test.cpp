@@ -10,7 +10,7 @@
 #include "host/file_io.h"
 #include "models/checkpoint.h"
 #include "tests/tools/tool_test_util.h"
-#include "tools/trainer.h"
+#include "app/trainer.h"
 
 namespace safnet {
 namespace {

@@ -1,5 +1,5 @@
 // Backends by device: the CPU, the CUDA backend on the simulator, and (where built) on GPUs.
-#include "tools/devices.h"
+#include "app/devices.h"
 
 #include <cstdio>
 #include <map>
@@ -47,16 +47,6 @@ Device resolve_device(const std::string& flag, bool quiet) {
                                          : "no such GPU (this machine has " + std::to_string(n) + ")");
   }
   return d;
-}
-
-void add_device_flag(Args& a) {
-  a.opt("device", "auto", "cpu, cuda, cuda:N, sim (the CUDA backend on the simulator: slow, for checking) or auto");
-}
-
-Backend& backend_from_flags(const Args& a, bool quiet) {
-  Backend& b = backend_for(resolve_device(a.str("device"), quiet));
-  if (!quiet) std::fprintf(stderr, "safnet: running on %s (%s)\n", b.device().str().c_str(), b.describe().c_str());
-  return b;
 }
 
 void print_device_peak(Backend& backend) {

@@ -1,5 +1,5 @@
 // Encoding a model's weights into a storage dtype.
-#include "tools/stored_model.h"
+#include "app/stored_model.h"
 
 #include <cstring>
 

@@ -1,5 +1,5 @@
 // SAF names.
-#include "host/saf_names.h"
+#include "host/saf.h"
 
 #include <sstream>
 

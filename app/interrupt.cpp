@@ -1,5 +1,5 @@
 // SIGINT/SIGTERM to a flag polled by training and campaigns.
-#include "tools/interrupt.h"
+#include "app/interrupt.h"
 
 #include <csignal>
 #include <cstdlib>

@@ -1,5 +1,5 @@
 // A tiny SVG line-plot builder: log-x panels with bands, markers, reference lines and a legend.
-#include "host/faults/svg_plot.h"
+#include "app/svg_plot.h"
 
 #include <algorithm>
 #include <cmath>

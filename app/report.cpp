@@ -1,5 +1,5 @@
 // Campaign reports: statistics per (model, saf, dtype, ber) and their table, CSV and plot.
-#include "host/faults/report.h"
+#include "app/report.h"
 
 #include <algorithm>
 #include <charconv>
@@ -10,7 +10,7 @@
 #include <tuple>
 
 #include "host/check.h"
-#include "host/faults/svg_plot.h"
+#include "app/svg_plot.h"
 
 namespace safnet {
 

@@ -1,5 +1,5 @@
 // The training loop.
-#include "tools/trainer.h"
+#include "app/trainer.h"
 
 #include <cmath>
 #include <cstdio>
@@ -14,11 +14,11 @@
 #include "host/cpu/ops.h"
 #include "host/executor.h"
 #include "host/file_io.h"
-#include "tools/devices.h"
-#include "tools/evaluate.h"
-#include "tools/interrupt.h"
-#include "tools/progress.h"
-#include "tools/stored_model.h"
+#include "app/devices.h"
+#include "app/evaluate.h"
+#include "app/interrupt.h"
+#include "app/progress.h"
+#include "app/stored_model.h"
 
 namespace safnet {
 

@@ -1,4 +1,4 @@
-// Launchers for cuda/kernels/sim_selftest.cu: small kernels that exercise each simulated feature.
+// Launchers for tests/sim/selftest_kernels.cu: small kernels that exercise each simulated feature.
 // Pointers are device pointers; `block` is the threads per block (1..1024), n need not divide it.
 #pragma once
 #include "cuda/cuda_check.h"

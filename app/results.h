@@ -76,10 +76,4 @@ struct Shard {
   int k = 0, n = 1;
   bool owns(std::int64_t trial) const;
 };
-// Parses "k/n" with 0 <= k < n; throws naming the text.
-Shard parse_shard(const std::string& text);
-
-// Parses "1e-6,1e-5,1e-4": each value a finite number in [0, 1]; throws naming the bad item.
-std::vector<double> parse_ber_list(const std::string& text);
-
 }  // namespace safnet

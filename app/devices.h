@@ -1,9 +1,8 @@
-// The --device flag: which backend a command runs on.
+// Backends by device: which one a device name means, created once per process.
 #pragma once
 #include <string>
 
 #include "host/backend.h"
-#include "tools/args.h"
 
 namespace safnet {
 
@@ -11,10 +10,6 @@ namespace safnet {
 // quiet); "cpu", "sim", "cuda" and "cuda:N" name one. Asking for CUDA where there is none is an
 // error that says so.
 Device resolve_device(const std::string& flag, bool quiet = false);
-// --device, defaulting to auto.
-void add_device_flag(Args& a);
-// The backend --device names (printing which one when not quiet).
-Backend& backend_from_flags(const Args& a, bool quiet = false);
 
 // On a GPU (or the simulator), prints the device memory the caching allocator peaked at.
 void print_device_peak(Backend& backend);

@@ -1,4 +1,5 @@
-// Names of SAF kinds and NaN modes as users type them on the command line and in checkpoints.
+// SAFs on the host: the functions of cuda/saf.h (shared with the kernels) and the names users type
+// on the command line and store in checkpoints.
 #pragma once
 #include <string>
 

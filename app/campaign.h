@@ -7,9 +7,9 @@
 #include <vector>
 
 #include "host/faults/flips.h"
-#include "host/faults/results.h"
+#include "app/results.h"
 #include "models/checkpoint.h"
-#include "tools/evaluate.h"
+#include "app/evaluate.h"
 
 namespace safnet {
 

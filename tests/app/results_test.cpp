@@ -1,5 +1,6 @@
 // Tests of the campaign results file: record JSON, validation, torn lines, resume, merge, shards.
-#include "host/faults/results.h"
+#include "app/results.h"
+#include "tools/campaign_flags.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>

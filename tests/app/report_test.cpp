@@ -1,5 +1,5 @@
 // Tests of campaign reports: Student t, group statistics, the Markdown table, CSV and SVG plot.
-#include "host/faults/report.h"
+#include "app/report.h"
 
 #include <gtest/gtest.h>
 #include <sys/wait.h>
@@ -13,7 +13,7 @@
 #include <sstream>
 
 #include "host/check.h"
-#include "host/faults/svg_plot.h"
+#include "app/svg_plot.h"
 
 namespace safnet {
 namespace {

@@ -1,7 +1,7 @@
 // Kernels that exercise the CUDA simulator's features, compiled by nvcc and, with -x c++, by the
 // host compiler against cuda/sim; used only by tests/sim.
 #include "cuda/launch.h"
-#include "cuda/sim/selftest_kernels.h"
+#include "tests/sim/selftest_kernels.h"
 
 namespace safnet::sim_selftest {
 namespace {

@@ -1,5 +1,5 @@
 // Progress line rendering.
-#include "tools/progress.h"
+#include "app/progress.h"
 
 #include <unistd.h>
 

@@ -1,5 +1,5 @@
 // Whole-split evaluation with cached graphs.
-#include "tools/evaluate.h"
+#include "app/evaluate.h"
 
 #include <cmath>
 #include <cstring>

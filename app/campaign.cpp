@@ -1,5 +1,5 @@
 // Fault campaigns: sampling, injection, evaluation and durable results, trials in parallel.
-#include "tools/campaign.h"
+#include "app/campaign.h"
 
 #include <fnmatch.h>
 #include <omp.h>
@@ -15,10 +15,10 @@
 
 #include "cuda/numeric.h"
 #include "host/check.h"
-#include "host/saf_names.h"
-#include "tools/interrupt.h"
-#include "tools/progress.h"
-#include "tools/stored_model.h"
+#include "host/saf.h"
+#include "app/interrupt.h"
+#include "app/progress.h"
+#include "app/stored_model.h"
 
 namespace safnet {
 

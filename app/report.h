@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "host/faults/results.h"
+#include "app/results.h"
 
 namespace safnet {
 
