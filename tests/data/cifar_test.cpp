@@ -8,6 +8,7 @@
 #include "host/check.h"
 #include "host/file_io.h"
 #include "tests/test_dir.h"
+#include "tests/skip.h"
 
 namespace safnet {
 namespace {
@@ -198,7 +199,7 @@ TEST(Cifar, MissingFilesNameDirectoryAndFiles) {
 const std::string kSubset = std::string(SAFNET_SOURCE_DIR) + "/../shared/data/cifar10-subset";
 
 TEST(Cifar, RealSubset) {
-  if (!fs::exists(std::string(kSubset) + "/test_batch.bin")) GTEST_SKIP() << "no CIFAR-10 subset at " << kSubset;
+  if (!fs::exists(std::string(kSubset) + "/test_batch.bin")) SAFNET_SKIP_OR_FAIL("no CIFAR-10 subset at " << kSubset);
   const Dataset test = load_dataset("cifar10", kSubset, Split::test);
   ASSERT_EQ(test.size(), 1017);
   ASSERT_EQ(test.class_names.size(), 10u);

@@ -6,6 +6,7 @@
 
 #include "data/dataset.h"
 #include "host/check.h"
+#include "tests/skip.h"
 
 namespace safnet {
 namespace {
@@ -42,7 +43,7 @@ TEST(Dataset, DefaultNormalizationShapes) {
 
 TEST(Dataset, FashionMnistConstantsMatchTheTrainingSet) {
   const char* dir = "/usr/share/datasets/fashion-mnist";
-  if (!fs::exists(std::string(dir) + "/train-images-idx3-ubyte.gz")) GTEST_SKIP() << "no Fashion-MNIST at " << dir;
+  if (!fs::exists(std::string(dir) + "/train-images-idx3-ubyte.gz")) SAFNET_SKIP_OR_FAIL("no Fashion-MNIST at " << dir);
   const Dataset d = load_dataset("fashion-mnist", dir, Split::train);
   double sum = 0, sq = 0;  // exact: integer sums below 2^53
   for (auto v : d.images) {
@@ -59,7 +60,7 @@ TEST(Dataset, FashionMnistConstantsMatchTheTrainingSet) {
 
 TEST(Dataset, Cifar10MeansAgreeWithTheSubset) {
   const std::string dir = std::string(SAFNET_SOURCE_DIR) + "/../shared/data/cifar10-subset";
-  if (!fs::exists(std::string(dir) + "/data_batch_1.bin")) GTEST_SKIP() << "no CIFAR-10 subset at " << dir;
+  if (!fs::exists(std::string(dir) + "/data_batch_1.bin")) SAFNET_SKIP_OR_FAIL("no CIFAR-10 subset at " << dir);
   const Dataset d = load_dataset("cifar10", dir, Split::train);
   const Normalization z = default_normalization("cifar10");
   const std::int64_t plane = 32 * 32;

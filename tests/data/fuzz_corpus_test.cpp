@@ -7,6 +7,7 @@
 #include "data/idx.h"
 #include "host/check.h"
 #include "host/file_io.h"
+#include "tests/skip.h"
 
 namespace safnet {
 namespace {
@@ -37,7 +38,7 @@ int accepts(F&& f) {
 
 TEST(FuzzCorpus, Cifar) {
   const auto files = corpus("cifar");
-  if (files.empty()) GTEST_SKIP() << "no corpus (SAFNET_SOURCE_DIR unset or tests/fuzz/corpus/cifar empty)";
+  if (files.empty()) SAFNET_SKIP_OR_FAIL("no corpus (SAFNET_SOURCE_DIR unset or tests/fuzz/corpus/cifar empty)");
   int ok = 0;
   for (const auto& path : files) {
     const std::vector<std::uint8_t> b = read_file(path);
@@ -51,7 +52,7 @@ TEST(FuzzCorpus, Cifar) {
 
 TEST(FuzzCorpus, Idx) {
   const auto files = corpus("idx");
-  if (files.empty()) GTEST_SKIP() << "no corpus (SAFNET_SOURCE_DIR unset or tests/fuzz/corpus/idx empty)";
+  if (files.empty()) SAFNET_SKIP_OR_FAIL("no corpus (SAFNET_SOURCE_DIR unset or tests/fuzz/corpus/idx empty)");
   int ok = 0;
   for (const auto& path : files) {
     std::vector<std::uint8_t> b = read_file(path);

@@ -9,6 +9,7 @@
 #include "host/check.h"
 #include "host/file_io.h"
 #include "tests/test_dir.h"
+#include "tests/skip.h"
 
 namespace safnet {
 namespace {
@@ -234,7 +235,7 @@ const char* kFashion = "/usr/share/datasets/fashion-mnist";
 
 TEST(Idx, RealFashionMnist) {
   if (!fs::exists(std::string(kFashion) + "/train-labels-idx1-ubyte.gz"))
-    GTEST_SKIP() << "no Fashion-MNIST at " << kFashion;
+    SAFNET_SKIP_OR_FAIL("no Fashion-MNIST at " << kFashion);
   const Dataset train = load_dataset("fashion-mnist", kFashion, Split::train);
   ASSERT_EQ(train.size(), 60000);
   EXPECT_EQ(train.height, 28);

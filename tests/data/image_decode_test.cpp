@@ -10,6 +10,7 @@
 #include "host/check.h"
 #include "host/file_io.h"
 #include "tests/data/image_test_util.h"
+#include "tests/skip.h"
 
 namespace safnet {
 namespace {
@@ -311,7 +312,7 @@ TEST(ImageDecode, FuzzCorpus) {
   for (const auto& e : std::filesystem::directory_iterator(std::string(SAFNET_SOURCE_DIR) + "/tests/fuzz/corpus/image", ec))
     if (e.is_regular_file()) files.push_back(e.path().string());
 #endif
-  if (files.empty()) GTEST_SKIP() << "no corpus (SAFNET_SOURCE_DIR unset or tests/fuzz/corpus/image empty)";
+  if (files.empty()) SAFNET_SKIP_OR_FAIL("no corpus (SAFNET_SOURCE_DIR unset or tests/fuzz/corpus/image empty)");
   int ok = 0;
   for (const auto& path : files) {
     const std::vector<std::uint8_t> b = read_file(path);

@@ -10,6 +10,7 @@
 #include "host/dtype.h"
 #include "host/optim.h"
 #include "host/schedule.h"
+#include "tests/skip.h"
 
 namespace safnet {
 namespace {
@@ -41,7 +42,7 @@ TEST(Optim, MatchesTorchOptimStepForStep) {
     while (is >> v) ref[name].push_back(v);
   }
   if (p) pclose(p);
-  if (ref.size() != 3) GTEST_SKIP() << "python3-torch is not installed: optimizer parity not checked";
+  if (ref.size() != 3) SAFNET_SKIP_OR_FAIL("python3-torch is not installed: optimizer parity not checked");
   OptimConfig sgd;
   sgd.weight_decay = 1e-3f;
   OptimConfig nesterov;

@@ -14,6 +14,7 @@
 
 #include "host/check.h"
 #include "host/file_io.h"
+#include "tests/skip.h"
 
 namespace safnet {
 namespace {
@@ -381,7 +382,7 @@ with open(sys.argv[2], "w") as f:
 )PY";
 
 TEST(Safetensors, ReadsFileWrittenByPython) {
-  if (!have_torch()) GTEST_SKIP() << "/usr/bin/python3 cannot import torch: PyTorch interop not tested";
+  if (!have_torch()) SAFNET_SKIP_OR_FAIL("/usr/bin/python3 cannot import torch: PyTorch interop not tested");
   const std::string path = temp_path("from_python.safetensors"), bits_path = temp_path("from_python.bits");
   std::string log;
   ASSERT_EQ(run_python("writer", kPythonWriter, path + " " + bits_path, log), 0) << log;
@@ -454,7 +455,7 @@ print("OK")
 )PY";
 
 TEST(Safetensors, WrittenFileReadsInPython) {
-  if (!have_torch()) GTEST_SKIP() << "/usr/bin/python3 cannot import torch: PyTorch interop not tested";
+  if (!have_torch()) SAFNET_SKIP_OR_FAIL("/usr/bin/python3 cannot import torch: PyTorch interop not tested");
   SafetensorsFile f;
   std::vector<float> fv;
   for (int i = 0; i < 6; ++i) fv.push_back(static_cast<float>(i) * 0.5f - 1.0f);

@@ -12,6 +12,7 @@
 #include "host/rng.h"
 #include "host/safetensors.h"
 #include "host/saf.h"
+#include "tests/skip.h"
 
 namespace safnet {
 namespace {
@@ -122,7 +123,7 @@ void check(const std::string& conv_saf, const std::string& lin_saf, int stride, 
 class TorchParity : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!have_torch()) GTEST_SKIP() << "python3-torch is not installed: PyTorch parity not checked";
+    if (!have_torch()) SAFNET_SKIP_OR_FAIL("python3-torch is not installed: PyTorch parity not checked");
   }
 };
 

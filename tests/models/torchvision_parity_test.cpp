@@ -16,6 +16,7 @@
 #include "models/import.h"
 #include "app/devices.h"
 #include "app/stored_model.h"
+#include "tests/skip.h"
 
 namespace safnet {
 namespace {
@@ -50,7 +51,7 @@ Tensor forward(const Checkpoint& ck, const Tensor& x, Backend& backend) {
 // error stays near 1e-6 of the scale, so 1e-4 separates rounding from any real difference (a
 // wrong layer, stride, padding or statistic changes the logits by order 1).
 void check_parity(const std::string& arch, int classes, int size, const std::string& device = "cpu") {
-  if (!have_torchvision()) GTEST_SKIP() << "python3-torch/torchvision not installed: PyTorch parity of " << arch << " skipped";
+  if (!have_torchvision()) SAFNET_SKIP_OR_FAIL("python3-torch/torchvision not installed: PyTorch parity of " << arch << " skipped");
   const std::string dir = temp_dir("parity_" + arch);
   const std::string pth = dir + "/model.pth", weights = dir + "/weights.safetensors", io = dir + "/io.safetensors";
   ASSERT_NO_FATAL_FAILURE(python(SAFNET_SOURCE_DIR "/tests/parity/torch_resnet.py " + arch + " 7 " +
@@ -96,7 +97,7 @@ TEST(TorchvisionParity, CifarResNet20FromTorchReferenceImports) { check_parity("
 
 // The export path for torchvision's own architecture, at its full ImageNet size.
 TEST(TorchvisionParity, RandomTorchvisionResNet18ImportsByName) {
-  if (!have_torchvision()) GTEST_SKIP() << "python3-torch/torchvision not installed: torchvision export skipped";
+  if (!have_torchvision()) SAFNET_SKIP_OR_FAIL("python3-torch/torchvision not installed: torchvision export skipped");
   const std::string dir = temp_dir("tv_export");
   const std::string weights = dir + "/r18.safetensors";
   ASSERT_NO_FATAL_FAILURE(python(SAFNET_SOURCE_DIR "/tools/export_torch.py --torchvision resnet18 --random --seed 1 " + weights));

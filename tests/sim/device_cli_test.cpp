@@ -10,12 +10,14 @@
 
 #include "app/results.h"
 #include "tests/tools/tool_test_util.h"
+#include "app/devices.h"
 #include "app/trainer.h"
+#include "tests/skip.h"
 
 namespace safnet {
 namespace {
 
-TrainConfig cnn_config(const Dataset& d, const std::string& out, const std::string& device) {
+TrainConfig cnn_config(const Dataset& d, const std::string& out) {
   TrainConfig cfg;
   cfg.model.arch = "cnn";
   cfg.model.in_channels = d.channels;
@@ -31,7 +33,6 @@ TrainConfig cnn_config(const Dataset& d, const std::string& out, const std::stri
   cfg.out_dir = out;
   cfg.quiet = true;
   cfg.augment = AugmentConfig{4, true};  // on a device the crop and flip run in a kernel
-  cfg.device = device;
   return cfg;
 }
 
@@ -43,13 +44,13 @@ Checkpoint fresh(const TrainConfig& cfg) {
 }
 
 TEST(DeviceSim, TrainingFollowsTheCpuStepForStep) {
-  if (!test::have_fashion_mnist()) GTEST_SKIP() << "dataset-fashion-mnist is not installed";
+  if (!test::have_fashion_mnist()) SAFNET_SKIP_OR_FAIL("dataset-fashion-mnist is not installed");
   const Dataset train_set = load_dataset("fashion-mnist", "/usr/share/datasets/fashion-mnist", Split::train, 320);
   const Dataset test_set = load_dataset("fashion-mnist", "/usr/share/datasets/fashion-mnist", Split::test, 64);
   const std::string dir = test::temp_dir("device_train");
-  const TrainConfig on_cpu = cnn_config(train_set, dir + "/cpu", "cpu"), on_sim = cnn_config(train_set, dir + "/sim", "sim");
-  const TrainResult cpu = train(on_cpu, train_set, test_set, fresh(on_cpu));
-  const TrainResult sim = train(on_sim, train_set, test_set, fresh(on_sim));
+  const TrainConfig on_cpu = cnn_config(train_set, dir + "/cpu"), on_sim = cnn_config(train_set, dir + "/sim");
+  const TrainResult cpu = train(on_cpu, backend_for(Device::parse("cpu")), train_set, test_set, fresh(on_cpu));
+  const TrainResult sim = train(on_sim, backend_for(Device::parse("sim")), train_set, test_set, fresh(on_sim));
   ASSERT_EQ(cpu.step_losses.size(), 10u);
   ASSERT_EQ(sim.step_losses.size(), cpu.step_losses.size());
   // Reordered float32 sums drift by a few ulps per step; 1e-4 relative leaves room for 10 steps
@@ -61,7 +62,7 @@ TEST(DeviceSim, TrainingFollowsTheCpuStepForStep) {
 }
 
 TEST(DeviceSim, FaultCampaignRecordsTheSameFlipsAndAccuracies) {
-  if (!test::have_fashion_mnist()) GTEST_SKIP() << "dataset-fashion-mnist is not installed";
+  if (!test::have_fashion_mnist()) SAFNET_SKIP_OR_FAIL("dataset-fashion-mnist is not installed");
   const std::string dir = test::temp_dir("device_faults");
   auto r = test::run("train --model mlp --saf tanh --epochs 1 --limit 512 --batch 64 --quiet --device cpu --out " + dir +
                      "/mlp");

@@ -6,6 +6,7 @@
 
 #include "host/file_io.h"
 #include "tests/tools/tool_test_util.h"
+#include "tests/skip.h"
 
 namespace safnet {
 namespace {
@@ -62,7 +63,7 @@ TEST(Cli, TruncatedCheckpointIsRejectedByName) {
 }
 
 TEST(Cli, TrainRefusesToOverwriteAnExistingRun) {
-  if (!test::have_fashion_mnist()) GTEST_SKIP() << "dataset-fashion-mnist is not installed";
+  if (!test::have_fashion_mnist()) SAFNET_SKIP_OR_FAIL("dataset-fashion-mnist is not installed");
   const std::string dir = test::temp_dir("norewrite");
   const std::string common = " --model mlp --dataset fashion-mnist --limit 256 --epochs 1 --batch 64 --quiet --out " + dir;
   ASSERT_EQ(run("train" + common).code, 0);

@@ -14,6 +14,7 @@
 #include "app/results.h"
 #include "host/file_io.h"
 #include "tests/tools/tool_test_util.h"
+#include "tests/skip.h"
 
 namespace safnet {
 namespace {
@@ -30,7 +31,7 @@ class FaultsCli : public ::testing::Test {
     ASSERT_EQ(r.code, 0) << r.output;
   }
   void SetUp() override {
-    if (!test::have_fashion_mnist()) GTEST_SKIP() << "dataset-fashion-mnist is not installed";
+    if (!test::have_fashion_mnist()) SAFNET_SKIP_OR_FAIL("dataset-fashion-mnist is not installed");
   }
   static std::string ckpt() { return *dir_ + "/tanh/checkpoint.safetensors"; }
   static std::string campaign(const std::string& extra) {

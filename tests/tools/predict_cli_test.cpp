@@ -21,6 +21,7 @@
 #include "host/safetensors.h"
 #include "tests/tools/tool_test_util.h"
 #include "app/campaign.h"
+#include "tests/skip.h"
 
 namespace safnet {
 namespace {
@@ -212,7 +213,7 @@ TEST(PredictCli, LogitsColumnsAndFewerThanFiveClasses) {
 }
 
 // A fault trial: predict's logits are those of the model whose stored weights carry exactly that
-// trial's flips (Campaign::faulty_params), and differ from the clean ones.
+// trial's flips (Campaign::faulty_model), and differ from the clean ones.
 TEST(PredictCli, FaultTrialUsesTheCampaignsFlips) {
   const Fixture f = setup("predict_faults", 10, false);
   const std::string csv = f.dir + "/preds.csv";
@@ -226,9 +227,11 @@ TEST(PredictCli, FaultTrialUsesTheCampaignsFlips) {
   cc.dtypes = {DType::f16()};
   cc.bers = {1e-3};
   cc.seed = 3;
-  Campaign campaign(ck, "", "cifar10", 0, EvalSet{}, cc);
-  ParamStore faulty = campaign.faulty_params(DType::f16(), 1e-3, 2);
-  ParamStore clean = campaign.faulty_params(DType::f16(), 1e-3, -1);
+  Campaign campaign(ck, "", "cifar10", 0, EvalSet{}, cc, cpu_backend());
+  const auto faulty_model = campaign.faulty_model(DType::f16(), 1e-3, 2);
+  const auto clean_model = campaign.faulty_model(DType::f16(), 1e-3, -1);
+  ParamStore& faulty = faulty_model->params();
+  ParamStore& clean = clean_model->params();
   for (std::size_t i = 1; i < rows.size(); ++i) {
     const std::vector<float> want = logits_of(ck, faulty, f.images[i - 1]);
     const std::vector<float> unfaulted = logits_of(ck, clean, f.images[i - 1]);
@@ -244,7 +247,7 @@ TEST(PredictCli, FaultTrialUsesTheCampaignsFlips) {
   }
 }
 
-// faulty_params is the model a campaign trial evaluates: same metrics, bit for bit.
+// faulty_model is the model a campaign trial evaluates: same metrics, bit for bit.
 TEST(PredictCli, FaultyParamsAreWhatTheCampaignEvaluates) {
   const Checkpoint ck = make_checkpoint(10, false);
   EvalSet set;
@@ -256,12 +259,12 @@ TEST(PredictCli, FaultyParamsAreWhatTheCampaignEvaluates) {
   cc.bers = {3e-3};
   cc.seed = 5;
   cc.batch = 8;
-  Campaign campaign(ck, "id", "cifar10", 0, set, cc);
-  Evaluator ev(ck.model, 8);
+  Campaign campaign(ck, "id", "cifar10", 0, set, cc, cpu_backend());
+  Evaluator ev(ck.model, 8, cpu_backend());
   for (std::int64_t trial : {-1, 0, 4}) {
     const TrialRecord rec = campaign.run_trial(DType::bf16(), 3e-3, trial);
-    ParamStore p = campaign.faulty_params(DType::bf16(), 3e-3, trial);
-    const Metrics m = ev.run(p, set);
+    const auto stored = campaign.faulty_model(DType::bf16(), 3e-3, trial);
+    const Metrics m = ev.run(stored->params(), set);
     EXPECT_EQ(m.top1, rec.top1) << trial;
     EXPECT_EQ(m.top5, rec.top5) << trial;
     EXPECT_EQ(m.loss, rec.loss) << trial;
@@ -314,6 +317,8 @@ TEST(ImportCli, WritesACheckpointAndListsProblems) {
 // safnet train --init: a pretrained checkpoint starts a SAF run at raw = tau^-1(W), and
 // --recipe imagenet-finetune sets the fine-tuning defaults while explicit flags win.
 TEST(TrainInitCli, StartsFromInverseSafAndTakesTheRecipe) {
+  if (!std::filesystem::exists(test::cifar_subset() + "/data_batch_1.bin"))
+    SAFNET_SKIP_OR_FAIL("no CIFAR-10 subset at " << test::cifar_subset() << " (it sits beside the checkout)");
   const std::string dir = test::temp_dir("train_init");
   Checkpoint pre;
   pre.model.arch = "cnn";

@@ -11,6 +11,7 @@
 #include "models/checkpoint.h"
 #include "tests/tools/tool_test_util.h"
 #include "app/trainer.h"
+#include "tests/skip.h"
 
 namespace safnet {
 namespace {
@@ -34,7 +35,7 @@ TrainConfig small_config(const Dataset& d, const std::string& out, SafKind saf) 
 }
 
 TEST(Train, LearnsFashionMnistSubsetWithTanhWeights) {
-  if (!test::have_fashion_mnist()) GTEST_SKIP() << "dataset-fashion-mnist is not installed";
+  if (!test::have_fashion_mnist()) SAFNET_SKIP_OR_FAIL("dataset-fashion-mnist is not installed");
   const Dataset train_set = load_dataset("fashion-mnist", "/usr/share/datasets/fashion-mnist", Split::train, 2000);
   const Dataset test_set = load_dataset("fashion-mnist", "/usr/share/datasets/fashion-mnist", Split::test, 500);
   const std::string out = test::temp_dir("train_learns");
@@ -42,7 +43,7 @@ TEST(Train, LearnsFashionMnistSubsetWithTanhWeights) {
   Checkpoint start;
   start.model = cfg.model;
   start.params = init_params(cfg.model, 1);
-  const TrainResult r = train(cfg, train_set, test_set, std::move(start));
+  const TrainResult r = train(cfg, cpu_backend(), train_set, test_set, std::move(start));
   EXPECT_EQ(r.epochs_done, 2);
   EXPECT_LT(r.last_epoch_loss, r.first_epoch_loss);
   EXPECT_GT(r.final_top1, 60.0);  // chance is 10 %
@@ -56,7 +57,7 @@ TEST(Train, LearnsFashionMnistSubsetWithTanhWeights) {
 // Ctrl-C mid-epoch writes a checkpoint at the current step; --resume then continues so exactly
 // that the final weights equal those of an uninterrupted run, bit for bit.
 TEST(Train, InterruptThenResumeIsBitExact) {
-  if (!test::have_fashion_mnist()) GTEST_SKIP() << "dataset-fashion-mnist is not installed";
+  if (!test::have_fashion_mnist()) SAFNET_SKIP_OR_FAIL("dataset-fashion-mnist is not installed");
   const std::string a = test::temp_dir("straight"), b = test::temp_dir("interrupted");
   const std::string args = "train --model cnn --saf softsign --dataset fashion-mnist --limit 3000 --epochs 3 --batch 50 --quiet --out ";
   ASSERT_EQ(test::run(args + a).code, 0);
