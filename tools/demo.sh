@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-runs/demo}
-tools/build.sh
+tools/build.sh --target safnet
 mkdir -p "$out"
 for saf in none tanh; do
   run="$out/mlp-$saf"
