@@ -26,6 +26,11 @@ const Args::Spec& Args::spec(const std::string& name) const {
   return it->second;
 }
 
+Args& Args::positionals(const std::string& help) {
+  positional_help_ = help;
+  return *this;
+}
+
 bool Args::parse(int argc, char** argv, int first) {
   for (int i = first; i < argc; ++i) {
     std::string a = argv[i];
@@ -33,7 +38,11 @@ bool Args::parse(int argc, char** argv, int first) {
       std::fputs(usage().c_str(), stdout);
       return false;
     }
-    if (a.rfind("--", 0) != 0) fail("safnet ", command_, ": unexpected argument '", a, "' (see --help)");
+    if (a.rfind("--", 0) != 0) {
+      if (positional_help_.empty()) fail("safnet ", command_, ": unexpected argument '", a, "' (see --help)");
+      positional_.push_back(a);
+      continue;
+    }
     std::string name = a.substr(2), value;
     const auto eq = name.find('=');
     const bool inline_value = eq != std::string::npos;
@@ -113,7 +122,8 @@ std::vector<std::string> Args::list(const std::string& name) const {
 
 std::string Args::usage() const {
   std::ostringstream os;
-  os << "usage: safnet " << command_ << " [flags]\n\n" << summary_ << "\n\nflags:\n";
+  os << "usage: safnet " << command_ << " [flags]" << (positional_help_.empty() ? "" : " [" + positional_help_ + "...]")
+     << "\n\n" << summary_ << "\n\nflags:\n";
   for (const auto& n : order_) {
     const Spec& s = specs_.at(n);
     std::string left = "  --" + n + (s.is_flag ? "" : " V");

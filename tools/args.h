@@ -18,6 +18,10 @@ class Args {
   // A boolean switch (--name sets it).
   Args& flag(const std::string& name, const std::string& help);
 
+  // Arguments that are not flags are collected (e.g. input files) instead of rejected.
+  Args& positionals(const std::string& help);
+  const std::vector<std::string>& positional() const { return positional_; }
+
   // Parses argv[first..]. Returns false when --help was given (usage already printed).
   bool parse(int argc, char** argv, int first);
 
@@ -43,6 +47,8 @@ class Args {
   std::vector<std::string> order_;
   std::map<std::string, Spec> specs_;
   std::map<std::string, std::string> given_;
+  std::string positional_help_;  // empty: no positional arguments
+  std::vector<std::string> positional_;
 };
 
 }  // namespace safnet

@@ -32,12 +32,7 @@ int cmd_eval(int argc, char** argv) {
   Backend& backend = backend_from_flags(a);
 
   Checkpoint ck = load_checkpoint(a.str("checkpoint"));
-  std::string dataset = a.str("dataset");
-  if (dataset.empty()) {
-    auto it = ck.meta.find("dataset");
-    if (it == ck.meta.end()) fail("--dataset is required (the checkpoint does not name its data set)");
-    dataset = it->second;
-  }
+  const std::string dataset = checkpoint_dataset(a, ck);
   const Dataset test = load_split(a, Split::test, dataset);
   if (test.channels != ck.model.in_channels || test.height != ck.model.height || test.width != ck.model.width ||
       test.classes != ck.model.classes)
@@ -50,7 +45,7 @@ int cmd_eval(int argc, char** argv) {
               saf_display_name(ck.model.saf).c_str(), dataset.c_str(), static_cast<long long>(set.size()));
   std::printf("| dtype | top1 (%%) | top5 (%%) | loss |\n|---|---|---|---|\n");
   for (DType dt : dtypes) {
-    ParamStore stored = params_on(backend, store_params(ck.params, dt));
+    ParamStore stored = store_params(ck.params, dt, backend);
     const Metrics m = ev.run(stored, set);
     std::printf("| %s | %.2f | %.2f | %.4f |\n", dt.name().c_str(), m.top1, m.top5, m.loss);
   }

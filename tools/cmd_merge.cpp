@@ -13,18 +13,9 @@ int cmd_merge(int argc, char** argv) {
          "Joins the results files of a campaign's shards into one, sorted by (dtype, BER, trial).\n"
          "usage: safnet merge --out MERGED.jsonl SHARD.jsonl...");
   a.opt("out", "", "merged results file (required; must not be one of the inputs)");
-  std::vector<std::string> files;
-  std::vector<char*> flags{argv[0], argv[1]};
-  for (int i = 2; i < argc; ++i) {
-    const std::string s = argv[i];
-    if (s.rfind("--", 0) == 0 || s == "-h") {
-      flags.push_back(argv[i]);
-      if (s == "--out" && i + 1 < argc) flags.push_back(argv[++i]);
-    } else {
-      files.push_back(s);
-    }
-  }
-  if (!a.parse(static_cast<int>(flags.size()), flags.data(), 2)) return 0;
+  a.positionals("shard results files");
+  if (!a.parse(argc, argv, 2)) return 0;
+  const std::vector<std::string>& files = a.positional();
   a.require({"out"});
   if (files.empty()) fail("give the shard files to merge");
   merge_results(files, a.str("out"));

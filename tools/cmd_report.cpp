@@ -17,18 +17,9 @@ int cmd_report(int argc, char** argv) {
          "usage: safnet report RESULTS.jsonl... [--csv F] [--svg F]");
   a.opt("csv", "", "write one CSV row per (model, SAF, dtype, BER)")
       .opt("svg", "", "write the accuracy vs BER plot");
-  std::vector<std::string> files;
-  std::vector<char*> flags{argv[0], argv[1]};
-  for (int i = 2; i < argc; ++i) {
-    const std::string s = argv[i];
-    if (s.rfind("--", 0) == 0 || s == "-h") {
-      flags.push_back(argv[i]);
-      if ((s == "--csv" || s == "--svg") && i + 1 < argc) flags.push_back(argv[++i]);
-    } else {
-      files.push_back(s);
-    }
-  }
-  if (!a.parse(static_cast<int>(flags.size()), flags.data(), 2)) return 0;
+  a.positionals("results files");
+  if (!a.parse(argc, argv, 2)) return 0;
+  const std::vector<std::string>& files = a.positional();
   if (files.empty()) fail("give at least one results file");
   std::vector<TrialRecord> records;
   for (const auto& f : files) {

@@ -77,6 +77,13 @@ Backend& backend_from_flags(const Args& a, bool quiet) {
   return b;
 }
 
+std::string checkpoint_dataset(const Args& a, const Checkpoint& ck) {
+  if (!a.str("dataset").empty()) return a.str("dataset");
+  auto it = ck.meta.find("dataset");
+  if (it == ck.meta.end()) fail("--dataset is required (the checkpoint does not name its data set)");
+  return it->second;
+}
+
 std::string format_percent(double v) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.2f", v);

@@ -4,6 +4,7 @@
 
 #include "data/dataset.h"
 #include "host/backend.h"
+#include "models/checkpoint.h"
 #include "models/model.h"
 #include "tools/args.h"
 
@@ -26,6 +27,9 @@ ModelConfig model_config(const Args& a, const Dataset& data);
 void add_device_flag(Args& a);
 // The backend --device names (printing which one when not quiet).
 Backend& backend_from_flags(const Args& a, bool quiet = false);
+
+// --dataset, or the data set the checkpoint was trained on.
+std::string checkpoint_dataset(const Args& a, const Checkpoint& ck);
 
 std::string format_percent(double v);  // "91.23"
 
