@@ -10,11 +10,10 @@
 #include <cstring>
 #include <map>
 #include <mutex>
-#include <set>
 #include <thread>
 
-#include "cuda/numeric.h"
 #include "host/check.h"
+#include "host/faults/storage.h"
 #include "host/saf.h"
 #include "app/interrupt.h"
 #include "app/progress.h"
@@ -61,17 +60,9 @@ std::string saf_label(const Saf& s) {
 }
 
 double decode_word(const std::uint8_t* p, DType dt) {
-  switch (dt.kind) {
-    case DType::Kind::f32: {
-      float f;
-      std::memcpy(&f, p, 4);
-      return f;
-    }
-    case DType::Kind::f16: return f16_bits_to_f32(static_cast<std::uint16_t>(p[0] | (p[1] << 8)));
-    case DType::Kind::bf16: return bf16_bits_to_f32(static_cast<std::uint16_t>(p[0] | (p[1] << 8)));
-    case DType::Kind::fixed: return fixed_to_f32(static_cast<std::int8_t>(p[0]), dt.n);
-    default: fail("dtype ", dt.name(), " cannot hold weights");
-  }
+  float v = 0;
+  decode_words(p, dt, 1, &v);
+  return v;
 }
 
 std::uint64_t load_word(const std::uint8_t* p, std::size_t size) {
@@ -80,64 +71,28 @@ std::uint64_t load_word(const std::uint8_t* p, std::size_t size) {
   return w;
 }
 
-// Per-thread state: the stored model of each dtype (mutated in place by injection and restored
-// afterwards) and an evaluator with its own activations. Off the CPU, the fault targets of each
-// dtype also sit in one device buffer, `work`, that the device parameters view and trials
-// overwrite from `clean`.
+// Per-thread state: the stored model of each dtype, whose words each trial restores and faults,
+// and an evaluator with its own activations.
 struct Worker {
-  struct OnDevice {
-    Tensor clean, work;  // (target words * word bytes) u8
-    ParamStore params;
-  };
-  Worker(const Checkpoint& ck, const FaultTargets& t, int batch, Backend& backend)
-      : ck(ck), targets(t), backend(backend), eval(ck.model, batch, backend) {}
-  ParamStore& stored(DType dt) {
-    auto it = by_dtype.find(dt.name());
-    if (it == by_dtype.end())
-      it = by_dtype.emplace(dt.name(), store_params(ck.params, dt, [&](const ParamInfo& p) { return targets.selects(p); }))
-               .first;
-    return it->second;
-  }
-  OnDevice& on_device(DType dt, const std::vector<TargetSlice>& slices) {
-    auto it = device.find(dt.name());
-    if (it != device.end()) return it->second;
-    const ParamStore& host = stored(dt);
-    const std::size_t ws = dt.size();
-    const std::int64_t words = slices.empty() ? 0 : slices.back().first_word + slices.back().words;
-    Tensor staging({words * static_cast<std::int64_t>(ws)}, DType::u8());
-    for (const TargetSlice& sl : slices) {
-      const Tensor& t = host.at(sl.name).value;
-      std::memcpy(staging.data<std::uint8_t>() + sl.first_word * static_cast<std::int64_t>(ws), t.raw(), t.nbytes());
-    }
-    OnDevice d;
-    d.clean = backend.to_device(staging);
-    d.work = backend.zeros(staging.shape(), DType::u8());
-    std::size_t s = 0;
-    for (const ParamInfo& p : host.all()) {
-      if (s < slices.size() && slices[s].name == p.name) {
-        d.params.add(p.name, Tensor::view_of(d.work, p.value.shape(), dt, static_cast<std::size_t>(slices[s].first_word) * ws),
-                     p.role, p.layer);
-        ++s;
-      } else {
-        d.params.add(p.name, backend.to_device(p.value), p.role, p.layer);
-      }
-    }
-    SAFNET_CHECK(s == slices.size(), "fault targets out of parameter order");
-    return device.emplace(dt.name(), std::move(d)).first->second;
+  Worker(const Checkpoint& ck, const std::vector<TargetSlice>& slices, const CampaignConfig& cfg, Backend& backend)
+      : ck(ck), slices(slices), backend(backend), eval(ck.model, cfg.batch, backend, cfg.nan_logits) {}
+  StoredModel& stored(DType dt) {
+    auto& slot = by_dtype[dt.name()];
+    if (!slot) slot = std::make_unique<StoredModel>(ck.params, slices, dt, backend);
+    return *slot;
   }
   const Checkpoint& ck;
-  const FaultTargets& targets;
+  const std::vector<TargetSlice>& slices;
   Backend& backend;
   Evaluator eval;
-  std::map<std::string, ParamStore> by_dtype;
-  std::map<std::string, OnDevice> device;
+  std::map<std::string, std::unique_ptr<StoredModel>> by_dtype;
 };
 
 }  // namespace
 
 Campaign::Campaign(Checkpoint ck, std::string checkpoint_id, std::string dataset, std::int64_t limit, EvalSet data,
-                   CampaignConfig cfg)
-    : ck_(std::move(ck)), dataset_(std::move(dataset)), data_(std::move(data)), cfg_(std::move(cfg)) {
+                   CampaignConfig cfg, Backend& backend)
+    : ck_(std::move(ck)), dataset_(std::move(dataset)), data_(std::move(data)), cfg_(std::move(cfg)), backend_(backend) {
   if (cfg_.dtypes.empty()) fail("a campaign needs at least one dtype");
   if (cfg_.bers.empty()) fail("a campaign needs at least one BER");
   if (cfg_.trials < 0) fail("--trials must be >= 0");
@@ -154,12 +109,7 @@ Campaign::Campaign(Checkpoint ck, std::string checkpoint_id, std::string dataset
                            " targets=" + cfg_.targets.describe() + " bits=" + cfg_.bits +
                            " seed=" + std::to_string(cfg_.seed);
   id_ = fnv1a_hex(defn.data(), defn.size());
-  std::int64_t at = 0;
-  for (const ParamInfo& p : ck_.params.all()) {
-    if (!cfg_.targets.selects(p)) continue;
-    slices_.push_back({p.name, at, p.value.numel(), weight_saf(ck_.model, p.name)});
-    at += p.value.numel();
-  }
+  slices_ = target_slices(ck_.params, weight_safs(ck_.model), [&](const ParamInfo& p) { return cfg_.targets.selects(p); });
 }
 
 std::vector<FlipSite> Campaign::sample(DType dtype, double ber, std::int64_t trial) const {
@@ -191,65 +141,49 @@ TrialRecord Campaign::base_record(DType dtype, double ber, std::int64_t trial) c
 
 namespace {
 
-// Injects one trial's faults into `stored`, evaluates, restores the clean words.
-// Off the CPU the device samples and injects the trial itself (`spec`, from the record's seed and
-// trial), which must give exactly the host's sites; the host copy still yields the counts and
-// the replay report.
-TrialRecord evaluate_trial(Worker& w, DType dtype, const std::vector<TargetSlice>& slices,
-                           const std::vector<FlipSite>& sites, FaultModel model, const FlipSpec& spec,
-                           const EvalSet& data, TrialRecord rec, std::vector<FlipReport>* report) {
-  ParamStore& stored = w.stored(dtype);
-  // The device copy is taken from the clean host words, before injection below touches them.
-  Worker::OnDevice* dev = w.backend.device().is_cpu() ? nullptr : &w.on_device(dtype, slices);
+// Restores the stored words, injects one trial's faults on the backend (which samples them itself
+// from the trial's seed and index and must find exactly the host's sites), evaluates. The flip
+// counts and the replay report come from the host's sites and clean words.
+TrialRecord evaluate_trial(Worker& w, DType dtype, const std::vector<FlipSite>& sites, FaultModel model,
+                           const FlipSpec& spec, const EvalSet& data, TrialRecord rec, std::vector<FlipReport>* report) {
+  StoredModel& sm = w.stored(dtype);
+  sm.restore();
+  if (rec.trial >= 0) {
+    const std::vector<FlipSite> injected =
+        w.backend.inject_faults(sm.words(), rec.seed, static_cast<std::uint64_t>(rec.trial), spec, model);
+    if (injected != sites)
+      fail("trial ", rec.trial, " (", dtype.name(), ", ber ", rec.ber, "): ", w.backend.device().str(), " flipped ",
+           injected.size(), " bits where the host sampler flips ", sites.size(), "; the samplers disagree");
+  }
+  sm.refresh();
   const std::size_t ws = dtype.size();
-  struct Saved {
-    std::uint8_t* at;
-    std::uint64_t word;
-  };
-  std::vector<Saved> saved;
-  std::set<std::uint8_t*> touched;
+  const std::vector<TargetSlice>& slices = sm.slices();
+  const std::uint8_t* clean = sm.clean_words().data<std::uint8_t>();
+  std::map<std::int64_t, std::uint64_t> faulty;  // word -> its value after the sites so far
   std::size_t s = 0;
-  for (std::size_t i = 0; i < sites.size(); ++i) {
-    while (sites[i].word >= slices[s].first_word + slices[s].words) ++s;
-    Tensor& t = stored.at(slices[s].name).value;
-    const std::int64_t local = sites[i].word - slices[s].first_word;
-    std::uint8_t* at = t.data<std::uint8_t>() + static_cast<std::size_t>(local) * ws;
-    const std::uint64_t before = load_word(at, ws);
-    if (touched.insert(at).second) saved.push_back({at, before});
-    apply_faults(at, static_cast<int>(ws), {FlipSite{0, sites[i].bit}}, model);
+  for (const FlipSite& site : sites) {
+    while (site.word >= slices[s].first_word + slices[s].words) ++s;
+    auto [it, fresh] = faulty.try_emplace(site.word, 0);
+    if (fresh) it->second = load_word(clean + static_cast<std::size_t>(site.word) * ws, ws);
+    const std::uint64_t before = it->second;
+    apply_faults(reinterpret_cast<std::uint8_t*>(&it->second), static_cast<int>(ws), {FlipSite{0, site.bit}}, model);
     if (report) {
       FlipReport f;
       f.tensor = slices[s].name;
-      f.index = local;
-      f.bit = sites[i].bit;
+      f.index = site.word - slices[s].first_word;
+      f.bit = site.bit;
       f.before = before;
-      f.after = load_word(at, ws);
+      f.after = it->second;
       f.value_before = decode_word(reinterpret_cast<const std::uint8_t*>(&f.before), dtype);
-      f.value_after = decode_word(at, dtype);
+      f.value_after = decode_word(reinterpret_cast<const std::uint8_t*>(&f.after), dtype);
       f.read_after = saf_value(slices[s].saf, static_cast<float>(f.value_after));
       report->push_back(f);
     }
   }
   rec.flips = static_cast<std::int64_t>(sites.size());
-  for (const Saved& sv : saved)
-    if (!std::isfinite(decode_word(sv.at, dtype))) ++rec.nonfinite;
-  Metrics m;
-  if (!dev) {
-    m = w.eval.run(stored, data);
-  } else {
-    Worker::OnDevice& d = *dev;
-    w.backend.copy(d.clean, d.work);
-    if (rec.trial >= 0) {
-      const std::vector<FlipSite> on_device =
-          w.backend.inject_faults(d.work, rec.seed, static_cast<std::uint64_t>(rec.trial), spec, model);
-      if (on_device != sites)
-        fail("trial ", rec.trial, " (", dtype.name(), ", ber ", rec.ber, "): ", w.backend.device().str(), " flipped ",
-             on_device.size(), " bits where the host sampler flips ", sites.size(), "; the samplers disagree");
-    }
-    m = w.eval.run(d.params, data);
-  }
-  for (const Saved& sv : saved)
-    for (std::size_t b = 0; b < ws; ++b) sv.at[b] = static_cast<std::uint8_t>(sv.word >> (8 * b));
+  for (const auto& [word, value] : faulty)
+    if (!std::isfinite(decode_word(reinterpret_cast<const std::uint8_t*>(&value), dtype))) ++rec.nonfinite;
+  const Metrics m = w.eval.run(sm.params(), data);
   rec.top1 = m.top1;
   rec.top5 = m.top5;
   rec.loss = m.loss;
@@ -259,11 +193,11 @@ TrialRecord evaluate_trial(Worker& w, DType dtype, const std::vector<TargetSlice
 }  // namespace
 
 TrialRecord Campaign::run_trial(DType dtype, double ber, std::int64_t trial, std::vector<FlipReport>* flips) {
-  Worker w(ck_, cfg_.targets, cfg_.batch, backend());
+  Worker w(ck_, slices_, cfg_, backend_);
   const auto t0 = std::chrono::steady_clock::now();
   const std::vector<FlipSite> sites = sample(dtype, ber, trial);
-  TrialRecord r = evaluate_trial(w, dtype, slices_, sites, cfg_.model, spec(dtype, ber), data_,
-                                 base_record(dtype, ber, trial), flips);
+  TrialRecord r = evaluate_trial(w, dtype, sites, cfg_.model, spec(dtype, ber), data_, base_record(dtype, ber, trial),
+                                 flips);
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return r;
 }
@@ -287,7 +221,7 @@ std::int64_t Campaign::run(ResultsWriter& out) {
                  static_cast<long long>(skipped + static_cast<std::int64_t>(items.size())), out.path().c_str());
   // Trials run side by side, one per thread, each with single-threaded kernels: no nested
   // parallelism, and each trial's numbers do not depend on the thread count.
-  const int threads = backend().device().is_cpu()
+  const int threads = backend_.parallel_callers()
                           ? std::max(1, std::min<int>(cfg_.threads, static_cast<int>(std::max<std::size_t>(1, items.size()))))
                           : 1;
   // The clean result of each dtype, for trials whose sample flips nothing (an exact shortcut).
@@ -299,7 +233,7 @@ std::int64_t Campaign::run(ResultsWriter& out) {
   std::exception_ptr error;
   auto work = [&] {
     omp_set_num_threads(1);
-    Worker w(ck_, cfg_.targets, cfg_.batch, backend());
+    Worker w(ck_, slices_, cfg_, backend_);
     try {
       for (std::size_t i; !interrupted() && (i = next.fetch_add(1)) < items.size();) {
         const Item& it = items[i];
@@ -319,7 +253,7 @@ std::int64_t Campaign::run(ResultsWriter& out) {
             reused = true;
           }
         }
-        if (!reused) r = evaluate_trial(w, dt, slices_, sites, cfg_.model, spec(dt, ber), data_, r, nullptr);
+        if (!reused) r = evaluate_trial(w, dt, sites, cfg_.model, spec(dt, ber), data_, r, nullptr);
         r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         if (sites.empty() && !reused) {
           std::lock_guard<std::mutex> lock(mu);
@@ -350,18 +284,11 @@ std::int64_t Campaign::run(ResultsWriter& out) {
   return written;
 }
 
-ParamStore Campaign::faulty_params(DType dtype, double ber, std::int64_t trial) const {
-  ParamStore stored = store_params(ck_.params, dtype, [&](const ParamInfo& p) { return cfg_.targets.selects(p); });
-  const std::size_t ws = dtype.size();
-  std::size_t s = 0;
-  const std::vector<FlipSite> sites = trial >= 0 ? sample(dtype, ber, trial) : std::vector<FlipSite>{};
-  for (const FlipSite& site : sites) {
-    while (site.word >= slices_[s].first_word + slices_[s].words) ++s;
-    std::uint8_t* at = stored.at(slices_[s].name).value.data<std::uint8_t>() +
-                       static_cast<std::size_t>(site.word - slices_[s].first_word) * ws;
-    apply_faults(at, static_cast<int>(ws), {FlipSite{0, site.bit}}, cfg_.model);
-  }
-  return stored;
+std::unique_ptr<StoredModel> Campaign::faulty_model(DType dtype, double ber, std::int64_t trial) const {
+  auto sm = std::make_unique<StoredModel>(ck_.params, slices_, dtype, backend_);
+  if (trial >= 0) backend_.inject_faults(sm->words(), cfg_.seed, static_cast<std::uint64_t>(trial), spec(dtype, ber), cfg_.model);
+  sm->refresh();
+  return sm;
 }
 
 }  // namespace safnet

@@ -3,6 +3,7 @@
 #pragma once
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -10,6 +11,7 @@
 #include "app/results.h"
 #include "models/checkpoint.h"
 #include "app/evaluate.h"
+#include "app/stored_model.h"
 
 namespace safnet {
 
@@ -32,17 +34,10 @@ struct CampaignConfig {
   FaultTargets targets;
   std::string bits = "all";  // bit positions, per parse_bit_positions
   Shard shard;
-  int threads = 1;   // trials side by side on the CPU; a GPU runs one at a time
+  int threads = 1;   // trials side by side where the backend allows (the CPU); a GPU runs one at a time
   int batch = 256;
-  Backend* backend = nullptr;  // where trials run; null = the CPU
+  NanLogits nan_logits = NanLogits::as_torch;  // how top-1/top-5 rank NaN logits
   bool quiet = false;
-};
-
-// One target tensor's place in the concatenated storage that flip sites index.
-struct TargetSlice {
-  std::string name;
-  std::int64_t first_word = 0, words = 0;
-  Saf saf;  // what the tensor is read through
 };
 
 // A flipped bit as replay lists it.
@@ -57,8 +52,9 @@ struct FlipReport {
 class Campaign {
  public:
   // `checkpoint_id` identifies the checkpoint's content (e.g. a hash of the file).
+  // Trials run on `backend`.
   Campaign(Checkpoint ck, std::string checkpoint_id, std::string dataset, std::int64_t limit, EvalSet data,
-           CampaignConfig cfg);
+           CampaignConfig cfg, Backend& backend);
 
   // The id stored in every record: a hash of everything that defines the campaign except the
   // dtype/BER/trial keys, so extending a campaign by dtypes, BERs or trials resumes it.
@@ -71,9 +67,9 @@ class Campaign {
   // Evaluates one trial, and lists its flipped bits when `flips` is given.
   TrialRecord run_trial(DType dtype, double ber, std::int64_t trial, std::vector<FlipReport>* flips = nullptr);
 
-  // The stored parameters (host memory) of one trial with its faults applied, exactly as that
-  // trial is evaluated; trial -1 gives the clean stored model. For `safnet predict`.
-  ParamStore faulty_params(DType dtype, double ber, std::int64_t trial) const;
+  // The stored model of one trial with its faults applied, exactly as that trial is evaluated
+  // (params() to bind, words() as stored); trial -1 gives the clean stored model.
+  std::unique_ptr<StoredModel> faulty_model(DType dtype, double ber, std::int64_t trial) const;
 
   const std::vector<TargetSlice>& slices() const { return slices_; }
 
@@ -81,12 +77,12 @@ class Campaign {
   TrialRecord base_record(DType dtype, double ber, std::int64_t trial) const;
   std::vector<FlipSite> sample(DType dtype, double ber, std::int64_t trial) const;  // none for trial -1
   FlipSpec spec(DType dtype, double ber) const;
-  Backend& backend() const { return cfg_.backend ? *cfg_.backend : cpu_backend(); }
 
   Checkpoint ck_;
   std::string dataset_;
   EvalSet data_;
   CampaignConfig cfg_;
+  Backend& backend_;
   std::string id_;
   std::vector<TargetSlice> slices_;
 };

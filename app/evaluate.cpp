@@ -6,7 +6,6 @@
 #include <exception>
 
 #include "host/check.h"
-#include "host/cpu/ops.h"
 
 namespace safnet {
 
@@ -48,62 +47,38 @@ EvalSet make_eval_set(const Dataset& d, const Normalization& norm) {
   return s;
 }
 
-Evaluator::Plan& Evaluator::plan(int n) {
-  auto& slot = plans_[n];
-  if (!slot) {
-    slot = std::make_unique<Plan>();
-    Plan& p = *slot;
-    p.images = p.graph.input("images", {n, cfg_.in_channels, cfg_.height, cfg_.width});
-    p.labels = p.graph.input("labels", {n}, DType::i32());
-    p.logits = build_forward(cfg_, p.graph, p.images, false);
-    p.loss = p.graph.softmax_ce(p.logits, p.labels, 0.0f).first;
-    p.exec = std::make_unique<Executor>(p.graph, std::vector<ValueId>{p.logits, p.loss}, backend_);
-    if (!backend_.device().is_cpu()) {
-      p.exec->set_graph_replay(true);
-      p.images_on_device = backend_.zeros(p.graph.value(p.images).shape, DType::f32());
-      p.labels_on_device = backend_.zeros({n}, DType::i32());
-    }
+Metrics metrics_from(const MetricSums& s, std::int64_t n) {
+  Metrics m;
+  m.n = n;
+  m.nonfinite_logits = s.nonfinite_rows;
+  if (n > 0) {
+    m.top1 = 100.0 * static_cast<double>(s.top1) / static_cast<double>(n);
+    m.top5 = 100.0 * static_cast<double>(s.top5) / static_cast<double>(n);
+    m.loss = s.loss_sum / static_cast<double>(n);
   }
-  return *slot;
+  return m;
 }
 
 Metrics Evaluator::run(ParamStore& params, const EvalSet& data) {
-  Metrics m;
+  Backend& backend = plans_.backend();
+  const ModelConfig& cfg = plans_.model();
   const std::int64_t per_image = data.images.numel() / std::max<std::int64_t>(1, data.size());
-  double loss_sum = 0;
-  std::int64_t top1 = 0, top5 = 0;
+  sums_ = backend.zeros({sizeof(MetricSums)}, DType::u8());
   for (std::int64_t start = 0; start < data.size(); start += batch_) {
     const int n = static_cast<int>(std::min<std::int64_t>(batch_, data.size() - start));
-    Plan& p = plan(n);
-    const Tensor x = Tensor::view_of(data.images, {n, cfg_.in_channels, cfg_.height, cfg_.width}, DType::f32(),
+    ModelPlan& p = plans_.at(n);
+    const Tensor x = Tensor::view_of(data.images, {n, cfg.in_channels, cfg.height, cfg.width}, DType::f32(),
                                      static_cast<std::size_t>(start * per_image) * sizeof(float));
     Tensor y({n}, DType::i32());
     std::memcpy(y.data<std::int32_t>(), data.labels.data() + start, y.nbytes());
     p.exec->bind_params(params);
-    if (backend_.device().is_cpu()) {
-      p.exec->set_input(p.images, x);
-      p.exec->set_input(p.labels, y);
-    } else {
-      backend_.copy(x, p.images_on_device);
-      backend_.copy(y, p.labels_on_device);
-      p.exec->set_input(p.images, p.images_on_device);
-      p.exec->set_input(p.labels, p.labels_on_device);
-    }
+    p.set_batch(x, y);
     p.exec->run();
-    const Tensor logits = backend_.to_host(p.exec->get(p.logits));
-    std::int64_t t1 = 0, t5 = 0;
-    cpu::topk_correct(n, cfg_.classes, logits.data<float>(), y.data<std::int32_t>(), &t1, &t5);
-    top1 += t1;
-    top5 += t5;
-    loss_sum += static_cast<double>(backend_.to_host(p.exec->get(p.loss)).data<float>()[0]) * n;
+    backend.accumulate_metrics(p.exec->get(p.logits), p.exec->get(p.labels), p.exec->get(p.loss), rule_, sums_);
   }
-  m.n = data.size();
-  if (m.n > 0) {
-    m.top1 = 100.0 * static_cast<double>(top1) / static_cast<double>(m.n);
-    m.top5 = 100.0 * static_cast<double>(top5) / static_cast<double>(m.n);
-    m.loss = loss_sum / static_cast<double>(m.n);
-  }
-  return m;
+  MetricSums s;
+  std::memcpy(&s, backend.to_host(sums_).raw(), sizeof s);
+  return metrics_from(s, data.size());
 }
 
 }  // namespace safnet

@@ -1,19 +1,17 @@
 // Test-set evaluation of a model: top-1, top-5 and mean loss over a whole split.
 #pragma once
-#include <map>
-#include <memory>
 #include <vector>
 
 #include "data/dataset.h"
-#include "host/executor.h"
-#include "models/model.h"
+#include "app/plan.h"
 
 namespace safnet {
 
 struct Metrics {
-  double top1 = 0, top5 = 0;  // percent
-  double loss = 0;            // mean softmax cross-entropy
+  double top1 = 0, top5 = 0;         // percent
+  double loss = 0;                   // mean softmax cross-entropy
   std::int64_t n = 0;
+  std::int64_t nonfinite_logits = 0;  // images with a NaN or infinite logit
 };
 
 // A whole split normalised once, so repeated evaluations (fault trials) skip the conversion.
@@ -24,28 +22,24 @@ struct EvalSet {
 };
 EvalSet make_eval_set(const Dataset& data, const Normalization& norm);
 
-// Holds one graph and executor per batch size it has seen (the full batch and the remainder),
-// so evaluating many times costs no rebuilding. Not thread-safe: one per thread.
+// Evaluates a model over whole splits, reusing one plan per batch size, and reduces the metrics
+// on the device that ran the model. Not thread-safe: one per thread.
 class Evaluator {
  public:
-  Evaluator(ModelConfig cfg, int batch, Backend& backend = cpu_backend())
-      : cfg_(std::move(cfg)), batch_(batch), backend_(backend) {}
+  Evaluator(ModelConfig cfg, int batch, Backend& backend, NanLogits rule = NanLogits::as_torch)
+      : plans_(std::move(cfg), PlanOptions{}, backend), batch_(batch), rule_(rule) {}
   // Parameters may be bound in any storage dtype (f32, f16, bf16, fixed): weights are read
   // through the model's SAF as they load. They live on the backend's device; `data` on the host.
   Metrics run(ParamStore& params, const EvalSet& data);
 
  private:
-  struct Plan {
-    Graph graph;
-    ValueId images = -1, labels = -1, logits = -1, loss = -1;
-    std::unique_ptr<Executor> exec;
-    Tensor images_on_device, labels_on_device;  // input staging off the CPU
-  };
-  Plan& plan(int n);
-  ModelConfig cfg_;
+  ModelPlans plans_;
   int batch_;
-  Backend& backend_;
-  std::map<int, std::unique_ptr<Plan>> plans_;
+  NanLogits rule_;
+  Tensor sums_;  // MetricSums on the device
 };
+
+// The metrics of sums gathered over n images.
+Metrics metrics_from(const MetricSums& sums, std::int64_t n);
 
 }  // namespace safnet

@@ -11,10 +11,10 @@
 
 #include "data/loader.h"
 #include "host/check.h"
-#include "host/cpu/ops.h"
 #include "host/executor.h"
 #include "host/file_io.h"
 #include "app/devices.h"
+#include "app/plan.h"
 #include "app/evaluate.h"
 #include "app/interrupt.h"
 #include "app/progress.h"
@@ -26,36 +26,6 @@ std::string checkpoint_path(const std::string& out_dir) { return out_dir + "/che
 std::string train_log_path(const std::string& out_dir) { return out_dir + "/train_log.jsonl"; }
 
 namespace {
-
-// One training graph per batch size (the full batch and a final partial one).
-struct TrainPlan {
-  Graph graph;
-  ValueId images = -1, labels = -1, logits = -1, loss = -1;
-  std::map<std::string, ValueId> grads;  // param name -> gradient value
-  std::unique_ptr<Executor> exec;
-  Tensor images_on_device, labels_on_device;  // input staging off the CPU
-};
-
-std::unique_ptr<TrainPlan> make_plan(const TrainConfig& cfg, int n, Backend& backend) {
-  auto p = std::make_unique<TrainPlan>();
-  const ModelConfig& m = cfg.model;
-  p->images = p->graph.input("images", {n, m.in_channels, m.height, m.width});
-  p->labels = p->graph.input("labels", {n}, DType::i32());
-  p->logits = build_forward(m, p->graph, p->images, true);
-  p->loss = p->graph.softmax_ce(p->logits, p->labels, cfg.label_smoothing).first;
-  std::vector<ValueId> keep{p->logits, p->loss};
-  for (auto [param, grad] : p->graph.backward(p->loss)) {
-    p->grads[p->graph.value(param).name] = grad;
-    keep.push_back(grad);
-  }
-  p->exec = std::make_unique<Executor>(p->graph, keep, backend);
-  if (!backend.device().is_cpu()) {
-    p->exec->set_graph_replay(true);
-    p->images_on_device = backend.zeros(p->graph.value(p->images).shape, DType::f32());
-    p->labels_on_device = backend.zeros({n}, DType::i32());
-  }
-  return p;
-}
 
 void save(const TrainConfig& cfg, const Dataset& data, Backend& backend, const ParamStore& params, Optimizer& opt,
           int epoch, std::int64_t step, const Metrics& test) {
@@ -74,6 +44,12 @@ void save(const TrainConfig& cfg, const Dataset& data, Backend& backend, const P
   save_checkpoint(checkpoint_path(cfg.out_dir), ck);
 }
 
+MetricSums read_sums(Backend& backend, const Tensor& sums) {
+  MetricSums s;
+  std::memcpy(&s, backend.to_host(sums).raw(), sizeof s);
+  return s;
+}
+
 std::int64_t meta_int(const Checkpoint& ck, const char* key) {
   auto it = ck.meta.find(key);
   return it == ck.meta.end() ? 0 : std::stoll(it->second);
@@ -81,12 +57,10 @@ std::int64_t meta_int(const Checkpoint& ck, const char* key) {
 
 }  // namespace
 
-TrainResult train(const TrainConfig& cfg, const Dataset& train_set, const Dataset& test_set, Checkpoint start) {
+TrainResult train(const TrainConfig& cfg, Backend& backend, const Dataset& train_set, const Dataset& test_set,
+                  Checkpoint start) {
   TrainResult result;
   std::filesystem::create_directories(cfg.out_dir);
-  Backend& backend = backend_for(resolve_device(cfg.device, cfg.quiet));
-  if (!cfg.quiet)
-    std::fprintf(stderr, "training on %s (%s)\n", backend.device().str().c_str(), backend.describe().c_str());
   ParamStore params = params_on(backend, start.params);
   Optimizer opt(cfg.optim);
   opt.slots() = start.optim_slots;
@@ -95,12 +69,13 @@ TrainResult train(const TrainConfig& cfg, const Dataset& train_set, const Datase
   const std::int64_t skip_steps = meta_int(start, "step_in_epoch");
 
   Loader loader(train_set, cfg.batch, true, cfg.seed, cfg.augment, default_normalization(cfg.dataset), false);
-  // Off the CPU, in-memory images travel as bytes and are augmented and normalised on the device.
-  const bool device_augment = !backend.device().is_cpu() && train_set.files.empty();
+  // Where the backend can, in-memory images travel as bytes and are augmented and normalised on
+  // the device.
+  const bool device_augment = backend.augments_on_device() && train_set.files.empty();
   loader.set_raw(device_augment);
   const EvalSet test = make_eval_set(test_set, default_normalization(cfg.dataset));
   Evaluator evaluator(cfg.model, cfg.batch, backend);
-  std::map<int, std::unique_ptr<TrainPlan>> plans;
+  ModelPlans plans(cfg.model, PlanOptions{true, cfg.label_smoothing}, backend);
   const std::int64_t steps_per_epoch = loader.batches_per_epoch();
   Metrics test_metrics;
   const auto t0 = std::chrono::steady_clock::now();
@@ -109,7 +84,8 @@ TrainResult train(const TrainConfig& cfg, const Dataset& train_set, const Datase
     loader.start_epoch(epoch);
     Progress progress("epoch " + std::to_string(epoch + 1) + "/" + std::to_string(cfg.epochs), steps_per_epoch);
     double loss_sum = 0;
-    std::int64_t seen = 0, correct = 0, step = 0;
+    std::int64_t seen = 0, step = 0;
+    Tensor epoch_sums = backend.zeros({sizeof(MetricSums)}, DType::u8());  // train accuracy, on the device
     Batch batch;
     const auto e0 = std::chrono::steady_clock::now();
     while (loader.next(batch)) {
@@ -118,9 +94,9 @@ TrainResult train(const TrainConfig& cfg, const Dataset& train_set, const Datase
         continue;
       }
       const int n = static_cast<int>(batch.labels.size());
-      auto& plan = plans[n];
-      if (!plan) {
-        plan = make_plan(cfg, n, backend);
+      bool built = false;
+      ModelPlan* plan = &plans.at(n, &built);
+      if (built) {
         if (!cfg.quiet)
           std::fprintf(stderr, "training graph for batch %d: %zu nodes, activations %.1f MiB planned (%.1f MiB if none were reused)\n",
                        n, plan->graph.nodes().size(), plan->exec->peak_bytes() / 1048576.0,
@@ -129,20 +105,13 @@ TrainResult train(const TrainConfig& cfg, const Dataset& train_set, const Datase
       Tensor labels({n}, DType::i32());
       std::memcpy(labels.data<std::int32_t>(), batch.labels.data(), labels.nbytes());
       plan->exec->bind_params(params);
-      if (backend.device().is_cpu()) {
-        plan->exec->set_input(plan->images, batch.images);
-        plan->exec->set_input(plan->labels, labels);
+      if (device_augment) {
+        std::vector<Backend::ImageDraw> draws;
+        for (const AugmentDraw& d : batch.draws) draws.push_back({d.dy, d.dx, d.flip ? 1 : 0});
+        backend.augment_batch(batch.pixels, draws, loader.lut(), plan->device_images());
+        plan->set_batch(plan->device_images(), labels);
       } else {
-        if (device_augment) {
-          std::vector<Backend::ImageDraw> draws;
-          for (const AugmentDraw& d : batch.draws) draws.push_back({d.dy, d.dx, d.flip ? 1 : 0});
-          backend.augment_batch(batch.pixels, draws, loader.lut(), plan->images_on_device);
-        } else {
-          backend.copy(batch.images, plan->images_on_device);
-        }
-        backend.copy(labels, plan->labels_on_device);
-        plan->exec->set_input(plan->images, plan->images_on_device);
-        plan->exec->set_input(plan->labels, plan->labels_on_device);
+        plan->set_batch(batch.images, labels);
       }
       backend.push_range("forward+backward");
       plan->exec->run();
@@ -157,15 +126,14 @@ TrainResult train(const TrainConfig& cfg, const Dataset& train_set, const Datase
 
       const float loss = backend.to_host(plan->exec->get(plan->loss)).data<float>()[0];
       if (!std::isfinite(loss)) fail("training diverged: loss is ", loss, " at epoch ", epoch + 1, " step ", step + 1);
-      std::int64_t t1 = 0, t5 = 0;
-      cpu::topk_correct(n, cfg.model.classes, backend.to_host(plan->exec->get(plan->logits)).data<float>(),
-                        batch.labels.data(), &t1, &t5);
+      backend.accumulate_metrics(plan->exec->get(plan->logits), plan->exec->get(plan->labels),
+                                 plan->exec->get(plan->loss), NanLogits::as_torch, epoch_sums);
       result.step_losses.push_back(loss);
       loss_sum += static_cast<double>(loss) * n;
       seen += n;
-      correct += t1;
       ++step;
       if (!cfg.quiet) {
+        const std::int64_t correct = read_sums(backend, epoch_sums).top1;
         const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - e0).count();
         char detail[160];
         std::snprintf(detail, sizeof detail, "loss %.4f acc %.2f%% lr %.4g %.0f img/s", loss_sum / seen,
@@ -187,7 +155,7 @@ TrainResult train(const TrainConfig& cfg, const Dataset& train_set, const Datase
     test_metrics = evaluator.run(params, test);
     backend.pop_range();
     const double train_loss = seen ? loss_sum / seen : 0;
-    const double train_acc = seen ? 100.0 * correct / seen : 0;
+    const double train_acc = seen ? 100.0 * static_cast<double>(read_sums(backend, epoch_sums).top1) / seen : 0;
     if (!cfg.quiet) progress.finish();
     std::printf("epoch %d/%d  train loss %.4f acc %.2f%%  test loss %.4f top1 %.2f%% top5 %.2f%%  %.1fs (%.0f img/s)\n",
                 epoch + 1, cfg.epochs, train_loss, train_acc, test_metrics.loss, test_metrics.top1, test_metrics.top5,

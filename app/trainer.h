@@ -7,6 +7,7 @@
 
 #include "data/augment.h"
 #include "data/dataset.h"
+#include "host/backend.h"
 #include "host/optim.h"
 #include "host/schedule.h"
 #include "models/checkpoint.h"
@@ -26,7 +27,6 @@ struct TrainConfig {
   std::string dataset;                        // name, recorded in the checkpoint
   std::map<std::string, std::string> flags;   // the full command line, recorded in the checkpoint
   bool quiet = false;                         // no progress line
-  std::string device = "cpu";                 // cpu, sim, cuda or cuda:N (see host/device.h)
 };
 
 struct TrainResult {
@@ -41,7 +41,8 @@ struct TrainResult {
 std::string checkpoint_path(const std::string& out_dir);  // OUT/checkpoint.safetensors
 std::string train_log_path(const std::string& out_dir);   // OUT/train_log.jsonl
 
-// Trains from `start` (fresh parameters, or a loaded checkpoint to resume from).
-TrainResult train(const TrainConfig& cfg, const Dataset& train_set, const Dataset& test_set, Checkpoint start);
+// Trains on `backend` from `start` (fresh parameters, or a loaded checkpoint to resume from).
+TrainResult train(const TrainConfig& cfg, Backend& backend, const Dataset& train_set, const Dataset& test_set,
+                  Checkpoint start);
 
 }  // namespace safnet

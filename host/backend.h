@@ -68,6 +68,15 @@ class Backend {
     fail(device().str(), ": no device augmentation");
   }
 
+  // Whether several host threads may run work here side by side, each with its own executor.
+  virtual bool parallel_callers() const { return false; }
+  // Whether augment_batch runs here.
+  virtual bool augments_on_device() const { return false; }
+
+  // out (f32, same element count) = the values of `stored` (f32, f16, bf16 or fixed words), on this
+  // device: how fault targets that no weight view reads (biases, batch norm) are decoded.
+  virtual void dequantize(const Tensor& stored, Tensor& out) = 0;
+
   // High-water mark of device memory in use (0 on the CPU).
   virtual std::size_t peak_bytes() const { return 0; }
 
@@ -81,15 +90,17 @@ class Backend {
   // this device: the top-1/top-5 hits of logits (N, K) f32 against labels (N) i32 under `rule`,
   // the rows with a non-finite logit, and loss (1) f32 times N. Nothing crosses to the host.
   virtual void accumulate_metrics(const Tensor& logits, const Tensor& labels, const Tensor& loss, NanLogits rule,
-                                  Tensor& sums) {
-    fail(device().str(), ": no metric kernels");
-  }
+                                  Tensor& sums);
 
   // One fault trial in device memory: samples the flip sites of (seed, trial, spec) on the device,
   // exactly the sites sample_flips() gives on the host, applies them to `words` (spec.words
   // little-endian words of spec.word_bits bits) and returns them, sorted by (word, bit).
   virtual std::vector<FlipSite> inject_faults(Tensor& words, std::uint64_t seed, std::uint64_t trial,
                                               const FlipSpec& spec, FaultModel model) = 0;
+
+  // `t` where this backend computes: itself when it lives there already, else copied into `slot`
+  // (allocated on first use, reused after) so a recorded CUDA graph keeps reading one address.
+  const Tensor& stage(const Tensor& t, Tensor& slot);
 
   // A host copy of `t` (itself when it already lives on the host).
   Tensor to_host(const Tensor& t);

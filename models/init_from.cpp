@@ -8,20 +8,6 @@
 
 namespace safnet {
 
-namespace {
-
-// weight_saf for every weight of the model at once (one graph build instead of one per weight).
-std::map<std::string, Saf> weight_safs(const ModelConfig& cfg) {
-  Graph g;
-  build_forward(cfg, g, g.input("images", {1, cfg.in_channels, cfg.height, cfg.width}), false);
-  std::map<std::string, Saf> out;
-  for (const Node& n : g.nodes())
-    if (n.op == Op::conv2d || n.op == Op::linear) out[g.value(n.in[1]).name] = n.attrs.saf;
-  return out;
-}
-
-}  // namespace
-
 InitMode parse_init_mode(const std::string& name) {
   if (name == "inverse") return InitMode::inverse;
   if (name == "raw") return InitMode::raw;

@@ -134,12 +134,19 @@ ModelConfig default_model_config(const std::string& arch) {
   return cfg;
 }
 
-Saf weight_saf(const ModelConfig& cfg, const std::string& param_name) {
+std::map<std::string, Saf> weight_safs(const ModelConfig& cfg) {
   Graph g;
   build_forward(cfg, g, g.input("images", {1, cfg.in_channels, cfg.height, cfg.width}), false);
+  std::map<std::string, Saf> out;
   for (const Node& n : g.nodes())
-    if ((n.op == Op::conv2d || n.op == Op::linear) && g.value(n.in[1]).name == param_name) return n.attrs.saf;
-  return Saf{SafKind::none, 1.0f, cfg.saf.nan};
+    if (n.op == Op::conv2d || n.op == Op::linear) out[g.value(n.in[1]).name] = n.attrs.saf;
+  return out;
+}
+
+Saf weight_saf(const ModelConfig& cfg, const std::string& param_name) {
+  const auto safs = weight_safs(cfg);
+  auto it = safs.find(param_name);
+  return it != safs.end() ? it->second : Saf{SafKind::none, 1.0f, cfg.saf.nan};
 }
 
 }  // namespace safnet

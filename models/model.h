@@ -1,6 +1,7 @@
 // Model definitions: architecture names, configuration, parameter creation and graph building.
 #pragma once
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -34,5 +35,7 @@ ParamStore init_params(const ModelConfig& cfg, std::uint64_t seed);
 ValueId build_forward(const ModelConfig& cfg, Graph& g, ValueId x, bool train);
 // The SAF each weight is read through (Saf{none} for excluded layers and non-weights).
 Saf weight_saf(const ModelConfig& cfg, const std::string& param_name);
+// The SAF of every conv and linear weight, by parameter name (one graph build for all).
+std::map<std::string, Saf> weight_safs(const ModelConfig& cfg);
 
 }  // namespace safnet

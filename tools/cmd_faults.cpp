@@ -92,22 +92,17 @@ int cmd_faults(int argc, char** argv) {
   if (threads < 0) fail("--threads must be >= 0");
   cfg.threads = threads > 0 ? static_cast<int>(threads) : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   cfg.quiet = a.on("quiet");
-  cfg.backend = &backend_from_flags(a, cfg.quiet);
+  Backend& backend = backend_from_flags(a, cfg.quiet);
 
   const std::string ckpt_path = a.str("checkpoint");
   const std::vector<std::uint8_t> bytes = read_file(ckpt_path);
   Checkpoint ck = load_checkpoint(ckpt_path);
-  std::string dataset = a.str("dataset");
-  if (dataset.empty()) {
-    auto it = ck.meta.find("dataset");
-    if (it == ck.meta.end()) fail("--dataset is required (the checkpoint does not name its data set)");
-    dataset = it->second;
-  }
+  const std::string dataset = checkpoint_dataset(a, ck);
   const Dataset test = load_split(a, Split::test, dataset);
   if (test.channels != ck.model.in_channels || test.height != ck.model.height || test.classes != ck.model.classes)
     fail(ckpt_path, ": model input/classes do not match data set ", dataset);
   Campaign campaign(std::move(ck), fnv1a_hex(bytes.data(), bytes.size()), dataset, a.integer("limit"),
-                    make_eval_set(test, default_normalization(dataset)), cfg);
+                    make_eval_set(test, default_normalization(dataset)), cfg, backend);
 
   if (replay) {
     if (cfg.dtypes.size() != 1 || cfg.bers.size() != 1) fail("--replay needs exactly one --dtype and one --ber");
@@ -131,8 +126,8 @@ int cmd_faults(int argc, char** argv) {
 
   ResultsWriter out(a.str("out"), campaign.id());
   install_interrupt_handler();
-  const std::string where = cfg.backend->device().is_cpu() ? std::to_string(cfg.threads) + " CPU threads"
-                                                           : cfg.backend->device().str();
+  const std::string where = backend.parallel_callers() ? std::to_string(cfg.threads) + " CPU threads"
+                                                      : backend.device().str();
   std::fprintf(stderr, "campaign %s: %zu dtype(s) x %zu BER(s) x %lld trials (shard %d/%d) on %s -> %s\n",
                campaign.id().c_str(), cfg.dtypes.size(), cfg.bers.size(), static_cast<long long>(cfg.trials),
                cfg.shard.k, cfg.shard.n, where.c_str(), a.str("out").c_str());
@@ -143,7 +138,7 @@ int cmd_faults(int argc, char** argv) {
     return 130;
   }
   std::fprintf(stderr, "%lld records written to %s\n", static_cast<long long>(n), a.str("out").c_str());
-  print_device_peak(*cfg.backend);
+  print_device_peak(backend);
   return 0;
 }
 

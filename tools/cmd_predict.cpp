@@ -171,8 +171,9 @@ int cmd_predict(int argc, char** argv) {
   const std::int64_t trial = a.integer("trial");
   if (trial < -1) fail("--trial must be >= -1, got ", trial);
   const ModelConfig model = ck.model;
-  Campaign campaign(std::move(ck), "", dataset, 0, EvalSet{}, cc);
-  ParamStore params = campaign.faulty_params(cc.dtypes[0], cc.bers[0], trial);
+  Campaign campaign(std::move(ck), "", dataset, 0, EvalSet{}, cc, cpu_backend());
+  const std::unique_ptr<StoredModel> stored = campaign.faulty_model(cc.dtypes[0], cc.bers[0], trial);
+  ParamStore& params = stored->params();
 
   const int k = model.classes, top = std::min(5, model.classes);
   std::string csv = "path";

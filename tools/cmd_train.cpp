@@ -7,6 +7,7 @@
 #include "host/file_io.h"
 #include "host/saf.h"
 #include "models/init_from.h"
+#include "app/devices.h"
 #include "tools/commands.h"
 #include "tools/common.h"
 #include "app/interrupt.h"
@@ -126,7 +127,6 @@ int cmd_train(int argc, char** argv) {
   cfg.augment = parse_augment(a.str("augment"), cfg.dataset);
   cfg.seed = static_cast<std::uint64_t>(a.integer("seed"));
   cfg.quiet = a.on("quiet");
-  cfg.device = a.str("device");
   cfg.flags = a.values();
   const InitMode init_mode = parse_init_mode(a.str("init-mode"));
   std::optional<Checkpoint> pretrained;
@@ -168,7 +168,10 @@ int cmd_train(int argc, char** argv) {
               static_cast<long long>(start.params.trainable_count()), cfg.dataset.c_str(),
               static_cast<long long>(train_set.size()), static_cast<long long>(test_set.size()), cfg.epochs);
   install_interrupt_handler();
-  const TrainResult r = train(cfg, train_set, test_set, std::move(start));
+  Backend& backend = backend_for(resolve_device(a.str("device"), cfg.quiet));
+  if (!cfg.quiet)
+    std::fprintf(stderr, "training on %s (%s)\n", backend.device().str().c_str(), backend.describe().c_str());
+  const TrainResult r = train(cfg, backend, train_set, test_set, std::move(start));
   if (r.interrupted) return 130;
   std::printf("test top1 %.2f%% top5 %.2f%% loss %.4f  (%.1fs)  checkpoint %s\n", r.final_top1, r.final_top5,
               r.final_loss, r.seconds, ckpt.c_str());

@@ -10,6 +10,7 @@
 #include "host/cpu/blas_kernels.h"
 #include "host/cpu/ops.h"
 #include "host/cpu/parallel.h"
+#include "host/faults/storage.h"
 
 namespace safnet::cpu {
 
@@ -185,6 +186,11 @@ void CpuBackend::adamw_update(Tensor& wt, const Tensor& gt, Tensor& mt, Tensor& 
     v[j] = b2 * v[j] + (1.0f - b2) * g[j] * g[j];
     w[j] -= step * m[j] / (std::sqrt(v[j]) / bc2_sqrt + eps);
   }
+}
+
+void CpuBackend::dequantize(const Tensor& stored, Tensor& out) {
+  SAFNET_CHECK(stored.numel() == out.numel() && out.dtype() == DType::f32(), "dequantize shapes");
+  decode_words(stored.raw(), stored.dtype(), stored.numel(), out.data<float>());
 }
 
 std::vector<FlipSite> CpuBackend::inject_faults(Tensor& words, std::uint64_t seed, std::uint64_t trial,

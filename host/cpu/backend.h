@@ -16,6 +16,7 @@ class CpuBackend final : public Backend {
   Tensor zeros(Shape shape, DType dtype) override { return Tensor(std::move(shape), dtype); }
   void copy(const Tensor& src, Tensor& dst) override;
   void synchronize() override {}
+  bool parallel_callers() const override { return true; }
   void run_node(const Node& node, const std::vector<Tensor*>& in, const std::vector<Tensor*>& out) override {
     cpu::run_node(node, in, out);
   }
@@ -23,6 +24,7 @@ class CpuBackend final : public Backend {
                   float weight_decay) override;
   void adamw_update(Tensor& w, const Tensor& g, Tensor& m, Tensor& v, float lr, float beta1, float beta2, float eps,
                     float weight_decay, std::int64_t step) override;
+  void dequantize(const Tensor& stored, Tensor& out) override;
   std::vector<FlipSite> inject_faults(Tensor& words, std::uint64_t seed, std::uint64_t trial, const FlipSpec& spec,
                                       FaultModel model) override;
 };

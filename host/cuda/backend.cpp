@@ -108,6 +108,16 @@ class CudaBackend final : public Backend {
 
   std::size_t peak_bytes() const override { return alloc_->peak_bytes(); }
 
+  bool augments_on_device() const override { return true; }
+
+  void dequantize(const Tensor& stored, Tensor& out) override {
+    SAFNET_CHECK(stored.numel() == out.numel() && out.dtype() == DType::f32(), "dequantize shapes");
+    Node n;
+    n.name = "dequantize";
+    k::weight_view_load(Saf{}, storage_of(n, stored.dtype()), stored.device_raw(), stored.numel(),
+                        out.device_data<float>(), stream_);
+  }
+
   void augment_batch(const Tensor& pixels, const std::vector<ImageDraw>& draws, const std::vector<float>& lut,
                      Tensor& out) override {
     const Shape& sh = pixels.shape();

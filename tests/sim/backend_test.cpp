@@ -152,8 +152,8 @@ TEST_P(DeviceBackend, StoredWeightsEvaluateLikeTheCpu) {
   const Tensor x = random_tensor({3, 1, 28, 28}, 2);
   Tensor y({3}, DType::i32());
   for (const char* dt : {"f32", "f16", "bf16", "fixed2.5"}) {
-    ParamStore stored = store_params(params, DType::parse(dt));
-    ParamStore on_sim = params_on(dev(), stored);
+    ParamStore stored = store_params(params, DType::parse(dt), cpu_backend());
+    ParamStore on_sim = store_params(params, DType::parse(dt), dev());
     Executor ec(s.g, {s.logits}), es(s.g, {s.logits}, dev());
     ec.bind_params(stored);
     es.bind_params(on_sim);

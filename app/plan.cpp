@@ -1,0 +1,39 @@
+// Model plans: graph, executor and batch staging per batch size.
+#include "app/plan.h"
+
+namespace safnet {
+
+void ModelPlan::set_batch(const Tensor& x, const Tensor& y) {
+  Backend& b = exec->backend();
+  exec->set_input(images, b.stage(x, images_slot));
+  exec->set_input(labels, b.stage(y, labels_slot));
+}
+
+Tensor& ModelPlan::device_images() {
+  const Value& v = graph.value(images);
+  if (images_slot.shape() != v.shape) images_slot = exec->backend().zeros(v.shape, v.dtype);
+  return images_slot;
+}
+
+ModelPlan& ModelPlans::at(int n, bool* built) {
+  auto& slot = plans_[n];
+  if (built) *built = !slot;
+  if (slot) return *slot;
+  slot = std::make_unique<ModelPlan>();
+  ModelPlan& p = *slot;
+  p.images = p.graph.input("images", {n, model_.in_channels, model_.height, model_.width});
+  p.labels = p.graph.input("labels", {n}, DType::i32());
+  p.logits = build_forward(model_, p.graph, p.images, options_.training);
+  p.loss = p.graph.softmax_ce(p.logits, p.labels, options_.label_smoothing).first;
+  std::vector<ValueId> keep{p.logits, p.loss};
+  if (options_.training)
+    for (auto [param, grad] : p.graph.backward(p.loss)) {
+      p.grads[p.graph.value(param).name] = grad;
+      keep.push_back(grad);
+    }
+  p.exec = std::make_unique<Executor>(p.graph, keep, backend_);
+  p.exec->set_graph_replay(true);
+  return p;
+}
+
+}  // namespace safnet
