@@ -72,10 +72,11 @@ class Campaign {
   std::unique_ptr<StoredModel> faulty_model(DType dtype, double ber, std::int64_t trial) const;
 
   const std::vector<TargetSlice>& slices() const { return slices_; }
+  // The flip sites of one trial over the concatenated target words (none for trial -1).
+  std::vector<FlipSite> sample(DType dtype, double ber, std::int64_t trial) const;
 
  private:
   TrialRecord base_record(DType dtype, double ber, std::int64_t trial) const;
-  std::vector<FlipSite> sample(DType dtype, double ber, std::int64_t trial) const;  // none for trial -1
   FlipSpec spec(DType dtype, double ber) const;
 
   Checkpoint ck_;

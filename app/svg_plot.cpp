@@ -1,4 +1,4 @@
-// A tiny SVG line-plot builder: log-x panels with bands, markers, reference lines and a legend.
+// A tiny SVG plot builder: log-x panels with bands, markers, reference lines and a legend; bars.
 #include "app/svg_plot.h"
 
 #include <algorithm>
@@ -316,6 +316,55 @@ std::string render_svg(const PlotFigure& fig) {
   }
   s += draw_legend(legend_x, kFigTop + kTop + 10, legend,
                    reference ? &fig.reference_label : nullptr, fig.notes);
+  s += "</g>\n</svg>\n";
+  return s;
+}
+
+std::string render_bar_svg(const BarChart& c) {
+  if (c.labels.empty() || c.series.empty()) fail("bar chart: nothing to draw");
+  if (c.values.size() != c.series.size()) fail("bar chart: ", c.values.size(), " value rows for ", c.series.size(), " series");
+  double lo = 0, hi = 0;
+  for (const auto& row : c.values) {
+    if (row.size() != c.labels.size()) fail("bar chart: ", row.size(), " values for ", c.labels.size(), " labels");
+    for (double v : row)
+      if (std::isfinite(v)) lo = std::min(lo, v), hi = std::max(hi, v);
+  }
+  if (hi - lo < 1e-9) hi = lo + 1;
+  const double label_w = 230, plot_w = 460, bar_h = 9, gap = 6, top = 58;
+  const double row_h = bar_h * static_cast<double>(c.series.size()) + gap;
+  const double plot_h = row_h * static_cast<double>(c.labels.size());
+  const double width = label_w + plot_w + 40 + kLegendW * 0.7, height = top + plot_h + 56;
+  auto px = [&](double v) { return label_w + (v - lo) / (hi - lo) * plot_w; };
+  std::string s = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
+  s += "<svg xmlns=\"http://www.w3.org/2000/svg\" version=\"1.1\" width=\"" + num(width) + "\" height=\"" +
+       num(height) + "\" viewBox=\"0 0 " + num(width) + " " + num(height) + "\">\n";
+  s += "<title>" + xml_escape(c.title) + "</title>\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n";
+  s += "<g font-family=\"" + std::string(kFont) + "\" fill=\"#222\">\n";
+  s += text(width / 2, 28, xml_escape(c.title), 16, "middle", " font-weight=\"bold\"");
+  for (int t = 0; t <= 4; ++t) {  // five ticks across the range
+    const double v = lo + (hi - lo) * t / 4.0, x = px(v);
+    s += line(x, top - 4, x, top + plot_h, "stroke=\"#ddd\" stroke-width=\"1\"");
+    s += text(x, top + plot_h + 16, num(v), 11, "middle");
+  }
+  s += line(px(0), top - 4, px(0), top + plot_h, "stroke=\"#555\" stroke-width=\"1.2\"");
+  s += text(label_w + plot_w / 2, top + plot_h + 40, xml_escape(c.x_title), 13, "middle");
+  for (std::size_t r = 0; r < c.labels.size(); ++r) {
+    const double y = top + row_h * static_cast<double>(r);
+    s += text(label_w - 8, y + row_h / 2 + 3, xml_escape(c.labels[r]), 11, "end");
+    for (std::size_t k = 0; k < c.series.size(); ++k) {
+      const double v = c.values[k][r];
+      if (!std::isfinite(v)) continue;
+      const double x0 = px(std::min(0.0, v)), x1 = px(std::max(0.0, v));
+      s += "<rect x=\"" + num(x0) + "\" y=\"" + num(y + bar_h * static_cast<double>(k)) + "\" width=\"" +
+           num(std::max(0.5, x1 - x0)) + "\" height=\"" + num(bar_h - 1) + "\" fill=\"" + colour(static_cast<int>(k)) + "\"/>\n";
+    }
+  }
+  for (std::size_t k = 0; k < c.series.size(); ++k) {
+    const double y = top + 20.0 * static_cast<double>(k);
+    s += "<rect x=\"" + num(label_w + plot_w + 30) + "\" y=\"" + num(y) + "\" width=\"14\" height=\"10\" fill=\"" +
+         colour(static_cast<int>(k)) + "\"/>\n";
+    s += text(label_w + plot_w + 50, y + 9, xml_escape(c.series[k]), 12, "start");
+  }
   s += "</g>\n</svg>\n";
   return s;
 }

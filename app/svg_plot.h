@@ -1,4 +1,5 @@
-// A tiny SVG line-plot builder: panels of series (x, y, band) on a log-x axis, shared legend.
+// A tiny SVG plot builder: panels of series (x, y, band) on a log-x axis with a shared legend, and
+// horizontal bar charts.
 #pragma once
 #include <optional>
 #include <string>
@@ -36,6 +37,16 @@ struct PlotFigure {
 // Well-formed standalone SVG 1.1. x is on a log10 axis with a tick at every decade, so every
 // x must be > 0; points with a non-finite y are skipped; y outside the range is clipped.
 std::string render_svg(const PlotFigure& fig);
+
+// Horizontal bars, one row per label, one bar per series in each row (e.g. one per dtype), on a
+// shared linear x axis that always includes 0; a non-finite value draws no bar.
+struct BarChart {
+  std::string title, x_title;
+  std::vector<std::string> labels;  // rows, top to bottom
+  std::vector<std::string> series;  // legend entries
+  std::vector<std::vector<double>> values;  // [series][row]
+};
+std::string render_bar_svg(const BarChart& chart);
 
 // Text escaped for XML content and attributes; control characters and invalid UTF-8 become '?'.
 std::string xml_escape(const std::string& text);

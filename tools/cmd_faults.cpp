@@ -6,6 +6,7 @@
 #include "host/file_io.h"
 #include "host/saf.h"
 #include "app/campaign.h"
+#include "app/vulnerability.h"
 #include "tools/commands.h"
 #include "tools/campaign_flags.h"
 #include "tools/common.h"
@@ -70,6 +71,8 @@ int cmd_faults(int argc, char** argv) {
       .opt("out", "", "results file, JSON lines (required unless --replay)")
       .opt("replay", "", "evaluate only this trial (needs one dtype and one BER)")
       .flag("list-flips", "with --replay: print every flipped bit")
+      .flag("per-layer", "after the campaign: the top-1 lost per target tensor, fitted over the trials' flip sites")
+      .opt("per-layer-svg", "", "with --per-layer: write the per-tensor bar chart here")
       .flag("quiet", "no progress line");
   add_device_flag(a);
   if (!a.parse(argc, argv, 2)) return 0;
@@ -97,6 +100,7 @@ int cmd_faults(int argc, char** argv) {
   const std::string ckpt_path = a.str("checkpoint");
   const std::vector<std::uint8_t> bytes = read_file(ckpt_path);
   Checkpoint ck = load_checkpoint(ckpt_path);
+  const std::string ck_arch = ck.model.arch, ck_saf = saf_display_name(ck.model.saf);
   const std::string dataset = checkpoint_dataset(a, ck);
   const Dataset test = load_split(a, Split::test, dataset);
   if (test.channels != ck.model.in_channels || test.height != ck.model.height || test.classes != ck.model.classes)
@@ -138,6 +142,15 @@ int cmd_faults(int argc, char** argv) {
     return 130;
   }
   std::fprintf(stderr, "%lld records written to %s\n", static_cast<long long>(n), a.str("out").c_str());
+  if (a.on("per-layer") || a.has("per-layer-svg")) {
+    const auto groups = per_layer_vulnerability(campaign, cfg.dtypes, cfg.bers, read_results(a.str("out")));
+    std::fputs(vulnerability_table(groups).c_str(), stdout);
+    if (a.has("per-layer-svg")) {
+      write_file_atomic(a.str("per-layer-svg"),
+                        vulnerability_svg(groups, ck_arch + " " + ck_saf + ": top-1 lost per target tensor"));
+      std::printf("wrote %s\n", a.str("per-layer-svg").c_str());
+    }
+  }
   print_device_peak(backend);
   return 0;
 }
