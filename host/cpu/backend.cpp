@@ -10,6 +10,7 @@
 #include "host/cpu/blas_kernels.h"
 #include "host/cpu/ops.h"
 #include "host/cpu/parallel.h"
+#include "host/node_geometry.h"
 
 namespace safnet::cpu {
 
@@ -24,14 +25,6 @@ const float* load_weight(const Node& n, const Tensor& raw) {
   scratch.resize(static_cast<std::size_t>(raw.numel()));
   weight_view_load(n.attrs.saf, raw.dtype(), raw.raw(), raw.numel(), scratch.data());
   return scratch.data();
-}
-
-ConvGeom conv_geom(const Node& n, const Shape& x, const Shape& w) {
-  return ConvGeom{i(x[0]), i(x[1]), i(x[2]), i(x[3]), i(w[0]), i(w[2]), i(w[3]), n.attrs.stride, n.attrs.pad};
-}
-
-PoolGeom pool_geom(const Node& n, const Shape& x) {
-  return PoolGeom{i(x[0]), i(x[1]), i(x[2]), i(x[3]), n.attrs.kernel, n.attrs.stride, n.attrs.pad};
 }
 
 void require_f32_raw(const Node& n, const Tensor& raw) {
@@ -77,21 +70,18 @@ void run_node(const Node& n, const std::vector<Tensor*>& in, const std::vector<T
       return;
     }
     case Op::batchnorm_train: {  // in: x, gamma, beta, running_mean, running_var; out: y, mean, invstd
-      const Shape& xs = in[0]->shape();
-      const BnGeom g{i(xs[0]), i(xs[1]), i(in[0]->numel() / (xs[0] * xs[1]))};
+      const BnGeom g = bn_geom(in[0]->shape());
       batchnorm_forward_train(g, cF(in[0]), cF(in[1]), cF(in[2]), n.attrs.eps, n.attrs.momentum, F(out[0]),
                               F(out[1]), F(out[2]), F(in[3]), F(in[4]));
       return;
     }
     case Op::batchnorm_eval: {
-      const Shape& xs = in[0]->shape();
-      const BnGeom g{i(xs[0]), i(xs[1]), i(in[0]->numel() / (xs[0] * xs[1]))};
+      const BnGeom g = bn_geom(in[0]->shape());
       batchnorm_forward_eval(g, cF(in[0]), cF(in[1]), cF(in[2]), cF(in[3]), cF(in[4]), n.attrs.eps, F(out[0]));
       return;
     }
     case Op::batchnorm_bwd: {  // in: x, dy, gamma, mean, invstd; out: dx, dgamma, dbeta
-      const Shape& xs = in[0]->shape();
-      const BnGeom g{i(xs[0]), i(xs[1]), i(in[0]->numel() / (xs[0] * xs[1]))};
+      const BnGeom g = bn_geom(in[0]->shape());
       batchnorm_backward(g, cF(in[0]), cF(in[1]), cF(in[2]), cF(in[3]), cF(in[4]), F(out[0]), F(out[1]), F(out[2]));
       return;
     }

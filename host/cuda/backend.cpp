@@ -24,6 +24,8 @@
 #include "cuda/kernels/softmax_ce.h"
 #include "cuda/kernels/weight_view.h"
 #include "host/check.h"
+#include "host/dtype.h"
+#include "host/node_geometry.h"
 
 namespace safnet::cuda_backend::inline SAFNET_BUILD {
 
@@ -56,19 +58,6 @@ k::WeightView weight_view(const Node& n, const Tensor& raw) {
 k::SafGrad saf_grad(const Node& n, const Tensor& raw) {
   if (raw.dtype() != DType::f32()) fail(n.name, ": training needs f32 raw weights, got ", raw.dtype().name());
   return k::SafGrad{raw.device_data<float>(), n.attrs.saf};
-}
-
-k::ConvGeom conv_geom(const Node& n, const Shape& x, const Shape& w) {
-  return k::ConvGeom{i(x[0]), i(x[1]), i(x[2]), i(x[3]), i(w[0]), i(w[2]), i(w[3]), n.attrs.stride, n.attrs.pad};
-}
-
-k::PoolGeom pool_geom(const Node& n, const Shape& x) {
-  return k::PoolGeom{i(x[0]), i(x[1]), i(x[2]), i(x[3]), n.attrs.kernel, n.attrs.stride, n.attrs.pad};
-}
-
-k::BnGeom bn_geom(const Tensor& x) {
-  const Shape& s = x.shape();
-  return k::BnGeom{i(s[0]), i(s[1]), i(x.numel() / (s[0] * s[1]))};
 }
 
 class CudaBackend final : public Backend {
@@ -278,16 +267,16 @@ void CudaBackend::run_node(const Node& n, const std::vector<Tensor*>& in, const 
       return;
     }
     case Op::batchnorm_train:  // in: x, gamma, beta, running_mean, running_var; out: y, mean, invstd
-      k::batchnorm_forward_train(bn_geom(*in[0]), cF(in[0]), cF(in[1]), cF(in[2]), n.attrs.eps, n.attrs.momentum,
-                                 F(out[0]), F(out[1]), F(out[2]), F(in[3]), F(in[4]), s);
+      k::batchnorm_forward_train(bn_geom(in[0]->shape()), cF(in[0]), cF(in[1]), cF(in[2]), n.attrs.eps,
+                                 n.attrs.momentum, F(out[0]), F(out[1]), F(out[2]), F(in[3]), F(in[4]), s);
       return;
     case Op::batchnorm_eval:
-      k::batchnorm_forward_eval(bn_geom(*in[0]), cF(in[0]), cF(in[1]), cF(in[2]), cF(in[3]), cF(in[4]), n.attrs.eps,
-                                F(out[0]), s);
+      k::batchnorm_forward_eval(bn_geom(in[0]->shape()), cF(in[0]), cF(in[1]), cF(in[2]), cF(in[3]), cF(in[4]),
+                                n.attrs.eps, F(out[0]), s);
       return;
     case Op::batchnorm_bwd:  // in: x, dy, gamma, mean, invstd; out: dx, dgamma, dbeta
-      k::batchnorm_backward(bn_geom(*in[0]), cF(in[0]), cF(in[1]), cF(in[2]), cF(in[3]), cF(in[4]), F(out[0]),
-                            F(out[1]), F(out[2]), s);
+      k::batchnorm_backward(bn_geom(in[0]->shape()), cF(in[0]), cF(in[1]), cF(in[2]), cF(in[3]), cF(in[4]),
+                            F(out[0]), F(out[1]), F(out[2]), s);
       return;
     case Op::relu: k::relu_forward(in[0]->numel(), cF(in[0]), F(out[0]), s); return;
     case Op::relu_bwd: k::relu_backward(in[0]->numel(), cF(in[0]), cF(in[1]), F(out[0]), s); return;
