@@ -177,13 +177,10 @@ void CpuBackend::adamw_update(Tensor& wt, const Tensor& gt, Tensor& mt, Tensor& 
   }
 }
 
-std::vector<FlipSite> CpuBackend::inject_faults(Tensor& words, std::uint64_t seed, std::uint64_t trial,
-                                               const FlipSpec& spec, FaultModel model) {
-  const int word_bytes = (spec.word_bits + 7) / 8;
-  SAFNET_CHECK(static_cast<std::size_t>(spec.words) * static_cast<std::size_t>(word_bytes) <= words.nbytes(),
-               "fault injection into ", spec.words, " words of ", word_bytes, " bytes over ", words.nbytes());
+std::vector<FlipSite> CpuBackend::do_inject_faults(Tensor& words, std::uint64_t seed, std::uint64_t trial,
+                                                  const FlipSpec& spec, FaultModel model) {
   std::vector<FlipSite> sites = sample_flips(seed, trial, spec);
-  apply_faults(words.data<std::uint8_t>(), word_bytes, sites, model);
+  apply_faults(words.data<std::uint8_t>(), (spec.word_bits + 7) / 8, sites, model);
   return sites;
 }
 

@@ -191,11 +191,10 @@ class CudaBackend final : public Backend {
                     v.device_data<float>(), lr, beta1, beta2, eps, weight_decay, step, stream_);
   }
 
-  std::vector<FlipSite> inject_faults(Tensor& words, std::uint64_t seed, std::uint64_t trial, const FlipSpec& spec,
-                                      FaultModel model) override {
+ protected:
+  std::vector<FlipSite> do_inject_faults(Tensor& words, std::uint64_t seed, std::uint64_t trial, const FlipSpec& spec,
+                                         FaultModel model) override {
     const int word_bytes = (spec.word_bits + 7) / 8;
-    SAFNET_CHECK(static_cast<std::size_t>(spec.words) * static_cast<std::size_t>(word_bytes) <= words.nbytes(),
-                 "fault injection into ", spec.words, " words of ", word_bytes, " bytes over ", words.nbytes());
     const bool sampled = spec.ber > 0 && spec.ber < 1;
     const FlipThresholds t = sampled ? flip_thresholds(spec.ber) : FlipThresholds{};
     const k::FlipPlan plan =
@@ -218,6 +217,7 @@ class CudaBackend final : public Backend {
     return sites;
   }
 
+ public:
   cudaStream_t stream() const { return stream_; }
 
  private:
