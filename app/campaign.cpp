@@ -60,20 +60,6 @@ std::string saf_label(const Saf& s) {
   return buf;
 }
 
-double decode_word(const std::uint8_t* p, DType dt) {
-  switch (dt.kind) {
-    case DType::Kind::f32: {
-      float f;
-      std::memcpy(&f, p, 4);
-      return f;
-    }
-    case DType::Kind::f16: return f16_bits_to_f32(static_cast<std::uint16_t>(p[0] | (p[1] << 8)));
-    case DType::Kind::bf16: return bf16_bits_to_f32(static_cast<std::uint16_t>(p[0] | (p[1] << 8)));
-    case DType::Kind::fixed: return fixed_to_f32(static_cast<std::int8_t>(p[0]), dt.n);
-    default: fail("dtype ", dt.name(), " cannot hold weights");
-  }
-}
-
 std::uint64_t load_word(const std::uint8_t* p, std::size_t size) {
   std::uint64_t w = 0;
   for (std::size_t i = 0; i < size; ++i) w |= static_cast<std::uint64_t>(p[i]) << (8 * i);
@@ -224,7 +210,7 @@ TrialRecord evaluate_trial(Worker& w, DType dtype, const std::vector<TargetSlice
       f.bit = sites[i].bit;
       f.before = before;
       f.after = load_word(at, ws);
-      f.value_before = decode_word(reinterpret_cast<const std::uint8_t*>(&f.before), dtype);
+      f.value_before = decode_word(&f.before, dtype);
       f.value_after = decode_word(at, dtype);
       f.read_after = saf_value(slices[s].saf, static_cast<float>(f.value_after));
       report->push_back(f);

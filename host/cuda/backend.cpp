@@ -41,18 +41,9 @@ constexpr DeviceKind kKind = DeviceKind::cuda;
 constexpr DeviceKind kKind = DeviceKind::sim;
 #endif
 
-k::WeightStorage storage_of(const Node& n, DType dt) {
-  switch (dt.kind) {
-    case DType::Kind::f32: return {k::WeightStorage::Kind::f32, 0};
-    case DType::Kind::f16: return {k::WeightStorage::Kind::f16, 0};
-    case DType::Kind::bf16: return {k::WeightStorage::Kind::bf16, 0};
-    case DType::Kind::fixed: return {k::WeightStorage::Kind::fixed, dt.n};
-    default: fail(n.name, ": weights cannot be stored as ", dt.name());
-  }
-}
-
 k::WeightView weight_view(const Node& n, const Tensor& raw) {
-  return k::WeightView{raw.device_raw(), storage_of(n, raw.dtype()), n.attrs.saf};
+  if (!raw.dtype().is_float_storage()) fail(n.name, ": weights cannot be stored as ", raw.dtype().name());
+  return k::WeightView{raw.device_raw(), storage_format(raw.dtype()), n.attrs.saf};
 }
 
 k::SafGrad saf_grad(const Node& n, const Tensor& raw) {

@@ -39,6 +39,7 @@ using safnet::DType;
 using safnet::NanMode;
 using safnet::Saf;
 using safnet::SafKind;
+using safnet::StorageFormat;
 using Vec = std::vector<float>;
 
 constexpr double kU = 0x1p-24;  // unit roundoff of f32
@@ -121,13 +122,13 @@ const char* saf_name(const Saf& s) {
 // Weight storage of the tests: host DType and the device descriptor.
 struct Storage {
   DType dtype;
-  gpu::WeightStorage dev;
+  StorageFormat dev;
 };
 const Storage kStorages[] = {
-    {DType::f32(), {gpu::WeightStorage::Kind::f32, 0}},
-    {DType::f16(), {gpu::WeightStorage::Kind::f16, 0}},
-    {DType::bf16(), {gpu::WeightStorage::Kind::bf16, 0}},
-    {DType::fixed(2, 5), {gpu::WeightStorage::Kind::fixed, 5}},
+    {DType::f32(), {StorageFormat::Kind::f32, 0}},
+    {DType::f16(), {StorageFormat::Kind::f16, 0}},
+    {DType::bf16(), {StorageFormat::Kind::bf16, 0}},
+    {DType::fixed(2, 5), {StorageFormat::Kind::fixed, 5}},
 };
 const Saf kSafs[] = {
     {SafKind::none, 1.0f, NanMode::propagate},   {SafKind::tanh, 1.0f, NanMode::propagate},
@@ -183,7 +184,7 @@ void add_conv_cases(std::vector<Case>& cases) {
       auto w = std::make_shared<RawWeights>(make_weights(ws, st, saf, 100 + combo));
       auto x = std::make_shared<Vec>(random_vec(xs, 200 + combo));
       auto dy = std::make_shared<Vec>(random_vec(ys, 300 + combo));
-      const gpu::WeightStorage dst = st.dev;
+      const StorageFormat dst = st.dev;
       cases.push_back({conv_name("conv2d_forward", g) + tag,
                        [=] {
                          Dev d;
@@ -267,7 +268,7 @@ void add_linear_cases(std::vector<Case>& cases) {
       auto x = std::make_shared<Vec>(random_vec(xs, 800 + combo));
       auto b = std::make_shared<Vec>(random_vec(static_cast<std::size_t>(out), 900 + combo));
       auto dy = std::make_shared<Vec>(random_vec(ys, 1000 + combo));
-      const gpu::WeightStorage dst = st.dev;
+      const StorageFormat dst = st.dev;
       cases.push_back({"linear_forward" + tag,
                        [=] {
                          Dev d;
@@ -341,7 +342,7 @@ void add_weight_view_cases(std::vector<Case>& cases) {
       const Saf saf = kSafs[si];
       const Vec raw = special_raw(static_cast<std::size_t>(count), 1400 + si);
       auto buf = std::make_shared<safnet::StorageBuffer>(safnet::encode_storage(raw.data(), count, st.dtype));
-      const gpu::WeightStorage dst = st.dev;
+      const StorageFormat dst = st.dev;
       const DType dt = st.dtype;
       cases.push_back({std::string("weight_view_load ") + dt.name() + " " + saf_name(saf) +
                            (saf.nan == NanMode::zero ? "/nan0" : ""),
@@ -787,7 +788,7 @@ TEST(Conformance, LaunchersRejectBadArguments) {
   EXPECT_THROW(gpu::relu_forward(-1, nullptr, nullptr, nullptr), gpu::KernelArgError);
   EXPECT_THROW(gpu::conv2d_forward({1, 1, 2, 2, 1, 3, 3, 1, 0}, nullptr, {}, nullptr, nullptr), gpu::KernelArgError);
   EXPECT_THROW(gpu::conv2d_forward({1, 1, 4, 4, 1, 3, 3, 0, 0}, nullptr, {}, nullptr, nullptr), gpu::KernelArgError);
-  gpu::WeightView bad_fixed{nullptr, {gpu::WeightStorage::Kind::fixed, 8}, {}};
+  gpu::WeightView bad_fixed{nullptr, {StorageFormat::Kind::fixed, 8}, {}};
   EXPECT_THROW(gpu::linear_forward(1, 1, 1, nullptr, bad_fixed, nullptr, nullptr, nullptr), gpu::KernelArgError);
   EXPECT_THROW(gpu::linear_backward_weight(0, 1, 1, nullptr, nullptr, {}, nullptr, nullptr, nullptr),
                gpu::KernelArgError);
