@@ -160,8 +160,6 @@ std::string conv_name(const char* op, const cpu::ConvGeom& g) {
   return buf;
 }
 
-gpu::ConvGeom to_gpu(const cpu::ConvGeom& g) { return {g.n, g.c, g.h, g.w, g.k, g.r, g.s, g.stride, g.pad}; }
-
 const cpu::ConvGeom kConvs[] = {
     {1, 3, 9, 9, 5, 3, 3, 1, 1},    // batch 1, 3x3, ragged everywhere
     {2, 4, 7, 6, 9, 3, 3, 2, 1},    // stride 2, non-square
@@ -189,7 +187,7 @@ void add_conv_cases(std::vector<Case>& cases) {
                        [=] {
                          Dev d;
                          float* y = d.alloc<float>(ys);
-                         gpu::conv2d_forward(to_gpu(g), d.up(*x), {d.up(w->buf.bytes), dst, saf}, y, nullptr);
+                         gpu::conv2d_forward(g, d.up(*x), {d.up(w->buf.bytes), dst, saf}, y, nullptr);
                          return Outputs{{"y", Dev::down(y, ys)}};
                        },
                        [=] {
@@ -202,7 +200,7 @@ void add_conv_cases(std::vector<Case>& cases) {
                        [=] {
                          Dev d;
                          float* dx = d.alloc<float>(xs);
-                         gpu::conv2d_backward_data(to_gpu(g), d.up(*dy), {d.up(w->buf.bytes), dst, saf}, dx, nullptr);
+                         gpu::conv2d_backward_data(g, d.up(*dy), {d.up(w->buf.bytes), dst, saf}, dx, nullptr);
                          return Outputs{{"dx", Dev::down(dx, xs)}};
                        },
                        [=] {
@@ -224,7 +222,7 @@ void add_conv_cases(std::vector<Case>& cases) {
                          Dev d;
                          float* dw = d.alloc<float>(ws);
                          const gpu::SafGrad e{epilogue ? d.up(*raw) : nullptr, saf};
-                         gpu::conv2d_backward_weight(to_gpu(g), d.up(*x), d.up(*dy), e, dw, nullptr);
+                         gpu::conv2d_backward_weight(g, d.up(*x), d.up(*dy), e, dw, nullptr);
                          return Outputs{{"dw", Dev::down(dw, ws)}};
                        },
                        [=] {
@@ -504,7 +502,6 @@ void add_shortcut_pool_cases(std::vector<Case>& cases) {
     for (float& v : *x) v = std::round(v * 3.0f);
     (*x)[xs / 3] = NAN;
     auto dy = std::make_shared<Vec>(random_vec(ys, 2300 + g.h));
-    const gpu::PoolGeom dg{g.n, g.c, g.h, g.w, g.k, g.stride, g.pad};
     const std::string tag = " n" + std::to_string(g.n) + " " + std::to_string(g.h) + "x" + std::to_string(g.w) +
                             " k" + std::to_string(g.k) + " s" + std::to_string(g.stride) + " p" + std::to_string(g.pad);
     cases.push_back({"maxpool_forward+backward" + tag,
@@ -513,8 +510,8 @@ void add_shortcut_pool_cases(std::vector<Case>& cases) {
                        float* y = d.alloc<float>(ys);
                        float* dx = d.alloc<float>(xs);
                        auto* am = d.alloc<std::int32_t>(ys);
-                       gpu::maxpool_forward(dg, d.up(*x), y, am, nullptr);
-                       gpu::maxpool_backward(dg, d.up(*dy), am, dx, nullptr);
+                       gpu::maxpool_forward(g, d.up(*x), y, am, nullptr);
+                       gpu::maxpool_backward(g, d.up(*dy), am, dx, nullptr);
                        return Outputs{{"y", Dev::down(y, ys)}, {"argmax", Dev::down(am, ys)}, {"dx", Dev::down(dx, xs)}};
                      },
                      [=] {
@@ -538,7 +535,6 @@ void add_batchnorm_cases(std::vector<Case>& cases) {
     auto rm0 = std::make_shared<Vec>(random_vec(cs, 2800));
     auto rv0 = std::make_shared<Vec>(random_vec(cs, 2900, 0.5f, 2.0f));
     const float eps = 1e-5f, mom = 0.1f;
-    const gpu::BnGeom dg{g.n, g.c, g.hw};
     const std::string tag = " n" + std::to_string(g.n) + " c" + std::to_string(g.c) + " hw" + std::to_string(g.hw);
     cases.push_back({"batchnorm_forward_train+backward" + tag,
                      [=] {
@@ -548,8 +544,8 @@ void add_batchnorm_cases(std::vector<Case>& cases) {
                        float *dgm = d.alloc<float>(cs), *dbt = d.alloc<float>(cs);
                        const float* xd = d.up(*x);
                        const float* gd = d.up(*gamma);
-                       gpu::batchnorm_forward_train(dg, xd, gd, d.up(*beta), eps, mom, y, mean, inv, rm, rv, nullptr);
-                       gpu::batchnorm_backward(dg, xd, d.up(*dy), gd, mean, inv, dx, dgm, dbt, nullptr);
+                       gpu::batchnorm_forward_train(g, xd, gd, d.up(*beta), eps, mom, y, mean, inv, rm, rv, nullptr);
+                       gpu::batchnorm_backward(g, xd, d.up(*dy), gd, mean, inv, dx, dgm, dbt, nullptr);
                        return Outputs{{"y", Dev::down(y, xs)},     {"mean", Dev::down(mean, cs)},
                                       {"invstd", Dev::down(inv, cs)}, {"running_mean", Dev::down(rm, cs)},
                                       {"running_var", Dev::down(rv, cs)}, {"dx", Dev::down(dx, xs)},
@@ -608,7 +604,7 @@ void add_batchnorm_cases(std::vector<Case>& cases) {
                      [=] {
                        Dev d;
                        float* y = d.alloc<float>(xs);
-                       gpu::batchnorm_forward_eval(dg, d.up(*x), d.up(*gamma), d.up(*beta), d.up(*rm0), d.up(*rv0), eps,
+                       gpu::batchnorm_forward_eval(g, d.up(*x), d.up(*gamma), d.up(*beta), d.up(*rm0), d.up(*rv0), eps,
                                                    y, nullptr);
                        return Outputs{{"y", Dev::down(y, xs)}};
                      },
