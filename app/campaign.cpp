@@ -59,12 +59,6 @@ std::string saf_label(const Saf& s) {
   return buf;
 }
 
-double decode_word(const std::uint8_t* p, DType dt) {
-  float v = 0;
-  decode_words(p, dt, 1, &v);
-  return v;
-}
-
 std::uint64_t load_word(const std::uint8_t* p, std::size_t size) {
   std::uint64_t w = 0;
   for (std::size_t i = 0; i < size; ++i) w |= static_cast<std::uint64_t>(p[i]) << (8 * i);

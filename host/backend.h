@@ -95,8 +95,13 @@ class Backend {
   // One fault trial in device memory: samples the flip sites of (seed, trial, spec) on the device,
   // exactly the sites sample_flips() gives on the host, applies them to `words` (spec.words
   // little-endian words of spec.word_bits bits) and returns them, sorted by (word, bit).
-  virtual std::vector<FlipSite> inject_faults(Tensor& words, std::uint64_t seed, std::uint64_t trial,
-                                              const FlipSpec& spec, FaultModel model) = 0;
+  std::vector<FlipSite> inject_faults(Tensor& words, std::uint64_t seed, std::uint64_t trial, const FlipSpec& spec,
+                                      FaultModel model) {
+    const int word_bytes = (spec.word_bits + 7) / 8;
+    SAFNET_CHECK(static_cast<std::size_t>(spec.words) * static_cast<std::size_t>(word_bytes) <= words.nbytes(),
+                 "fault injection into ", spec.words, " words of ", word_bytes, " bytes over ", words.nbytes());
+    return do_inject_faults(words, seed, trial, spec, model);
+  }
 
   // `t` where this backend computes: itself when it lives there already, else copied into `slot`
   // (allocated on first use, reused after) so a recorded CUDA graph keeps reading one address.
@@ -106,6 +111,11 @@ class Backend {
   Tensor to_host(const Tensor& t);
   // A copy of host tensor `t` on this device (itself when this is the CPU).
   Tensor to_device(const Tensor& t);
+
+ protected:
+  // inject_faults once `words` is known to hold spec.words words.
+  virtual std::vector<FlipSite> do_inject_faults(Tensor& words, std::uint64_t seed, std::uint64_t trial,
+                                                 const FlipSpec& spec, FaultModel model) = 0;
 };
 
 // The process's CPU backend.

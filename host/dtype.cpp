@@ -3,6 +3,7 @@
 
 #include <charconv>
 
+#include "cuda/stored_word.h"
 #include "host/check.h"
 
 namespace safnet {
@@ -59,5 +60,19 @@ DType DType::parse(const std::string& s) {
   }
   fail("unknown dtype '", s, "' (valid: f32 f16 bf16 fixedM.N e.g. fixed2.5, u8 i32)");
 }
+
+StorageFormat storage_format(DType dtype) {
+  switch (dtype.kind) {
+    case DType::Kind::f32: return {StorageFormat::Kind::f32, 0};
+    case DType::Kind::f16: return {StorageFormat::Kind::f16, 0};
+    case DType::Kind::bf16: return {StorageFormat::Kind::bf16, 0};
+    case DType::Kind::fixed: return {StorageFormat::Kind::fixed, dtype.n};
+    case DType::Kind::u8:
+    case DType::Kind::i32: break;
+  }
+  fail("dtype ", dtype.name(), " cannot hold weights (valid: f32 f16 bf16 fixedM.N)");
+}
+
+float decode_word(const void* word, DType dtype) { return decode_stored(word, storage_format(dtype), 0); }
 
 }  // namespace safnet

@@ -31,4 +31,11 @@ struct DType {
   friend bool operator==(const DType&, const DType&) = default;
 };
 
+struct StorageFormat;  // cuda/stored_word.h
+
+// The storage format of a weight storage dtype (is_float_storage()); throws for the others.
+StorageFormat storage_format(DType dtype);
+// The value of the one stored word of `dtype` at `word` (decode_stored of cuda/stored_word.h).
+float decode_word(const void* word, DType dtype);
+
 }  // namespace safnet

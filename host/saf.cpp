@@ -1,22 +1,33 @@
 // SAF names.
 #include "host/saf.h"
 
+#include <algorithm>
 #include <sstream>
 
 #include "host/check.h"
 
 namespace safnet {
 
+const std::vector<std::string>& saf_names() {
+  static const std::vector<std::string> names = [] {
+    std::vector<std::string> v;
+    for (int k = 0; k <= static_cast<int>(SafKind::arctan2pi); ++k) v.push_back(saf_name(static_cast<SafKind>(k)));
+    return v;
+  }();
+  return names;
+}
+
 Saf parse_saf(const std::string& name, float c, const std::string& nan_mode) {
   Saf s;
   s.c = c;
-  if (name == "none") s.kind = SafKind::none;
-  else if (name == "tanh") s.kind = SafKind::tanh;
-  else if (name == "tanh_c") s.kind = SafKind::tanh_c;
-  else if (name == "softsign") s.kind = SafKind::softsign;
-  else if (name == "arctan") s.kind = SafKind::arctan;
-  else if (name == "arctan2pi") s.kind = SafKind::arctan2pi;
-  else fail("unknown SAF '", name, "' (valid: none tanh tanh_c softsign arctan arctan2pi)");
+  const std::vector<std::string>& names = saf_names();
+  const auto it = std::find(names.begin(), names.end(), name);
+  if (it == names.end()) {
+    std::string valid;
+    for (const std::string& n : names) valid += (valid.empty() ? "" : " ") + n;
+    fail("unknown SAF '", name, "' (valid: ", valid, ")");
+  }
+  s.kind = static_cast<SafKind>(it - names.begin());
   if (s.kind == SafKind::tanh_c && !(c > 0.0f)) fail("SAF tanh_c needs a positive --saf-c, got ", c);
   if (nan_mode == "propagate") s.nan = NanMode::propagate;
   else if (nan_mode == "zero") s.nan = NanMode::zero;

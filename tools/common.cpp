@@ -45,8 +45,13 @@ void apply_threads(const Args& a) {
 }
 
 void add_model_flags(Args& a) {
-  a.opt("model", "resnet20", "architecture: resnet20 resnet32 resnet44 resnet56 resnet110 resnet18 resnet34 cnn mlp");
-  a.opt("saf", "none", "SAF on conv/linear weights: none tanh tanh_c softsign arctan arctan2pi");
+  const auto listed = [](const std::vector<std::string>& names) {
+    std::string s;
+    for (const std::string& n : names) s += " " + n;
+    return s;
+  };
+  a.opt("model", "resnet20", "architecture:" + listed(model_names()));
+  a.opt("saf", "none", "SAF on conv/linear weights:" + listed(saf_names()));
   a.opt("saf-c", "0.5", "c of tanh_c (tanh(c x)); the paper's Tanh0.5 is 0.5");
   a.opt("saf-nan", "propagate", "a NaN raw weight: propagate (as in the paper) or zero");
   a.flag("no-saf-first", "read the first layer's weights without the SAF");

@@ -1,14 +1,12 @@
 // Batch normalisation on the GPU: training forward (batch statistics), evaluation forward, backward.
 #pragma once
+#include "cuda/geometry.h"
 #include "cuda/hd.h"
 #include "cuda/launch.h"
 
 namespace safnet::cuda::inline SAFNET_BUILD {
 
-// Same layout as safnet::cpu::BnGeom.
-struct BnGeom {
-  int n, c, hw;  // x viewed as (N, C, HW)
-};
+using ::safnet::BnGeom;
 // Training: normalise with batch statistics; saves mean (C) and invstd (C) = 1/sqrt(var + eps)
 // (biased var), and updates running_mean/var (C) (either may be null) with momentum m:
 // running = (1 - m) running + m batch, the running var using the unbiased batch var.

@@ -1,20 +1,14 @@
 // Conv2d on the GPU as implicit-GEMM kernels; forward and backward-data read the raw weights in
 // their storage dtype and apply dequant + SAF as they load the weight tile.
 #pragma once
+#include "cuda/geometry.h"
 #include "cuda/hd.h"
 #include "cuda/kernels/weight_storage.h"
 #include "cuda/launch.h"
 
 namespace safnet::cuda::inline SAFNET_BUILD {
 
-// Same layout as safnet::cpu::ConvGeom.
-struct ConvGeom {
-  int n, c, h, w;   // input (N, C, H, W)
-  int k, r, s;      // weight (K, C, R, S)
-  int stride, pad;  // same in both spatial dims
-  SAFNET_HD int oh() const { return (h + 2 * pad - r) / stride + 1; }
-  SAFNET_HD int ow() const { return (w + 2 * pad - s) / stride + 1; }
-};
+using ::safnet::ConvGeom;
 
 // y (N, K, OH, OW) = conv(x (N, C, H, W), tau(dequant(w.raw (K, C, R, S)))); no bias.
 void conv2d_forward(const ConvGeom& g, const float* x, const WeightView& w, float* y, cudaStream_t s);

@@ -2,6 +2,7 @@
 #pragma once
 #include <cstdint>
 
+#include "cuda/geometry.h"
 #include "cuda/hd.h"
 #include "cuda/launch.h"
 
@@ -11,13 +12,7 @@ namespace safnet::cuda::inline SAFNET_BUILD {
 void global_avgpool_forward(int n, int c, int hw, const float* x, float* y, cudaStream_t s);
 void global_avgpool_backward(int n, int c, int hw, const float* dy, float* dx, cudaStream_t s);
 
-// Same layout as safnet::cpu::PoolGeom.
-struct PoolGeom {
-  int n, c, h, w;
-  int k, stride, pad;  // square window; padding never wins the max
-  SAFNET_HD int oh() const { return (h + 2 * pad - k) / stride + 1; }
-  SAFNET_HD int ow() const { return (w + 2 * pad - k) / stride + 1; }
-};
+using ::safnet::PoolGeom;
 // y (N, C, OH, OW); argmax (N, C, OH, OW) holds the flat input index h*W+w of each max.
 void maxpool_forward(const PoolGeom& g, const float* x, float* y, std::int32_t* argmax, cudaStream_t s);
 // dx (N, C, H, W): each input pixel sums, in increasing output order, the dy whose arg-max it is

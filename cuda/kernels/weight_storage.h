@@ -1,41 +1,23 @@
-// Raw weights as stored (f32, f16, bf16, 8-bit fixed point) and the weight view that reads them:
-// dequantise, then apply the SAF. Used by the weight-view, conv and linear kernels.
+// The weight view that reads raw weights as stored (cuda/stored_word.h): dequantise, then apply
+// the SAF. Used by the weight-view, conv and linear kernels.
 #pragma once
 #include <cstdint>
 
 #include "cuda/hd.h"
-#include "cuda/numeric.h"
 #include "cuda/saf.h"
+#include "cuda/stored_word.h"
 
 namespace safnet::cuda::inline SAFNET_BUILD {
-
-// The weight storage formats of host/dtype.h's DType (f32, f16, bf16, fixed(m, n)); cuda/ does not
-// include host/, so the backend converts a DType into this descriptor.
-struct WeightStorage {
-  enum class Kind : std::uint8_t { f32, f16, bf16, fixed };
-  Kind kind = Kind::f32;
-  int frac_bits = 0;  // fixed only: value = int8 / 2^frac_bits, 0..7
-};
 
 // What conv2d and linear read as weights: tau(dequant(raw[i])).
 struct WeightView {
   const void* raw = nullptr;  // device pointer, elements in `storage`
-  WeightStorage storage;
+  StorageFormat storage;
   Saf saf;
 };
 
-SAFNET_HD float dequant_weight(const void* raw, WeightStorage st, std::int64_t i) {
-  switch (st.kind) {
-    case WeightStorage::Kind::f32: return static_cast<const float*>(raw)[i];
-    case WeightStorage::Kind::f16: return f16_bits_to_f32(static_cast<const std::uint16_t*>(raw)[i]);
-    case WeightStorage::Kind::bf16: return bf16_bits_to_f32(static_cast<const std::uint16_t*>(raw)[i]);
-    case WeightStorage::Kind::fixed: return fixed_to_f32(static_cast<const std::int8_t*>(raw)[i], st.frac_bits);
-  }
-  return 0.0f;
-}
-
 SAFNET_HD float load_weight(const WeightView& w, std::int64_t i) {
-  return saf_value(w.saf, dequant_weight(w.raw, w.storage, i));
+  return saf_value(w.saf, decode_stored(w.raw, w.storage, i));
 }
 
 // The raw-weight gradient's epilogue dL/dW = dL/dtau * tau'(raw): `raw` holds the f32 raw weights

@@ -23,17 +23,17 @@ __global__ void saf_grad_kernel(SafGrad e, std::int64_t count, float* grad) {
 
 }  // namespace
 
-void check_weight_storage(WeightStorage storage, const char* op) {
+void check_weight_storage(StorageFormat storage, const char* op) {
   const int kind = static_cast<int>(storage.kind);
-  if (kind < 0 || kind > static_cast<int>(WeightStorage::Kind::fixed))
+  if (kind < 0 || kind > static_cast<int>(StorageFormat::Kind::fixed))
     arg_fail("cuda/kernels/weight_view.cu: ", op, ": unknown weight storage kind ", kind,
              " (valid: f32 f16 bf16 fixed)");
-  if (storage.kind == WeightStorage::Kind::fixed && (storage.frac_bits < 0 || storage.frac_bits > 7))
+  if (storage.kind == StorageFormat::Kind::fixed && (storage.frac_bits < 0 || storage.frac_bits > 7))
     arg_fail("cuda/kernels/weight_view.cu: ", op, ": fixed-point fraction bits ", storage.frac_bits,
              " outside 0..7");
 }
 
-void weight_view_load(const Saf& saf, WeightStorage storage, const void* raw, std::int64_t count, float* out,
+void weight_view_load(const Saf& saf, StorageFormat storage, const void* raw, std::int64_t count, float* out,
                       cudaStream_t s) {
   if (count < 0) arg_fail("cuda/kernels/weight_view.cu: weight_view_load: negative count ", count);
   check_weight_storage(storage, "weight_view_load");

@@ -11,6 +11,7 @@
 #include "host/cpu/ops.h"
 #include "host/cpu/parallel.h"
 #include "host/faults/storage.h"
+#include "host/node_geometry.h"
 
 namespace safnet::cpu {
 
@@ -25,14 +26,6 @@ const float* load_weight(const Node& n, const Tensor& raw) {
   scratch.resize(static_cast<std::size_t>(raw.numel()));
   weight_view_load(n.attrs.saf, raw.dtype(), raw.raw(), raw.numel(), scratch.data());
   return scratch.data();
-}
-
-ConvGeom conv_geom(const Node& n, const Shape& x, const Shape& w) {
-  return ConvGeom{i(x[0]), i(x[1]), i(x[2]), i(x[3]), i(w[0]), i(w[2]), i(w[3]), n.attrs.stride, n.attrs.pad};
-}
-
-PoolGeom pool_geom(const Node& n, const Shape& x) {
-  return PoolGeom{i(x[0]), i(x[1]), i(x[2]), i(x[3]), n.attrs.kernel, n.attrs.stride, n.attrs.pad};
 }
 
 void require_f32_raw(const Node& n, const Tensor& raw) {
@@ -78,21 +71,18 @@ void run_node(const Node& n, const std::vector<Tensor*>& in, const std::vector<T
       return;
     }
     case Op::batchnorm_train: {  // in: x, gamma, beta, running_mean, running_var; out: y, mean, invstd
-      const Shape& xs = in[0]->shape();
-      const BnGeom g{i(xs[0]), i(xs[1]), i(in[0]->numel() / (xs[0] * xs[1]))};
+      const BnGeom g = bn_geom(in[0]->shape());
       batchnorm_forward_train(g, cF(in[0]), cF(in[1]), cF(in[2]), n.attrs.eps, n.attrs.momentum, F(out[0]),
                               F(out[1]), F(out[2]), F(in[3]), F(in[4]));
       return;
     }
     case Op::batchnorm_eval: {
-      const Shape& xs = in[0]->shape();
-      const BnGeom g{i(xs[0]), i(xs[1]), i(in[0]->numel() / (xs[0] * xs[1]))};
+      const BnGeom g = bn_geom(in[0]->shape());
       batchnorm_forward_eval(g, cF(in[0]), cF(in[1]), cF(in[2]), cF(in[3]), cF(in[4]), n.attrs.eps, F(out[0]));
       return;
     }
     case Op::batchnorm_bwd: {  // in: x, dy, gamma, mean, invstd; out: dx, dgamma, dbeta
-      const Shape& xs = in[0]->shape();
-      const BnGeom g{i(xs[0]), i(xs[1]), i(in[0]->numel() / (xs[0] * xs[1]))};
+      const BnGeom g = bn_geom(in[0]->shape());
       batchnorm_backward(g, cF(in[0]), cF(in[1]), cF(in[2]), cF(in[3]), cF(in[4]), F(out[0]), F(out[1]), F(out[2]));
       return;
     }
@@ -193,13 +183,10 @@ void CpuBackend::dequantize(const Tensor& stored, Tensor& out) {
   decode_words(stored.raw(), stored.dtype(), stored.numel(), out.data<float>());
 }
 
-std::vector<FlipSite> CpuBackend::inject_faults(Tensor& words, std::uint64_t seed, std::uint64_t trial,
-                                               const FlipSpec& spec, FaultModel model) {
-  const int word_bytes = (spec.word_bits + 7) / 8;
-  SAFNET_CHECK(static_cast<std::size_t>(spec.words) * static_cast<std::size_t>(word_bytes) <= words.nbytes(),
-               "fault injection into ", spec.words, " words of ", word_bytes, " bytes over ", words.nbytes());
+std::vector<FlipSite> CpuBackend::do_inject_faults(Tensor& words, std::uint64_t seed, std::uint64_t trial,
+                                                  const FlipSpec& spec, FaultModel model) {
   std::vector<FlipSite> sites = sample_flips(seed, trial, spec);
-  apply_faults(words.data<std::uint8_t>(), word_bytes, sites, model);
+  apply_faults(words.data<std::uint8_t>(), (spec.word_bits + 7) / 8, sites, model);
   return sites;
 }
 

@@ -6,6 +6,8 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "host/cpu/cpu_features.h"
+
 // Exported by DYNAMIC_ARCH builds of OpenBLAS; weak, so a build without them still links.
 extern "C" void gotoblas_dynamic_init(void) __attribute__((weak));
 extern "C" void gotoblas_dynamic_quit(void) __attribute__((weak));
@@ -18,11 +20,8 @@ bool selected_by_us = false;
 
 // The kernel family this CPU's features support, or nullptr for none better than the fallback.
 const char* best_core_for_this_cpu() {
-  __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-      __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512cd"))
-    return "SkylakeX";
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return "Haswell";
+  if (cpu_has_avx512_skylakex()) return "SkylakeX";
+  if (cpu_has_avx2_fma()) return "Haswell";
   return nullptr;
 }
 

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "host/check.h"
+#include "host/cpu/cpu_features.h"
 #include "host/cpu/conv_tiles.h"
 #include "host/cpu/im2col.h"
 #include "host/cpu/ops.h"

@@ -5,6 +5,7 @@
 
 #include <immintrin.h>
 
+#include "host/cpu/cpu_features.h"
 #include "host/cpu/im2col.h"
 
 namespace safnet::cpu {

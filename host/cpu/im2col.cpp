@@ -4,7 +4,6 @@
 #include "host/cpu/im2col.h"
 
 #include <algorithm>
-#include <atomic>
 #include <cstring>
 
 #include <immintrin.h>
@@ -274,32 +273,5 @@ void im2col_panel(const ConvGeom& g, const float* xp, int p0, float* panel) {
     default: return panel_taps_lo<HalfKind::gather>(g, xp, lo, hi, panel);
   }
 }
-
-namespace {
-
-bool cpu_has_avx2_fma() {
-  static const bool has = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  return has;
-}
-
-std::atomic<bool> avx2_on{true};
-std::atomic<bool> avx512_on{true};
-
-bool cpu_has_avx512() {
-  static const bool has = __builtin_cpu_supports("avx512f");
-  return has;
-}
-
-}  // namespace
-
-bool avx2_kernels_enabled() { return avx2_on.load(std::memory_order_relaxed) && cpu_has_avx2_fma(); }
-
-void set_avx2_kernels_enabled(bool on) { avx2_on.store(on, std::memory_order_relaxed); }
-
-bool avx512_kernels_enabled() {
-  return avx2_kernels_enabled() && avx512_on.load(std::memory_order_relaxed) && cpu_has_avx512();
-}
-
-void set_avx512_kernels_enabled(bool on) { avx512_on.store(on, std::memory_order_relaxed); }
 
 }  // namespace safnet::cpu

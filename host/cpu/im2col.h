@@ -31,15 +31,6 @@ bool panel_is_direct(const ConvGeom& g, int p0, int* base);
 // The offset in the padded image of every tap (c, r, s), in panel row order; empty where the
 // padded image is too large for int offsets.
 std::vector<int> tap_offsets(const ConvGeom& g);
-// Whether the AVX2 kernels run: where the CPU has AVX2 and FMA, unless turned off. Turning them
-// off lets the tests check the portable path on the same machine; turning them on where the CPU
-// lacks them has no effect. Not meant to change while kernels run.
-bool avx2_kernels_enabled();
-void set_avx2_kernels_enabled(bool on);
-// Whether the blocked kernel's AVX-512 variant runs (where the CPU has AVX-512F and the AVX2
-// kernels are enabled, unless turned off). It gives the same bits as the AVX2 kernel.
-bool avx512_kernels_enabled();
-void set_avx512_kernels_enabled(bool on);
 
 // x (C, H, W) = the sum of every col (C*R*S, OH*OW) entry into the pixel it was read from.
 // Overwrites x; each pixel's terms are added in a fixed order.

@@ -5,18 +5,15 @@
 #pragma once
 #include <cstdint>
 
+#include "cuda/geometry.h"
 #include "cuda/saf.h"
 #include "host/dtype.h"
 
 namespace safnet::cpu {
 
-struct ConvGeom {
-  int n, c, h, w;  // input (N, C, H, W)
-  int k, r, s;     // weight (K, C, R, S)
-  int stride, pad; // same in both spatial dims
-  int oh() const { return (h + 2 * pad - r) / stride + 1; }
-  int ow() const { return (w + 2 * pad - s) / stride + 1; }
-};
+using ::safnet::BnGeom;
+using ::safnet::ConvGeom;
+using ::safnet::PoolGeom;
 
 // y (N, K, OH, OW) = conv(x (N, C, H, W), w (K, C, R, S)); no bias.
 void conv2d_forward(const ConvGeom& g, const float* x, const float* w, float* y);
@@ -33,9 +30,6 @@ void linear_backward_data(int n, int in, int out, const float* dy, const float* 
 // dw (OUT, IN) = dy^T x; db (OUT) = sum_n dy (db may be null).
 void linear_backward_weight(int n, int in, int out, const float* x, const float* dy, float* dw, float* db);
 
-struct BnGeom {
-  int n, c, hw;  // x viewed as (N, C, HW)
-};
 // Training: normalise with batch statistics; saves mean (C) and invstd (C) = 1/sqrt(var + eps)
 // (biased var) for backward, and updates running_mean/var (C) with momentum m:
 // running = (1 - m) running + m batch, where the running var uses the unbiased batch var.
@@ -63,12 +57,6 @@ void shortcut_a_backward(int n, int c, int h, int w, int stride, int k, const fl
 void global_avgpool_forward(int n, int c, int hw, const float* x, float* y);
 void global_avgpool_backward(int n, int c, int hw, const float* dy, float* dx);
 
-struct PoolGeom {
-  int n, c, h, w;
-  int k, stride, pad;  // square window; padding never wins the max
-  int oh() const { return (h + 2 * pad - k) / stride + 1; }
-  int ow() const { return (w + 2 * pad - k) / stride + 1; }
-};
 // y (N, C, OH, OW); argmax (N, C, OH, OW) holds the flat input index h*W+w of each max.
 void maxpool_forward(const PoolGeom& g, const float* x, float* y, std::int32_t* argmax);
 void maxpool_backward(const PoolGeom& g, const float* dy, const std::int32_t* argmax, float* dx);

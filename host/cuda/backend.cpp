@@ -24,6 +24,8 @@
 #include "cuda/kernels/softmax_ce.h"
 #include "cuda/kernels/weight_view.h"
 #include "host/check.h"
+#include "host/dtype.h"
+#include "host/node_geometry.h"
 
 namespace safnet::cuda_backend::inline SAFNET_BUILD {
 
@@ -39,36 +41,14 @@ constexpr DeviceKind kKind = DeviceKind::cuda;
 constexpr DeviceKind kKind = DeviceKind::sim;
 #endif
 
-k::WeightStorage storage_of(const Node& n, DType dt) {
-  switch (dt.kind) {
-    case DType::Kind::f32: return {k::WeightStorage::Kind::f32, 0};
-    case DType::Kind::f16: return {k::WeightStorage::Kind::f16, 0};
-    case DType::Kind::bf16: return {k::WeightStorage::Kind::bf16, 0};
-    case DType::Kind::fixed: return {k::WeightStorage::Kind::fixed, dt.n};
-    default: fail(n.name, ": weights cannot be stored as ", dt.name());
-  }
-}
-
 k::WeightView weight_view(const Node& n, const Tensor& raw) {
-  return k::WeightView{raw.device_raw(), storage_of(n, raw.dtype()), n.attrs.saf};
+  if (!raw.dtype().is_float_storage()) fail(n.name, ": weights cannot be stored as ", raw.dtype().name());
+  return k::WeightView{raw.device_raw(), storage_format(raw.dtype()), n.attrs.saf};
 }
 
 k::SafGrad saf_grad(const Node& n, const Tensor& raw) {
   if (raw.dtype() != DType::f32()) fail(n.name, ": training needs f32 raw weights, got ", raw.dtype().name());
   return k::SafGrad{raw.device_data<float>(), n.attrs.saf};
-}
-
-k::ConvGeom conv_geom(const Node& n, const Shape& x, const Shape& w) {
-  return k::ConvGeom{i(x[0]), i(x[1]), i(x[2]), i(x[3]), i(w[0]), i(w[2]), i(w[3]), n.attrs.stride, n.attrs.pad};
-}
-
-k::PoolGeom pool_geom(const Node& n, const Shape& x) {
-  return k::PoolGeom{i(x[0]), i(x[1]), i(x[2]), i(x[3]), n.attrs.kernel, n.attrs.stride, n.attrs.pad};
-}
-
-k::BnGeom bn_geom(const Tensor& x) {
-  const Shape& s = x.shape();
-  return k::BnGeom{i(s[0]), i(s[1]), i(x.numel() / (s[0] * s[1]))};
 }
 
 class CudaBackend final : public Backend {
@@ -112,9 +92,7 @@ class CudaBackend final : public Backend {
 
   void dequantize(const Tensor& stored, Tensor& out) override {
     SAFNET_CHECK(stored.numel() == out.numel() && out.dtype() == DType::f32(), "dequantize shapes");
-    Node n;
-    n.name = "dequantize";
-    k::weight_view_load(Saf{}, storage_of(n, stored.dtype()), stored.device_raw(), stored.numel(),
+    k::weight_view_load(Saf{}, storage_format(stored.dtype()), stored.device_raw(), stored.numel(),
                         out.device_data<float>(), stream_);
   }
 
@@ -212,11 +190,10 @@ class CudaBackend final : public Backend {
                     v.device_data<float>(), lr, beta1, beta2, eps, weight_decay, step, stream_);
   }
 
-  std::vector<FlipSite> inject_faults(Tensor& words, std::uint64_t seed, std::uint64_t trial, const FlipSpec& spec,
-                                      FaultModel model) override {
+ protected:
+  std::vector<FlipSite> do_inject_faults(Tensor& words, std::uint64_t seed, std::uint64_t trial, const FlipSpec& spec,
+                                         FaultModel model) override {
     const int word_bytes = (spec.word_bits + 7) / 8;
-    SAFNET_CHECK(static_cast<std::size_t>(spec.words) * static_cast<std::size_t>(word_bytes) <= words.nbytes(),
-                 "fault injection into ", spec.words, " words of ", word_bytes, " bytes over ", words.nbytes());
     const bool sampled = spec.ber > 0 && spec.ber < 1;
     const FlipThresholds t = sampled ? flip_thresholds(spec.ber) : FlipThresholds{};
     const k::FlipPlan plan =
@@ -239,6 +216,7 @@ class CudaBackend final : public Backend {
     return sites;
   }
 
+ public:
   cudaStream_t stream() const { return stream_; }
 
  private:
@@ -288,16 +266,16 @@ void CudaBackend::run_node(const Node& n, const std::vector<Tensor*>& in, const 
       return;
     }
     case Op::batchnorm_train:  // in: x, gamma, beta, running_mean, running_var; out: y, mean, invstd
-      k::batchnorm_forward_train(bn_geom(*in[0]), cF(in[0]), cF(in[1]), cF(in[2]), n.attrs.eps, n.attrs.momentum,
-                                 F(out[0]), F(out[1]), F(out[2]), F(in[3]), F(in[4]), s);
+      k::batchnorm_forward_train(bn_geom(in[0]->shape()), cF(in[0]), cF(in[1]), cF(in[2]), n.attrs.eps,
+                                 n.attrs.momentum, F(out[0]), F(out[1]), F(out[2]), F(in[3]), F(in[4]), s);
       return;
     case Op::batchnorm_eval:
-      k::batchnorm_forward_eval(bn_geom(*in[0]), cF(in[0]), cF(in[1]), cF(in[2]), cF(in[3]), cF(in[4]), n.attrs.eps,
-                                F(out[0]), s);
+      k::batchnorm_forward_eval(bn_geom(in[0]->shape()), cF(in[0]), cF(in[1]), cF(in[2]), cF(in[3]), cF(in[4]),
+                                n.attrs.eps, F(out[0]), s);
       return;
     case Op::batchnorm_bwd:  // in: x, dy, gamma, mean, invstd; out: dx, dgamma, dbeta
-      k::batchnorm_backward(bn_geom(*in[0]), cF(in[0]), cF(in[1]), cF(in[2]), cF(in[3]), cF(in[4]), F(out[0]),
-                            F(out[1]), F(out[2]), s);
+      k::batchnorm_backward(bn_geom(in[0]->shape()), cF(in[0]), cF(in[1]), cF(in[2]), cF(in[3]), cF(in[4]),
+                            F(out[0]), F(out[1]), F(out[2]), s);
       return;
     case Op::relu: k::relu_forward(in[0]->numel(), cF(in[0]), F(out[0]), s); return;
     case Op::relu_bwd: k::relu_backward(in[0]->numel(), cF(in[0]), cF(in[1]), F(out[0]), s); return;

@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "cuda/numeric.h"
+#include "cuda/stored_word.h"
 #include "host/check.h"
 
 namespace safnet {
@@ -63,30 +64,10 @@ void decode_storage(const StorageBuffer& buf, float* out) {
 void decode_words(const void* words, DType dtype, std::int64_t n, float* out) {
   check_storage_dtype(dtype, "decode_words");
   if (n > 0 && out == nullptr) fail("host/faults/storage.cpp: decode_words: null output for ", n, " elements");
-  const auto* p = static_cast<const std::uint8_t*>(words);
-  switch (dtype.kind) {
-    case DType::Kind::f32:
-      if (n > 0) std::memcpy(out, p, static_cast<std::size_t>(n) * 4);
-      break;
-    case DType::Kind::f16:
-      for (std::int64_t i = 0; i < n; ++i) {
-        std::uint16_t h;
-        std::memcpy(&h, p + 2 * i, 2);
-        out[i] = f16_bits_to_f32(h);
-      }
-      break;
-    case DType::Kind::bf16:
-      for (std::int64_t i = 0; i < n; ++i) {
-        std::uint16_t h;
-        std::memcpy(&h, p + 2 * i, 2);
-        out[i] = bf16_bits_to_f32(h);
-      }
-      break;
-    case DType::Kind::fixed:
-      for (std::int64_t i = 0; i < n; ++i) out[i] = fixed_to_f32(static_cast<std::int8_t>(p[i]), dtype.n);
-      break;
-    default: break;  // rejected above
-  }
+  const StorageFormat fmt = storage_format(dtype);
+  with_storage_kind(fmt.kind, [&](auto kind) {
+    for (std::int64_t i = 0; i < n; ++i) out[i] = decode_stored<decltype(kind)::value>(words, fmt.frac_bits, i);
+  });
 }
 
 }  // namespace safnet

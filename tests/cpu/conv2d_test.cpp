@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "host/check.h"
+#include "host/cpu/cpu_features.h"
 #include "host/cpu/im2col.h"
 #include "host/cpu/ops.h"
 #include "tests/cpu/reference.h"

@@ -9,6 +9,8 @@
 #include <random>
 #include <vector>
 
+#include "cuda/numeric.h"
+#include "cuda/stored_word.h"
 #include "host/check.h"
 
 namespace safnet {
@@ -98,6 +100,40 @@ TEST(Storage, FixedRoundTripsAndSaturatesInEveryFormat) {
     const StorageBuffer s = encode_storage(x.data(), static_cast<std::int64_t>(x.size()), dt);
     EXPECT_EQ(decode(s), want) << dt.name();
   }
+}
+
+// decode_words, decode_word and decode_stored read every word as its format's conversion of the
+// little-endian bytes, at any byte alignment.
+TEST(Storage, EveryDecoderReadsTheSameValueOfEachWord) {
+  std::mt19937 gen(11);
+  for (const DType dt : {DType::f32(), DType::f16(), DType::bf16(), DType::fixed(0, 7), DType::fixed(2, 5),
+                         DType::fixed(7, 0)}) {
+    const std::size_t size = dt.size();
+    const int n = 4096;
+    std::vector<std::uint8_t> bytes(1 + n * size);
+    for (std::uint8_t& b : bytes) b = static_cast<std::uint8_t>(gen());
+    const std::uint8_t* words = bytes.data() + 1;  // deliberately misaligned
+    std::vector<float> all(n);
+    decode_words(words, dt, n, all.data());
+    const StorageFormat fmt = storage_format(dt);
+    EXPECT_EQ(fmt.frac_bits, dt.kind == DType::Kind::fixed ? dt.n : 0) << dt.name();
+    for (int i = 0; i < n; ++i) {
+      const std::uint8_t* p = words + i * size;
+      float want = 0.0f;
+      switch (dt.kind) {
+        case DType::Kind::f32: std::memcpy(&want, p, 4); break;
+        case DType::Kind::f16: want = f16_bits_to_f32(static_cast<std::uint16_t>(p[0] | (p[1] << 8))); break;
+        case DType::Kind::bf16: want = bf16_bits_to_f32(static_cast<std::uint16_t>(p[0] | (p[1] << 8))); break;
+        default: want = fixed_to_f32(static_cast<std::int8_t>(p[0]), dt.n); break;
+      }
+      ASSERT_EQ(bits_of(all[i]), bits_of(want)) << dt.name() << " word " << i;
+      ASSERT_EQ(bits_of(decode_word(p, dt)), bits_of(want)) << dt.name() << " word " << i;
+      ASSERT_EQ(bits_of(decode_stored(words, fmt, i)), bits_of(want)) << dt.name() << " word " << i;
+    }
+  }
+  const std::uint8_t zero[4] = {};
+  EXPECT_THROW(storage_format(DType::u8()), Error);
+  EXPECT_THROW(decode_word(zero, DType::i32()), Error);
 }
 
 TEST(Storage, EmptySpanAndBadInput) {

@@ -39,6 +39,7 @@ using safnet::DType;
 using safnet::NanMode;
 using safnet::Saf;
 using safnet::SafKind;
+using safnet::StorageFormat;
 using Vec = std::vector<float>;
 
 constexpr double kU = 0x1p-24;  // unit roundoff of f32
@@ -121,13 +122,13 @@ const char* saf_name(const Saf& s) {
 // Weight storage of the tests: host DType and the device descriptor.
 struct Storage {
   DType dtype;
-  gpu::WeightStorage dev;
+  StorageFormat dev;
 };
 const Storage kStorages[] = {
-    {DType::f32(), {gpu::WeightStorage::Kind::f32, 0}},
-    {DType::f16(), {gpu::WeightStorage::Kind::f16, 0}},
-    {DType::bf16(), {gpu::WeightStorage::Kind::bf16, 0}},
-    {DType::fixed(2, 5), {gpu::WeightStorage::Kind::fixed, 5}},
+    {DType::f32(), {StorageFormat::Kind::f32, 0}},
+    {DType::f16(), {StorageFormat::Kind::f16, 0}},
+    {DType::bf16(), {StorageFormat::Kind::bf16, 0}},
+    {DType::fixed(2, 5), {StorageFormat::Kind::fixed, 5}},
 };
 const Saf kSafs[] = {
     {SafKind::none, 1.0f, NanMode::propagate},   {SafKind::tanh, 1.0f, NanMode::propagate},
@@ -159,8 +160,6 @@ std::string conv_name(const char* op, const cpu::ConvGeom& g) {
   return buf;
 }
 
-gpu::ConvGeom to_gpu(const cpu::ConvGeom& g) { return {g.n, g.c, g.h, g.w, g.k, g.r, g.s, g.stride, g.pad}; }
-
 const cpu::ConvGeom kConvs[] = {
     {1, 3, 9, 9, 5, 3, 3, 1, 1},    // batch 1, 3x3, ragged everywhere
     {2, 4, 7, 6, 9, 3, 3, 2, 1},    // stride 2, non-square
@@ -183,12 +182,12 @@ void add_conv_cases(std::vector<Case>& cases) {
       auto w = std::make_shared<RawWeights>(make_weights(ws, st, saf, 100 + combo));
       auto x = std::make_shared<Vec>(random_vec(xs, 200 + combo));
       auto dy = std::make_shared<Vec>(random_vec(ys, 300 + combo));
-      const gpu::WeightStorage dst = st.dev;
+      const StorageFormat dst = st.dev;
       cases.push_back({conv_name("conv2d_forward", g) + tag,
                        [=] {
                          Dev d;
                          float* y = d.alloc<float>(ys);
-                         gpu::conv2d_forward(to_gpu(g), d.up(*x), {d.up(w->buf.bytes), dst, saf}, y, nullptr);
+                         gpu::conv2d_forward(g, d.up(*x), {d.up(w->buf.bytes), dst, saf}, y, nullptr);
                          return Outputs{{"y", Dev::down(y, ys)}};
                        },
                        [=] {
@@ -201,7 +200,7 @@ void add_conv_cases(std::vector<Case>& cases) {
                        [=] {
                          Dev d;
                          float* dx = d.alloc<float>(xs);
-                         gpu::conv2d_backward_data(to_gpu(g), d.up(*dy), {d.up(w->buf.bytes), dst, saf}, dx, nullptr);
+                         gpu::conv2d_backward_data(g, d.up(*dy), {d.up(w->buf.bytes), dst, saf}, dx, nullptr);
                          return Outputs{{"dx", Dev::down(dx, xs)}};
                        },
                        [=] {
@@ -223,7 +222,7 @@ void add_conv_cases(std::vector<Case>& cases) {
                          Dev d;
                          float* dw = d.alloc<float>(ws);
                          const gpu::SafGrad e{epilogue ? d.up(*raw) : nullptr, saf};
-                         gpu::conv2d_backward_weight(to_gpu(g), d.up(*x), d.up(*dy), e, dw, nullptr);
+                         gpu::conv2d_backward_weight(g, d.up(*x), d.up(*dy), e, dw, nullptr);
                          return Outputs{{"dw", Dev::down(dw, ws)}};
                        },
                        [=] {
@@ -267,7 +266,7 @@ void add_linear_cases(std::vector<Case>& cases) {
       auto x = std::make_shared<Vec>(random_vec(xs, 800 + combo));
       auto b = std::make_shared<Vec>(random_vec(static_cast<std::size_t>(out), 900 + combo));
       auto dy = std::make_shared<Vec>(random_vec(ys, 1000 + combo));
-      const gpu::WeightStorage dst = st.dev;
+      const StorageFormat dst = st.dev;
       cases.push_back({"linear_forward" + tag,
                        [=] {
                          Dev d;
@@ -341,7 +340,7 @@ void add_weight_view_cases(std::vector<Case>& cases) {
       const Saf saf = kSafs[si];
       const Vec raw = special_raw(static_cast<std::size_t>(count), 1400 + si);
       auto buf = std::make_shared<safnet::StorageBuffer>(safnet::encode_storage(raw.data(), count, st.dtype));
-      const gpu::WeightStorage dst = st.dev;
+      const StorageFormat dst = st.dev;
       const DType dt = st.dtype;
       cases.push_back({std::string("weight_view_load ") + dt.name() + " " + saf_name(saf) +
                            (saf.nan == NanMode::zero ? "/nan0" : ""),
@@ -503,7 +502,6 @@ void add_shortcut_pool_cases(std::vector<Case>& cases) {
     for (float& v : *x) v = std::round(v * 3.0f);
     (*x)[xs / 3] = NAN;
     auto dy = std::make_shared<Vec>(random_vec(ys, 2300 + g.h));
-    const gpu::PoolGeom dg{g.n, g.c, g.h, g.w, g.k, g.stride, g.pad};
     const std::string tag = " n" + std::to_string(g.n) + " " + std::to_string(g.h) + "x" + std::to_string(g.w) +
                             " k" + std::to_string(g.k) + " s" + std::to_string(g.stride) + " p" + std::to_string(g.pad);
     cases.push_back({"maxpool_forward+backward" + tag,
@@ -512,8 +510,8 @@ void add_shortcut_pool_cases(std::vector<Case>& cases) {
                        float* y = d.alloc<float>(ys);
                        float* dx = d.alloc<float>(xs);
                        auto* am = d.alloc<std::int32_t>(ys);
-                       gpu::maxpool_forward(dg, d.up(*x), y, am, nullptr);
-                       gpu::maxpool_backward(dg, d.up(*dy), am, dx, nullptr);
+                       gpu::maxpool_forward(g, d.up(*x), y, am, nullptr);
+                       gpu::maxpool_backward(g, d.up(*dy), am, dx, nullptr);
                        return Outputs{{"y", Dev::down(y, ys)}, {"argmax", Dev::down(am, ys)}, {"dx", Dev::down(dx, xs)}};
                      },
                      [=] {
@@ -537,7 +535,6 @@ void add_batchnorm_cases(std::vector<Case>& cases) {
     auto rm0 = std::make_shared<Vec>(random_vec(cs, 2800));
     auto rv0 = std::make_shared<Vec>(random_vec(cs, 2900, 0.5f, 2.0f));
     const float eps = 1e-5f, mom = 0.1f;
-    const gpu::BnGeom dg{g.n, g.c, g.hw};
     const std::string tag = " n" + std::to_string(g.n) + " c" + std::to_string(g.c) + " hw" + std::to_string(g.hw);
     cases.push_back({"batchnorm_forward_train+backward" + tag,
                      [=] {
@@ -547,8 +544,8 @@ void add_batchnorm_cases(std::vector<Case>& cases) {
                        float *dgm = d.alloc<float>(cs), *dbt = d.alloc<float>(cs);
                        const float* xd = d.up(*x);
                        const float* gd = d.up(*gamma);
-                       gpu::batchnorm_forward_train(dg, xd, gd, d.up(*beta), eps, mom, y, mean, inv, rm, rv, nullptr);
-                       gpu::batchnorm_backward(dg, xd, d.up(*dy), gd, mean, inv, dx, dgm, dbt, nullptr);
+                       gpu::batchnorm_forward_train(g, xd, gd, d.up(*beta), eps, mom, y, mean, inv, rm, rv, nullptr);
+                       gpu::batchnorm_backward(g, xd, d.up(*dy), gd, mean, inv, dx, dgm, dbt, nullptr);
                        return Outputs{{"y", Dev::down(y, xs)},     {"mean", Dev::down(mean, cs)},
                                       {"invstd", Dev::down(inv, cs)}, {"running_mean", Dev::down(rm, cs)},
                                       {"running_var", Dev::down(rv, cs)}, {"dx", Dev::down(dx, xs)},
@@ -607,7 +604,7 @@ void add_batchnorm_cases(std::vector<Case>& cases) {
                      [=] {
                        Dev d;
                        float* y = d.alloc<float>(xs);
-                       gpu::batchnorm_forward_eval(dg, d.up(*x), d.up(*gamma), d.up(*beta), d.up(*rm0), d.up(*rv0), eps,
+                       gpu::batchnorm_forward_eval(g, d.up(*x), d.up(*gamma), d.up(*beta), d.up(*rm0), d.up(*rv0), eps,
                                                    y, nullptr);
                        return Outputs{{"y", Dev::down(y, xs)}};
                      },
@@ -787,7 +784,7 @@ TEST(Conformance, LaunchersRejectBadArguments) {
   EXPECT_THROW(gpu::relu_forward(-1, nullptr, nullptr, nullptr), gpu::KernelArgError);
   EXPECT_THROW(gpu::conv2d_forward({1, 1, 2, 2, 1, 3, 3, 1, 0}, nullptr, {}, nullptr, nullptr), gpu::KernelArgError);
   EXPECT_THROW(gpu::conv2d_forward({1, 1, 4, 4, 1, 3, 3, 0, 0}, nullptr, {}, nullptr, nullptr), gpu::KernelArgError);
-  gpu::WeightView bad_fixed{nullptr, {gpu::WeightStorage::Kind::fixed, 8}, {}};
+  gpu::WeightView bad_fixed{nullptr, {StorageFormat::Kind::fixed, 8}, {}};
   EXPECT_THROW(gpu::linear_forward(1, 1, 1, nullptr, bad_fixed, nullptr, nullptr, nullptr), gpu::KernelArgError);
   EXPECT_THROW(gpu::linear_backward_weight(0, 1, 1, nullptr, nullptr, {}, nullptr, nullptr, nullptr),
                gpu::KernelArgError);
