@@ -25,6 +25,8 @@ class CpuBackend final : public Backend {
                     float weight_decay, std::int64_t step) override;
   std::vector<FlipSite> inject_faults(Tensor& words, std::uint64_t seed, std::uint64_t trial, const FlipSpec& spec,
                                       FaultModel model) override;
+  void accumulate_metrics(const Tensor& logits, const Tensor& labels, const Tensor& loss, NanLogits rule,
+                          Tensor& sums) override;
 };
 
 }  // namespace safnet::cpu
