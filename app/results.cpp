@@ -46,11 +46,12 @@ enum class Field {
   loss,
   nonfinite,
   seconds,
+  nonfinite_logits,  // optional: absent from files written before it existed
   count
 };
-constexpr const char* kFieldNames[] = {"campaign", "model",     "saf",    "dtype", "ber",
-                                       "trial",    "seed",      "flips",  "top1",  "top5",
-                                       "loss",     "nonfinite", "seconds"};
+constexpr const char* kFieldNames[] = {"campaign", "model",     "saf",     "dtype",           "ber",
+                                       "trial",    "seed",      "flips",   "top1",            "top5",
+                                       "loss",     "nonfinite", "seconds", "nonfinite_logits"};
 static_assert(std::size(kFieldNames) == static_cast<std::size_t>(Field::count));
 
 std::string field_list() {
@@ -182,7 +183,8 @@ class RecordSax : public nlohmann::json_sax<nlohmann::json> {
            field_ == Field::loss || field_ == Field::seconds;
   }
   bool is_int_field() const {
-    return field_ == Field::trial || field_ == Field::flips || field_ == Field::nonfinite;
+    return field_ == Field::trial || field_ == Field::flips || field_ == Field::nonfinite ||
+           field_ == Field::nonfinite_logits;
   }
   bool set_error(const std::string& e) {
     if (error.empty()) error = e;
@@ -225,6 +227,10 @@ class RecordSax : public nlohmann::json_sax<nlohmann::json> {
         break;
       case Field::nonfinite:
         rec.nonfinite = v;
+        break;
+      case Field::nonfinite_logits:
+        if (v < 0) return set_error("field 'nonfinite_logits' must be >= 0 (omit it when unknown)");
+        rec.nonfinite_logits = v;
         break;
       default:
         return bad_value("a number");
@@ -314,7 +320,8 @@ bool same_result(const TrialRecord& a, const TrialRecord& b) {
   return a.campaign == b.campaign && a.model == b.model && a.saf == b.saf && a.dtype == b.dtype &&
          a.ber == b.ber && a.trial == b.trial && a.seed == b.seed && a.flips == b.flips &&
          a.top1 == b.top1 && a.top5 == b.top5 && same_double(a.loss, b.loss) &&
-         a.nonfinite == b.nonfinite;
+         a.nonfinite == b.nonfinite &&
+         (a.nonfinite_logits == b.nonfinite_logits || a.nonfinite_logits == -1 || b.nonfinite_logits == -1);
 }
 
 void validate_record(const TrialRecord& r, const std::string& where) {
@@ -324,6 +331,8 @@ void validate_record(const TrialRecord& r, const std::string& where) {
   if (r.trial < -1) fail(where, ": field 'trial' is ", r.trial, ", must be >= -1 (-1: clean run)");
   if (r.flips < 0) fail(where, ": field 'flips' is ", r.flips, ", must be >= 0");
   if (r.nonfinite < 0) fail(where, ": field 'nonfinite' is ", r.nonfinite, ", must be >= 0");
+  if (r.nonfinite_logits < -1)
+    fail(where, ": field 'nonfinite_logits' is ", r.nonfinite_logits, ", must be >= 0 (or -1: unknown)");
   if (!finite_in(r.top1, 0, 100))
     fail(where, ": field 'top1' is ", r.top1, ", must be in [0, 100]");
   if (!finite_in(r.top5, 0, 100))
@@ -351,6 +360,7 @@ std::string to_json_line(const TrialRecord& r) {
     j["loss"] = nonfinite_name(r.loss);
   j["nonfinite"] = r.nonfinite;
   j["seconds"] = r.seconds;
+  if (r.nonfinite_logits >= 0) j["nonfinite_logits"] = r.nonfinite_logits;
   try {
     return j.dump();  // shortest text that reads back to the same doubles
   } catch (const nlohmann::json::exception& e) {
@@ -370,7 +380,8 @@ TrialRecord parse_record(const std::string& line, const std::string& path, std::
   if (!ok || !sax.error.empty())
     fail(where, ": ", sax.error.empty() ? std::string("invalid JSON") : sax.error);
   for (std::size_t i = 0; i < static_cast<std::size_t>(Field::count); ++i)
-    if (!sax.seen[i]) fail(where, ": missing field '", kFieldNames[i], "'");
+    if (!sax.seen[i] && static_cast<Field>(i) != Field::nonfinite_logits)
+      fail(where, ": missing field '", kFieldNames[i], "'");
   validate_record(sax.rec, where);
   return sax.rec;
 }
@@ -446,6 +457,8 @@ void merge_results(const std::vector<std::string>& inputs, const std::string& ou
       } else if (!same_result(it->second.first, n.rec)) {
         fail(where, ": conflicts with ", it->second.second, ": dtype ", printable(n.rec.dtype),
              " ber ", n.rec.ber, " trial ", n.rec.trial, " has different results");
+      } else if (it->second.first.nonfinite_logits == -1) {
+        it->second.first.nonfinite_logits = n.rec.nonfinite_logits;  // an older writer's copy knew less
       }
     }
   }
