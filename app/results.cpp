@@ -11,6 +11,12 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cstring>
+
 #include "host/check.h"
 #include "host/file_io.h"
 
@@ -314,6 +320,32 @@ bool same_file(const std::string& a, const std::string& b) {
   return ca == cb;
 }
 
+// Takes PATH.lock for this writer and writes our process id into it; refuses when another
+// open description of it (another writer, here or in another process) holds the lock.
+int lock_results(const std::string& path) {
+  const std::string lock_path = path + ".lock";
+  const int fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) fail(lock_path, ": cannot open the results lock file: ", std::strerror(errno));
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    const int err = errno;
+    char buf[32] = {};
+    const ssize_t got = ::pread(fd, buf, sizeof buf - 1, 0);
+    ::close(fd);
+    if (err != EWOULDBLOCK) fail(lock_path, ": cannot lock: ", std::strerror(err));
+    std::string pid = got > 0 ? std::string(buf, static_cast<std::size_t>(got)) : "";
+    while (!pid.empty() && (pid.back() == '\n' || pid.back() == ' ')) pid.pop_back();
+    fail(path, ": another writer (process ", pid.empty() ? std::string("unknown") : printable(pid),
+         ") is writing these results (lock ", lock_path, "); two campaigns must not share one --out");
+  }
+  const std::string me = std::to_string(::getpid()) + "\n";
+  if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, me.data(), me.size(), 0) != static_cast<ssize_t>(me.size())) {
+    const int err = errno;
+    ::close(fd);
+    fail(lock_path, ": cannot write the results lock file: ", std::strerror(err));
+  }
+  return fd;
+}
+
 }  // namespace
 
 bool same_result(const TrialRecord& a, const TrialRecord& b) {
@@ -395,6 +427,20 @@ std::vector<TrialRecord> read_results(const std::string& path) {
 ResultsWriter::ResultsWriter(std::string path, std::string campaign)
     : path_(std::move(path)), campaign_(std::move(campaign)) {
   if (campaign_.empty()) fail(path_, ": empty campaign id");
+  lock_fd_ = lock_results(path_);
+  try {
+    load();
+  } catch (...) {
+    ::close(lock_fd_);
+    throw;
+  }
+}
+
+ResultsWriter::~ResultsWriter() {
+  if (lock_fd_ >= 0) ::close(lock_fd_);  // releases the lock
+}
+
+void ResultsWriter::load() {
   const FileContents fc = read_numbered(path_);
   for (const NumberedRecord& n : fc.records) {
     if (n.rec.campaign != campaign_)

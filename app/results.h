@@ -49,11 +49,18 @@ TrialRecord parse_record(const std::string& line, const std::string& path, std::
 std::vector<TrialRecord> read_results(const std::string& path);
 
 // Appends the records of one campaign to a results file, and knows which are already there.
+// One writer per file: it holds an advisory lock (flock) on PATH.lock, which records its
+// process id, for its whole life; the kernel drops the lock when the process dies, however it
+// dies, so a killed run never blocks the next one. The lock file stays behind, harmless.
 class ResultsWriter {
  public:
-  // Refuses a file holding another campaign's records. A torn final line is removed by an
-  // atomic rewrite of the complete records, so later appends never glue onto it.
+  // Refuses a file another writer (in this process or another) holds, naming the file and the
+  // holder's process id, and a file holding another campaign's records. A torn final line is
+  // removed by an atomic rewrite of the complete records, so later appends never glue onto it.
   ResultsWriter(std::string path, std::string campaign);
+  ~ResultsWriter();
+  ResultsWriter(const ResultsWriter&) = delete;
+  ResultsWriter& operator=(const ResultsWriter&) = delete;
 
   bool done(const std::string& dtype, double ber, std::int64_t trial) const;
   std::size_t size() const;  // finished (dtype, ber, trial) keys
@@ -65,9 +72,11 @@ class ResultsWriter {
 
  private:
   using Key = std::tuple<std::string, double, std::int64_t>;
+  void load();  // the records already there, and the torn-line repair
   std::string path_, campaign_;
   std::set<Key> done_;
   mutable std::mutex mu_;
+  int lock_fd_ = -1;  // PATH.lock, flock'ed for the writer's life
 };
 
 // Joins shard files of one campaign into `output` (written atomically), sorted by

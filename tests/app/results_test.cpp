@@ -3,6 +3,8 @@
 #include "tools/campaign_flags.h"
 
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -326,6 +328,70 @@ TEST(ResultsWriter, ConcurrentAppendsAreWholeLines) {
     EXPECT_EQ(got[static_cast<std::size_t>(t)], make_record(t));
     EXPECT_TRUE(w.done("f16", 1e-5, t));
   }
+}
+
+// The holder of a results file, in a child process: takes the writer, appends trial 0, says so
+// on `ready`, and waits to be killed.
+pid_t spawn_holder(const std::string& path, int* ready_fd) {
+  int fds[2];
+  if (::pipe(fds) != 0) return -1;
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    ::close(fds[0]);
+    char ok = 'E';
+    try {
+      ResultsWriter w(path, "c0ffee");
+      w.append(make_record(0));
+      ok = 'Y';
+      if (::write(fds[1], &ok, 1) != 1) ::_exit(1);
+      for (;;) ::pause();
+    } catch (...) {
+      if (::write(fds[1], &ok, 1) != 1) ::_exit(1);
+      ::_exit(1);
+    }
+  }
+  ::close(fds[1]);
+  *ready_fd = fds[0];
+  return pid;
+}
+
+TEST(ResultsWriter, SecondWriterInThisProcessIsRefused) {
+  const std::string path = temp_dir() + "/r.jsonl";
+  {
+    ResultsWriter first(path, "c0ffee");
+    first.append(make_record(0));
+    expect_error([&] { ResultsWriter second(path, "c0ffee"); }, path,
+                 "another writer (process " + std::to_string(::getpid()) + ")");
+    expect_error([&] { ResultsWriter second(path, "c0ffee"); }, path, "must not share one --out");
+    first.append(make_record(1));
+  }
+  ResultsWriter again(path, "c0ffee");  // released with the first writer
+  EXPECT_TRUE(again.done("f16", 1e-5, 1));
+  EXPECT_EQ(read_results(path).size(), 2u);
+}
+
+TEST(ResultsWriter, WriterInAnotherProcessIsRefusedUntilItIsKilled) {
+  const std::string path = temp_dir() + "/r.jsonl";
+  int ready = -1;
+  const pid_t child = spawn_holder(path, &ready);
+  ASSERT_GT(child, 0);
+  char got = 0;
+  ASSERT_EQ(::read(ready, &got, 1), 1);
+  ::close(ready);
+  ASSERT_EQ(got, 'Y');
+  expect_error([&] { ResultsWriter second(path, "c0ffee"); }, path,
+               "another writer (process " + std::to_string(child) + ")");
+  EXPECT_EQ(read_results(path).size(), 1u);  // the refused writer changed nothing
+  // SIGKILL runs no handler and no destructor: the kernel alone drops the lock.
+  ASSERT_EQ(::kill(child, SIGKILL), 0);
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+  EXPECT_TRUE(fs::exists(path + ".lock"));  // left behind, and no obstacle
+  ResultsWriter w(path, "c0ffee");
+  EXPECT_TRUE(w.done("f16", 1e-5, 0));
+  w.append(make_record(1));
+  EXPECT_EQ(read_results(path), (std::vector<TrialRecord>{make_record(0), make_record(1)}));
 }
 
 std::vector<TrialRecord> campaign_records() {
