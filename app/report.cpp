@@ -193,8 +193,8 @@ std::vector<GroupSummary> summarize(const std::vector<TrialRecord>& records) {
   for (const TrialRecord& r : records) {
     validate_record(r, "report: record of " + r.model + "/" + r.saf + "/" + r.dtype);
     auto& slot = r.trial < 0 ? clean[group_key(r)] : groups[group_key(r)][r.trial];
-    if (slot == nullptr) {
-      slot = &r;
+    if (slot == nullptr || (slot->nonfinite_logits == -1 && same_result(*slot, r))) {
+      slot = &r;  // of agreeing repeats, the one that knows the non-finite logit count
       continue;
     }
     if (slot->campaign != r.campaign)
@@ -215,7 +215,7 @@ std::vector<GroupSummary> summarize(const std::vector<TrialRecord>& records) {
     g.dtype = first.dtype;
     g.ber = first.ber;
     g.trials = static_cast<std::int64_t>(trials.size());
-    std::vector<double> top1, top5, loss, flips, nonfinite;
+    std::vector<double> top1, top5, loss, flips, nonfinite, nonfinite_logits;
     for (const auto& [t, r] : trials) {
       if (r->campaign != g.campaign)
         fail("report: ", g.model, " ", g.saf, " ", g.dtype, " ber ", g.ber,
@@ -230,6 +230,7 @@ std::vector<GroupSummary> summarize(const std::vector<TrialRecord>& records) {
       flips.push_back(static_cast<double>(r->flips));
       nonfinite.push_back(static_cast<double>(r->nonfinite));
       if (r->nonfinite > 0) ++g.trials_with_nonfinite;
+      if (r->nonfinite_logits >= 0) nonfinite_logits.push_back(static_cast<double>(r->nonfinite_logits));
       g.seconds_total += r->seconds;
     }
     const double n = static_cast<double>(g.trials);
@@ -249,6 +250,8 @@ std::vector<GroupSummary> summarize(const std::vector<TrialRecord>& records) {
     g.loss_mean = mean_of(loss);
     g.flips_mean = mean_of(flips);
     g.nonfinite_mean = mean_of(nonfinite);
+    g.nonfinite_logits_known = static_cast<std::int64_t>(nonfinite_logits.size());
+    g.nonfinite_logits_mean = mean_of(nonfinite_logits);
     // Prefer the clean run recorded at this BER; a campaign may record it once (e.g. at BER 0).
     const TrialRecord* c = nullptr;
     if (auto it = clean.find(key); it != clean.end()) c = it->second;
@@ -275,9 +278,9 @@ std::string report_table(const std::vector<TrialRecord>& records) {
   for (const GroupSummary& g : groups) many_models = many_models || g.model != groups[0].model;
   std::string s;
   if (many_models) s += "| Model ";
-  s += "| Datatype | SAF | BER | Top-1 (%) | After Top-1 (%) | 95% CI | trials | mean flips |\n";
+  s += "| Datatype | SAF | BER | Top-1 (%) | After Top-1 (%) | 95% CI | trials | mean flips | non-finite logits |\n";
   if (many_models) s += "| --- ";
-  s += "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |\n";
+  s += "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |\n";
   std::string prev_model, prev_dtype;
   for (const GroupSummary& g : groups) {
     // As in the paper, a datatype is named once at the top of its block.
@@ -289,12 +292,17 @@ std::string report_table(const std::vector<TrialRecord>& records) {
          fixed(g.top1_std, 2) + " | " +
          (g.trials >= 2 ? "[" + fixed(g.top1_ci_lo, 2) + ", " + fixed(g.top1_ci_hi, 2) + "]"
                         : "n/a") +
-         " | " + std::to_string(g.trials) + " | " + fixed(g.flips_mean, 1) + " |\n";
+         " | " + std::to_string(g.trials) + " | " + fixed(g.flips_mean, 1) + " | " +
+         (g.nonfinite_logits_known == 0 ? "n/a"
+                                        : fixed(g.nonfinite_logits_mean, 1) +
+                                              (g.nonfinite_logits_known < g.trials ? "*" : "")) +
+         " |\n";
     prev_model = g.model;
     prev_dtype = g.dtype;
   }
   s += "\nAfter Top-1: mean ± population std (ddof = 0) over the trials. 95% CI of the mean: "
-       "mean ± t(0.975, n−1) · s / √n with the sample std s (ddof = 1).\n";
+       "mean ± t(0.975, n−1) · s / √n with the sample std s (ddof = 1). Non-finite logits: mean "
+       "images per trial whose logits hold a NaN or infinity (* over the trials that recorded it).\n";
   return s;
 }
 
@@ -302,7 +310,8 @@ std::string report_csv(const std::vector<TrialRecord>& records) {
   std::string s =
       "model,saf,dtype,ber,campaign,clean_top1,trials,top1_mean,top1_std_pop,top1_std_sample,"
       "top1_ci95_lo,top1_ci95_hi,top5_mean,top5_std_pop,loss_mean_finite,loss_nonfinite_trials,"
-      "flips_mean,nonfinite_weights_mean,trials_with_nonfinite_weights,seconds_total\n";
+      "flips_mean,nonfinite_weights_mean,trials_with_nonfinite_weights,seconds_total,"
+      "nonfinite_logits_mean,nonfinite_logits_trials\n";
   for (const GroupSummary& g : summarize(records)) {
     const std::vector<std::string> cells = {csv_field(g.model),
                                             csv_field(g.saf),
@@ -323,7 +332,9 @@ std::string report_csv(const std::vector<TrialRecord>& records) {
                                             shortest(g.flips_mean),
                                             shortest(g.nonfinite_mean),
                                             std::to_string(g.trials_with_nonfinite),
-                                            shortest(g.seconds_total)};
+                                            shortest(g.seconds_total),
+                                            shortest(g.nonfinite_logits_mean),
+                                            std::to_string(g.nonfinite_logits_known)};
     for (std::size_t i = 0; i < cells.size(); ++i) s += (i ? "," : "") + cells[i];
     s += "\n";
   }

@@ -25,6 +25,11 @@ struct GroupSummary {
   double nonfinite_mean = 0;  // non-finite weights read per trial
   std::int64_t trials_with_nonfinite = 0;
   double seconds_total = 0;
+  // Images whose logits held a NaN or infinity, per trial: the mean over the trials that
+  // recorded it (files from before the field existed did not); NaN when none did.
+  double nonfinite_logits_mean = 0;
+  std::int64_t nonfinite_logits_known = 0;  // trials that recorded it
+
 };
 
 // Groups in report order: model, dtype (f32, f16, bf16, fixed), ber, saf (none, tanh, tanh_c,
@@ -40,7 +45,8 @@ double student_t_quantile(double p, double dof);  // p in (0, 1)
 std::string display_dtype(const std::string& dtype);
 std::string display_saf(const std::string& saf);
 
-// Markdown in the layout of the paper's Table I, with BER, CI, trials and mean flips added.
+// Markdown in the layout of the paper's Table I, with BER, CI, trials, mean flips and mean images
+// with non-finite logits added ("n/a" where no trial recorded them, "*" marks a partial count).
 std::string report_table(const std::vector<TrialRecord>& records);
 // One row per group, raw names, every number in shortest round-trip form; NaN is an empty cell.
 std::string report_csv(const std::vector<TrialRecord>& records);

@@ -11,6 +11,12 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cstring>
+
 #include "host/check.h"
 #include "host/file_io.h"
 
@@ -46,11 +52,12 @@ enum class Field {
   loss,
   nonfinite,
   seconds,
+  nonfinite_logits,  // optional: absent from files written before it existed
   count
 };
-constexpr const char* kFieldNames[] = {"campaign", "model",     "saf",    "dtype", "ber",
-                                       "trial",    "seed",      "flips",  "top1",  "top5",
-                                       "loss",     "nonfinite", "seconds"};
+constexpr const char* kFieldNames[] = {"campaign", "model",     "saf",     "dtype",           "ber",
+                                       "trial",    "seed",      "flips",   "top1",            "top5",
+                                       "loss",     "nonfinite", "seconds", "nonfinite_logits"};
 static_assert(std::size(kFieldNames) == static_cast<std::size_t>(Field::count));
 
 std::string field_list() {
@@ -182,7 +189,8 @@ class RecordSax : public nlohmann::json_sax<nlohmann::json> {
            field_ == Field::loss || field_ == Field::seconds;
   }
   bool is_int_field() const {
-    return field_ == Field::trial || field_ == Field::flips || field_ == Field::nonfinite;
+    return field_ == Field::trial || field_ == Field::flips || field_ == Field::nonfinite ||
+           field_ == Field::nonfinite_logits;
   }
   bool set_error(const std::string& e) {
     if (error.empty()) error = e;
@@ -225,6 +233,10 @@ class RecordSax : public nlohmann::json_sax<nlohmann::json> {
         break;
       case Field::nonfinite:
         rec.nonfinite = v;
+        break;
+      case Field::nonfinite_logits:
+        if (v < 0) return set_error("field 'nonfinite_logits' must be >= 0 (omit it when unknown)");
+        rec.nonfinite_logits = v;
         break;
       default:
         return bad_value("a number");
@@ -308,13 +320,40 @@ bool same_file(const std::string& a, const std::string& b) {
   return ca == cb;
 }
 
+// Takes PATH.lock for this writer and writes our process id into it; refuses when another
+// open description of it (another writer, here or in another process) holds the lock.
+int lock_results(const std::string& path) {
+  const std::string lock_path = path + ".lock";
+  const int fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) fail(lock_path, ": cannot open the results lock file: ", std::strerror(errno));
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    const int err = errno;
+    char buf[32] = {};
+    const ssize_t got = ::pread(fd, buf, sizeof buf - 1, 0);
+    ::close(fd);
+    if (err != EWOULDBLOCK) fail(lock_path, ": cannot lock: ", std::strerror(err));
+    std::string pid = got > 0 ? std::string(buf, static_cast<std::size_t>(got)) : "";
+    while (!pid.empty() && (pid.back() == '\n' || pid.back() == ' ')) pid.pop_back();
+    fail(path, ": another writer (process ", pid.empty() ? std::string("unknown") : printable(pid),
+         ") is writing these results (lock ", lock_path, "); two campaigns must not share one --out");
+  }
+  const std::string me = std::to_string(::getpid()) + "\n";
+  if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, me.data(), me.size(), 0) != static_cast<ssize_t>(me.size())) {
+    const int err = errno;
+    ::close(fd);
+    fail(lock_path, ": cannot write the results lock file: ", std::strerror(err));
+  }
+  return fd;
+}
+
 }  // namespace
 
 bool same_result(const TrialRecord& a, const TrialRecord& b) {
   return a.campaign == b.campaign && a.model == b.model && a.saf == b.saf && a.dtype == b.dtype &&
          a.ber == b.ber && a.trial == b.trial && a.seed == b.seed && a.flips == b.flips &&
          a.top1 == b.top1 && a.top5 == b.top5 && same_double(a.loss, b.loss) &&
-         a.nonfinite == b.nonfinite;
+         a.nonfinite == b.nonfinite &&
+         (a.nonfinite_logits == b.nonfinite_logits || a.nonfinite_logits == -1 || b.nonfinite_logits == -1);
 }
 
 void validate_record(const TrialRecord& r, const std::string& where) {
@@ -324,6 +363,8 @@ void validate_record(const TrialRecord& r, const std::string& where) {
   if (r.trial < -1) fail(where, ": field 'trial' is ", r.trial, ", must be >= -1 (-1: clean run)");
   if (r.flips < 0) fail(where, ": field 'flips' is ", r.flips, ", must be >= 0");
   if (r.nonfinite < 0) fail(where, ": field 'nonfinite' is ", r.nonfinite, ", must be >= 0");
+  if (r.nonfinite_logits < -1)
+    fail(where, ": field 'nonfinite_logits' is ", r.nonfinite_logits, ", must be >= 0 (or -1: unknown)");
   if (!finite_in(r.top1, 0, 100))
     fail(where, ": field 'top1' is ", r.top1, ", must be in [0, 100]");
   if (!finite_in(r.top5, 0, 100))
@@ -351,6 +392,7 @@ std::string to_json_line(const TrialRecord& r) {
     j["loss"] = nonfinite_name(r.loss);
   j["nonfinite"] = r.nonfinite;
   j["seconds"] = r.seconds;
+  if (r.nonfinite_logits >= 0) j["nonfinite_logits"] = r.nonfinite_logits;
   try {
     return j.dump();  // shortest text that reads back to the same doubles
   } catch (const nlohmann::json::exception& e) {
@@ -370,7 +412,8 @@ TrialRecord parse_record(const std::string& line, const std::string& path, std::
   if (!ok || !sax.error.empty())
     fail(where, ": ", sax.error.empty() ? std::string("invalid JSON") : sax.error);
   for (std::size_t i = 0; i < static_cast<std::size_t>(Field::count); ++i)
-    if (!sax.seen[i]) fail(where, ": missing field '", kFieldNames[i], "'");
+    if (!sax.seen[i] && static_cast<Field>(i) != Field::nonfinite_logits)
+      fail(where, ": missing field '", kFieldNames[i], "'");
   validate_record(sax.rec, where);
   return sax.rec;
 }
@@ -384,6 +427,20 @@ std::vector<TrialRecord> read_results(const std::string& path) {
 ResultsWriter::ResultsWriter(std::string path, std::string campaign)
     : path_(std::move(path)), campaign_(std::move(campaign)) {
   if (campaign_.empty()) fail(path_, ": empty campaign id");
+  lock_fd_ = lock_results(path_);
+  try {
+    load();
+  } catch (...) {
+    ::close(lock_fd_);
+    throw;
+  }
+}
+
+ResultsWriter::~ResultsWriter() {
+  if (lock_fd_ >= 0) ::close(lock_fd_);  // releases the lock
+}
+
+void ResultsWriter::load() {
   const FileContents fc = read_numbered(path_);
   for (const NumberedRecord& n : fc.records) {
     if (n.rec.campaign != campaign_)
@@ -446,6 +503,8 @@ void merge_results(const std::vector<std::string>& inputs, const std::string& ou
       } else if (!same_result(it->second.first, n.rec)) {
         fail(where, ": conflicts with ", it->second.second, ": dtype ", printable(n.rec.dtype),
              " ber ", n.rec.ber, " trial ", n.rec.trial, " has different results");
+      } else if (it->second.first.nonfinite_logits == -1) {
+        it->second.first.nonfinite_logits = n.rec.nonfinite_logits;  // an older writer's copy knew less
       }
     }
   }

@@ -21,11 +21,15 @@ struct TrialRecord {
   double loss = 0;             // may be NaN or +-inf when faults make the logits non-finite
   std::int64_t nonfinite = 0;  // non-finite weights read, >= 0
   double seconds = 0;          // >= 0
+  // Images whose logits hold a NaN or infinity, >= 0; -1 = unknown. Files written before the
+  // field existed lack it and read as -1; a record with -1 is written without the field.
+  std::int64_t nonfinite_logits = -1;
 
   friend bool operator==(const TrialRecord&, const TrialRecord&) = default;
 };
 
-// Two evaluations of one trial agree on everything but `seconds` (NaN losses count as equal).
+// Two evaluations of one trial agree on everything but `seconds` (NaN losses count as equal, and
+// an unknown nonfinite_logits agrees with any count: the same trial from an older writer).
 bool same_result(const TrialRecord& a, const TrialRecord& b);
 
 // Throws if a field is out of its range above; `where` prefixes the message (path:line).
@@ -35,7 +39,8 @@ void validate_record(const TrialRecord& r, const std::string& where);
 // JSON has no such numbers. Throws on a record that parse_record would reject.
 std::string to_json_line(const TrialRecord& r);
 // Parses one line; the error names path:line_no and the problem. Unknown, duplicate or
-// missing fields are errors, so a typo never silently drops a value.
+// missing fields are errors, so a typo never silently drops a value; only nonfinite_logits may
+// be missing (files from before it existed), and then reads as -1.
 TrialRecord parse_record(const std::string& line, const std::string& path, std::int64_t line_no);
 
 // Reads a results file; a missing file reads as empty. A final line without '\n' (a write cut
@@ -44,11 +49,18 @@ TrialRecord parse_record(const std::string& line, const std::string& path, std::
 std::vector<TrialRecord> read_results(const std::string& path);
 
 // Appends the records of one campaign to a results file, and knows which are already there.
+// One writer per file: it holds an advisory lock (flock) on PATH.lock, which records its
+// process id, for its whole life; the kernel drops the lock when the process dies, however it
+// dies, so a killed run never blocks the next one. The lock file stays behind, harmless.
 class ResultsWriter {
  public:
-  // Refuses a file holding another campaign's records. A torn final line is removed by an
-  // atomic rewrite of the complete records, so later appends never glue onto it.
+  // Refuses a file another writer (in this process or another) holds, naming the file and the
+  // holder's process id, and a file holding another campaign's records. A torn final line is
+  // removed by an atomic rewrite of the complete records, so later appends never glue onto it.
   ResultsWriter(std::string path, std::string campaign);
+  ~ResultsWriter();
+  ResultsWriter(const ResultsWriter&) = delete;
+  ResultsWriter& operator=(const ResultsWriter&) = delete;
 
   bool done(const std::string& dtype, double ber, std::int64_t trial) const;
   std::size_t size() const;  // finished (dtype, ber, trial) keys
@@ -60,9 +72,11 @@ class ResultsWriter {
 
  private:
   using Key = std::tuple<std::string, double, std::int64_t>;
+  void load();  // the records already there, and the torn-line repair
   std::string path_, campaign_;
   std::set<Key> done_;
   mutable std::mutex mu_;
+  int lock_fd_ = -1;  // PATH.lock, flock'ed for the writer's life
 };
 
 // Joins shard files of one campaign into `output` (written atomically), sorted by

@@ -90,7 +90,7 @@ class Backend {
   // this device: the top-1/top-5 hits of logits (N, K) f32 against labels (N) i32 under `rule`,
   // the rows with a non-finite logit, and loss (1) f32 times N. Nothing crosses to the host.
   virtual void accumulate_metrics(const Tensor& logits, const Tensor& labels, const Tensor& loss, NanLogits rule,
-                                  Tensor& sums);
+                                  Tensor& sums) = 0;
 
   // One fault trial in device memory: samples the flip sites of (seed, trial, spec) on the device,
   // exactly the sites sample_flips() gives on the host, applies them to `words` (spec.words

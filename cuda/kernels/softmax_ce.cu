@@ -1,4 +1,4 @@
-// Softmax cross-entropy and accuracy kernels: one block, one thread per row, and the per-row
+// Softmax cross-entropy and metric kernels: one block, one thread per row, and the per-row
 // results summed in a fixed tree order, so the loss and counts reproduce bit for bit.
 #include "cuda/kernels/softmax_ce.h"
 
@@ -50,28 +50,40 @@ __global__ void softmax_ce_backward_kernel(int n, int k, const float* probs, con
   }
 }
 
-__global__ void __launch_bounds__(kThreads) topk_kernel(int n, int k, const float* logits,
-                                                        const std::int32_t* labels, std::int64_t* top1,
-                                                        std::int64_t* top5) {
+__global__ void __launch_bounds__(kThreads) metrics_kernel(int n, int k, const float* logits,
+                                                           const std::int32_t* labels, const float* loss,
+                                                           bool nan_label_wrong, std::int64_t* counts,
+                                                           double* loss_sum) {
   __shared__ long long buf[kThreads];
-  long long c1 = 0, c5 = 0;
+  long long c1 = 0, c5 = 0, cn = 0;
   for (int i = threadIdx.x; i < n; i += blockDim.x) {
+    const float* z = logits + static_cast<std::int64_t>(i) * k;  // (K)
+    bool finite = true;  // NaN fails the comparison, inf exceeds the largest float
+    for (int j = 0; j < k; ++j) finite = finite && fabsf(z[j]) <= 3.40282347e38f;
+    cn += !finite;
     const int label = labels[i];
     if (label < 0 || label >= k) continue;
-    const float* z = logits + static_cast<std::int64_t>(i) * k;  // (K)
     const float v = z[label];
-    if (v != v) continue;
+    const bool v_nan = v != v;
+    if (v_nan && nan_label_wrong) continue;
+    // Classes ordered before the label: NaNs at a lower index when the label is NaN, otherwise
+    // every NaN, every larger logit and equal logits at a lower index.
     int rank = 0;
-    for (int j = 0; j < k && rank < 5; ++j)
-      if (z[j] > v || z[j] != z[j] || (z[j] == v && j < label)) ++rank;
+    for (int j = 0; j < k && rank < 5; ++j) {
+      const bool z_nan = z[j] != z[j];
+      rank += v_nan ? z_nan && j < label : z_nan || z[j] > v || (z[j] == v && j < label);
+    }
     c1 += rank == 0;
     c5 += rank < 5;
   }
   c1 = block_sum(c1, buf);
   c5 = block_sum(c5, buf);
+  cn = block_sum(cn, buf);
   if (threadIdx.x == 0) {
-    *top1 = c1;
-    *top5 = c5;
+    counts[0] += c1;
+    counts[1] += c5;
+    counts[2] += cn;
+    *loss_sum += static_cast<double>(*loss) * n;
   }
 }
 
@@ -97,10 +109,10 @@ void softmax_ce_backward(int n, int k, const float* probs, const std::int32_t* l
                 smoothing, dloss, dlogits);
 }
 
-void topk_correct(int n, int k, const float* logits, const std::int32_t* labels, std::int64_t* top1,
-                  std::int64_t* top5, cudaStream_t s) {
-  if (n < 0 || k < 1) arg_fail("cuda/kernels/softmax_ce.cu: topk_correct: bad shape n=", n, " k=", k);
-  SAFNET_LAUNCH(topk_kernel, 1, kThreads, 0, s, n, k, logits, labels, top1, top5);
+void accumulate_metrics(int n, int k, const float* logits, const std::int32_t* labels, const float* loss,
+                        bool nan_label_wrong, std::int64_t* counts, double* loss_sum, cudaStream_t s) {
+  if (n < 0 || k < 1) arg_fail("cuda/kernels/softmax_ce.cu: accumulate_metrics: bad shape n=", n, " k=", k);
+  SAFNET_LAUNCH(metrics_kernel, 1, kThreads, 0, s, n, k, logits, labels, loss, nan_label_wrong, counts, loss_sum);
 }
 
 }  // namespace safnet::cuda

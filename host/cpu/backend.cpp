@@ -190,6 +190,26 @@ std::vector<FlipSite> CpuBackend::do_inject_faults(Tensor& words, std::uint64_t 
   return sites;
 }
 
+void CpuBackend::accumulate_metrics(const Tensor& logits, const Tensor& labels, const Tensor& loss, NanLogits rule,
+                                    Tensor& sums) {
+  const Shape& ls = logits.shape();
+  SAFNET_CHECK(ls.size() == 2 && logits.dtype() == DType::f32(), "accumulate_metrics: logits must be (N, K) f32");
+  SAFNET_CHECK(labels.numel() == ls[0] && labels.dtype() == DType::i32(), "accumulate_metrics: labels must be (",
+               ls[0], ") i32");
+  SAFNET_CHECK(loss.numel() == 1 && loss.dtype() == DType::f32(), "accumulate_metrics: loss must be (1) f32");
+  SAFNET_CHECK(sums.nbytes() == sizeof(MetricSums) && sums.device().is_cpu(), "accumulate_metrics: sums must be ",
+               sizeof(MetricSums), " bytes on the host, got ", sums.nbytes());
+  std::int64_t t1 = 0, t5 = 0, nf = 0;
+  topk_correct(i(ls[0]), i(ls[1]), logits.data<float>(), labels.data<std::int32_t>(), &t1, &t5, rule, &nf);
+  MetricSums m;
+  std::memcpy(&m, sums.raw(), sizeof m);
+  m.top1 += t1;
+  m.top5 += t5;
+  m.nonfinite_rows += nf;
+  m.loss_sum += static_cast<double>(loss.data<float>()[0]) * static_cast<double>(ls[0]);
+  std::memcpy(sums.raw(), &m, sizeof m);
+}
+
 }  // namespace safnet::cpu
 
 namespace safnet {

@@ -25,6 +25,8 @@ class CpuBackend final : public Backend {
   void adamw_update(Tensor& w, const Tensor& g, Tensor& m, Tensor& v, float lr, float beta1, float beta2, float eps,
                     float weight_decay, std::int64_t step) override;
   void dequantize(const Tensor& stored, Tensor& out) override;
+  void accumulate_metrics(const Tensor& logits, const Tensor& labels, const Tensor& loss, NanLogits rule,
+                          Tensor& sums) override;
 
  protected:
   std::vector<FlipSite> do_inject_faults(Tensor& words, std::uint64_t seed, std::uint64_t trial, const FlipSpec& spec,

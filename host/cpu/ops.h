@@ -7,6 +7,7 @@
 
 #include "cuda/geometry.h"
 #include "cuda/saf.h"
+#include "host/backend.h"
 #include "host/dtype.h"
 
 namespace safnet::cpu {
@@ -68,10 +69,14 @@ float softmax_ce_forward(int n, int k, const float* logits, const std::int32_t* 
 // dlogits (N, K) = dloss * (probs - target) / N
 void softmax_ce_backward(int n, int k, const float* probs, const std::int32_t* labels, float smoothing,
                          float dloss, float* dlogits);
-// Number of rows whose label is the arg-max (top1) / among the 5 largest (top5) of logits (N, K).
-// Ties are broken toward the lower class index; a NaN logit never counts as correct.
+// Number of rows whose label is the arg-max (top1) / among the 5 largest (top5) of logits (N, K),
+// and of rows holding a NaN or infinite logit (*nonfinite_rows, when not null). The label's rank
+// is the number of classes ordered before it: NaN above every number and equal to another NaN,
+// ties to the lower index. Under NanLogits::as_torch that is torch.argmax exactly (a row of NaNs
+// predicts class 0) and torch.topk up to how topk breaks a tie at the fifth place; under
+// NanLogits::wrong a row whose label logit is NaN never counts. A label outside [0, K) throws.
 void topk_correct(int n, int k, const float* logits, const std::int32_t* labels, std::int64_t* top1,
-                  std::int64_t* top5);
+                  std::int64_t* top5, NanLogits rule = NanLogits::as_torch, std::int64_t* nonfinite_rows = nullptr);
 
 // The weight view: out (count) = tau(dequant(raw)) for raw weights in `storage` dtype
 // (f32, f16, bf16, fixed). This is how conv2d and linear load their weights.

@@ -219,6 +219,26 @@ class CudaBackend final : public Backend {
  public:
   cudaStream_t stream() const { return stream_; }
 
+  void accumulate_metrics(const Tensor& logits, const Tensor& labels, const Tensor& loss, NanLogits rule,
+                          Tensor& sums) override {
+    // The kernel adds to three int64 counts followed by one double: MetricSums's layout.
+    static_assert(offsetof(MetricSums, top1) == 0 && offsetof(MetricSums, top5) == 8 &&
+                  offsetof(MetricSums, nonfinite_rows) == 16 && offsetof(MetricSums, loss_sum) == 24 &&
+                  sizeof(MetricSums) == 32);
+    const Shape& ls = logits.shape();
+    SAFNET_CHECK(ls.size() == 2 && logits.dtype() == DType::f32(), "accumulate_metrics: logits must be (N, K) f32");
+    SAFNET_CHECK(labels.numel() == ls[0] && labels.dtype() == DType::i32(), "accumulate_metrics: labels must be (",
+                 ls[0], ") i32");
+    SAFNET_CHECK(loss.numel() == 1 && loss.dtype() == DType::f32(), "accumulate_metrics: loss must be (1) f32");
+    SAFNET_CHECK(sums.nbytes() == sizeof(MetricSums), "accumulate_metrics: sums must be ", sizeof(MetricSums),
+                 " bytes, got ", sums.nbytes());
+    auto* base = sums.device_data<std::uint8_t>();
+    k::accumulate_metrics(i(ls[0]), i(ls[1]), logits.device_data<float>(), labels.device_data<std::int32_t>(),
+                          loss.device_data<float>(), rule == NanLogits::wrong,
+                          reinterpret_cast<std::int64_t*>(base + offsetof(MetricSums, top1)),
+                          reinterpret_cast<double*>(base + offsetof(MetricSums, loss_sum)), stream_);
+  }
+
  private:
   int index_;
   std::string describe_;

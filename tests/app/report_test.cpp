@@ -39,13 +39,19 @@ TrialRecord rec(const std::string& saf, const std::string& dtype, double ber, st
 }
 
 // Three groups given out of report order: fixed2.5/none (1 trial, clean run stored at BER 0),
-// f32/tanh (4 trials), f32/none (2 trials).
+// f32/tanh (4 trials), f32/none (2 trials). Images with non-finite logits: known for every
+// f32/tanh trial (2 * trial), for one f32/none trial (10), for no fixed2.5 trial.
 std::vector<TrialRecord> example() {
-  return {rec("none", "fixed2.5", 1e-5, 0, 50, 7), rec("none", "fixed2.5", 0, -1, 91.08),
-          rec("tanh", "f32", 1e-5, 2, 70, 4),      rec("tanh", "f32", 1e-5, 0, 90, 2),
-          rec("tanh", "f32", 1e-5, -1, 92.5),      rec("tanh", "f32", 1e-5, 3, 60, 5),
-          rec("tanh", "f32", 1e-5, 1, 80, 3),      rec("none", "f32", 1e-5, 1, 20, 12),
-          rec("none", "f32", 1e-5, 0, 40, 10),     rec("none", "f32", 1e-5, -1, 92.34)};
+  std::vector<TrialRecord> recs = {
+      rec("none", "fixed2.5", 1e-5, 0, 50, 7), rec("none", "fixed2.5", 0, -1, 91.08),
+      rec("tanh", "f32", 1e-5, 2, 70, 4),      rec("tanh", "f32", 1e-5, 0, 90, 2),
+      rec("tanh", "f32", 1e-5, -1, 92.5),      rec("tanh", "f32", 1e-5, 3, 60, 5),
+      rec("tanh", "f32", 1e-5, 1, 80, 3),      rec("none", "f32", 1e-5, 1, 20, 12),
+      rec("none", "f32", 1e-5, 0, 40, 10),     rec("none", "f32", 1e-5, -1, 92.34)};
+  for (TrialRecord& r : recs)
+    if (r.saf == "tanh") r.nonfinite_logits = 2 * r.trial + (r.trial < 0 ? 2 : 0);
+  recs[7].nonfinite_logits = 10;
+  return recs;
 }
 
 // t(0.975, 3) and t(0.975, 1) from tables of the Student t distribution.
@@ -115,11 +121,17 @@ TEST(ReportSummary, MatchesStatisticsFromTheirDefinitions) {
   EXPECT_EQ(*g.clean_top1, 92.5);
   EXPECT_DOUBLE_EQ(g.loss_mean, (1 + 2 + 3 + 4) / n);
   EXPECT_EQ(g.loss_nonfinite, 0);
+  EXPECT_EQ(g.nonfinite_logits_known, 4);
+  EXPECT_DOUBLE_EQ(g.nonfinite_logits_mean, (0 + 2 + 4 + 6) / n);  // the clean run is no trial
+  EXPECT_EQ(groups[0].nonfinite_logits_known, 1);
+  EXPECT_DOUBLE_EQ(groups[0].nonfinite_logits_mean, 10);  // over the trials that recorded it
 
   const GroupSummary& one = groups[2];
   EXPECT_EQ(one.trials, 1);
   EXPECT_EQ(one.top1_std, 0);
   EXPECT_TRUE(std::isnan(one.top1_ci_lo));
+  EXPECT_EQ(one.nonfinite_logits_known, 0);
+  EXPECT_TRUE(std::isnan(one.nonfinite_logits_mean));
   ASSERT_TRUE(one.clean_top1.has_value());
   EXPECT_EQ(*one.clean_top1, 91.08);  // found at BER 0
 }
@@ -149,6 +161,23 @@ TEST(ReportSummary, DuplicatesAndMixedCampaigns) {
   EXPECT_THROW(summarize(recs), Error);
 }
 
+// A trial written by an older writer (no count) and again with its count is one trial, and
+// the count is used, in either order.
+TEST(ReportSummary, RepeatWithoutNonfiniteLogitsAgreesAndTheCountIsKept) {
+  for (const bool unknown_first : {true, false}) {
+    auto recs = example();
+    TrialRecord old = recs[8];  // f32/none trial 0, unknown
+    TrialRecord known = old;
+    known.nonfinite_logits = 4;
+    recs[8] = unknown_first ? old : known;
+    recs.push_back(unknown_first ? known : old);
+    const GroupSummary g = summarize(recs)[0];
+    EXPECT_EQ(g.trials, 2);
+    EXPECT_EQ(g.nonfinite_logits_known, 2);
+    EXPECT_DOUBLE_EQ(g.nonfinite_logits_mean, (10 + 4) / 2.0);
+  }
+}
+
 TEST(ReportNames, PaperNaming) {
   EXPECT_EQ(display_dtype("f32"), "FP32");
   EXPECT_EQ(display_dtype("f16"), "FP16");
@@ -170,15 +199,16 @@ TEST(ReportTable, PaperLayout) {
   ASSERT_GE(lines.size(), 5u) << t;
   EXPECT_EQ(
       lines[0],
-      "| Datatype | SAF | BER | Top-1 (%) | After Top-1 (%) | 95% CI | trials | mean flips |");
+      "| Datatype | SAF | BER | Top-1 (%) | After Top-1 (%) | 95% CI | trials | mean flips | non-finite logits |");
   // f32/none: mean 30, population std 10, CI 30 +- t(0.975,1) * 14.142 / sqrt(2) = 30 +- 127.06.
   EXPECT_NEAR(kT975_1 * std::sqrt(200.0) / std::sqrt(2.0), 127.062, 1e-3);
   EXPECT_EQ(lines[2],
-            "| FP32 | None | 1e-5 | 92.34 | 30.00 ± 10.00 | [-97.06, 157.06] | 2 | 11.0 |");
+            "| FP32 | None | 1e-5 | 92.34 | 30.00 ± 10.00 | [-97.06, 157.06] | 2 | 11.0 | 10.0* |");
   // f32/tanh: mean 75, population std sqrt(125) = 11.18, CI 75 +- 3.1824 * 12.910 / 2 = 75
   // +- 20.54.
-  EXPECT_EQ(lines[3], "|  | Tanh | 1e-5 | 92.50 | 75.00 ± 11.18 | [54.46, 95.54] | 4 | 3.5 |");
-  EXPECT_EQ(lines[4], "| Q2.5 | None | 1e-5 | 91.08 | 50.00 ± 0.00 | n/a | 1 | 7.0 |");
+  EXPECT_EQ(lines[3], "|  | Tanh | 1e-5 | 92.50 | 75.00 ± 11.18 | [54.46, 95.54] | 4 | 3.5 | 3.0 |");
+  EXPECT_EQ(lines[4], "| Q2.5 | None | 1e-5 | 91.08 | 50.00 ± 0.00 | n/a | 1 | 7.0 | n/a |");
+  EXPECT_NE(t.find("(* over the trials that recorded it)"), std::string::npos);
   EXPECT_NE(t.find("population std"), std::string::npos);
   EXPECT_NE(t.find("sample std"), std::string::npos);
   EXPECT_THROW(report_table({rec("tanh", "f32", 1e-5, -1, 92)}), Error);
@@ -225,12 +255,18 @@ TEST(ReportCsv, FullPrecisionRows) {
   EXPECT_EQ(std::strtod(cell["top1_std_pop"].c_str(), nullptr), summarize(recs)[1].top1_std);
   EXPECT_EQ(std::strtod(cell["top1_ci95_lo"].c_str(), nullptr), summarize(recs)[1].top1_ci_lo);
   EXPECT_EQ(cell["clean_top1"], "92.5");
-  // n = 1: no sample std and no CI.
+  EXPECT_EQ(cell["nonfinite_logits_mean"], "3");
+  EXPECT_EQ(cell["nonfinite_logits_trials"], "4");
+  // n = 1: no sample std and no CI; no trial recorded non-finite logits: an empty mean.
   const auto one = split(lines[3], ',');
-  for (std::size_t i = 0; i < head.size(); ++i)
-    if (head[i] == "top1_ci95_lo" || head[i] == "top1_std_sample") {
-      EXPECT_EQ(one[i], "");
+  for (std::size_t i = 0; i < head.size(); ++i) {
+    if (head[i] == "top1_ci95_lo" || head[i] == "top1_std_sample" || head[i] == "nonfinite_logits_mean") {
+      EXPECT_EQ(one[i], "") << head[i];
     }
+    if (head[i] == "nonfinite_logits_trials") {
+      EXPECT_EQ(one[i], "0");
+    }
+  }
 }
 
 // True if `svg` is well-formed XML: python3's parser when there is one, else a tag balance check.

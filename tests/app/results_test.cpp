@@ -3,6 +3,8 @@
 #include "tools/campaign_flags.h"
 
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -55,6 +57,7 @@ TrialRecord make_record(std::int64_t trial, const std::string& dtype = "f16", do
   r.loss = 0.3 + static_cast<double>(trial + 1) / 7;
   r.nonfinite = (trial + 1) % 2;
   r.seconds = 1.25;
+  r.nonfinite_logits = 2 * (trial + 1);
   return r;
 }
 
@@ -100,7 +103,7 @@ TEST(ResultsRecord, JsonRoundTripIsExact) {
 TEST(ResultsRecord, WriterRejectsRecordsItCouldNotReadBack) {
   for (auto bad : {+[](TrialRecord& r) { r.ber = 1.5; }, +[](TrialRecord& r) { r.top1 = NAN; },
                    +[](TrialRecord& r) { r.trial = -2; }, +[](TrialRecord& r) { r.campaign = ""; },
-                   +[](TrialRecord& r) { r.model = "\xff"; }}) {
+                   +[](TrialRecord& r) { r.model = "\xff"; }, +[](TrialRecord& r) { r.nonfinite_logits = -2; }}) {
     TrialRecord r = make_record(0);
     bad(r);
     EXPECT_THROW(to_json_line(r), Error);
@@ -148,11 +151,41 @@ TEST(ResultsRecord, MalformedLinesNamePathAndLine) {
       {with("flips", 18446744073709551615ull), "field 'flips' is too large"},
       {good.substr(0, good.size() - 1) + ",\"ber\":0.5}", "field 'ber' appears twice"},
       {"{\"ber\":1e999}", "invalid JSON"},
+      {with("nonfinite_logits", -1), "field 'nonfinite_logits' must be >= 0 (omit it when unknown)"},
+      {with("nonfinite_logits", 2.5), "field 'nonfinite_logits' must be an integer"},
+      {with("nonfinite_logits", "3"), "field 'nonfinite_logits' must not be a string"},
+      {with("nonfinite_logits", nullptr), "field 'nonfinite_logits' must not be null"},
   };
   for (const auto& [line, what] : cases) {
     SCOPED_TRACE(line);
     expect_error([&] { parse_record(line, "dir/f.jsonl", 17); }, "dir/f.jsonl:17: ", what);
   }
+}
+
+// Files written before nonfinite_logits existed lack it: it reads as -1 (unknown), a record
+// with -1 is written as those files were, and it agrees with the same trial's known count.
+TEST(ResultsRecord, NonfiniteLogitsIsOptionalAndUnknownIsMinusOne) {
+  const TrialRecord now = make_record(3);
+  const std::string line = to_json_line(now);
+  EXPECT_NE(line.find("\"nonfinite_logits\":8"), std::string::npos) << line;
+  auto j = nlohmann::ordered_json::parse(line);
+  j.erase("nonfinite_logits");
+  const std::string old_line = j.dump();
+  const TrialRecord old = parse_record(old_line, "old.jsonl", 1);
+  EXPECT_EQ(old.nonfinite_logits, -1);
+  TrialRecord want = now;
+  want.nonfinite_logits = -1;
+  EXPECT_EQ(old, want);
+  EXPECT_EQ(to_json_line(old), old_line);  // an old file rewritten (torn-line repair) keeps its form
+  EXPECT_TRUE(same_result(old, now));
+  EXPECT_TRUE(same_result(now, old));
+  TrialRecord other = now;
+  other.nonfinite_logits = 7;
+  EXPECT_FALSE(same_result(other, now));
+  TrialRecord zero = now;
+  zero.nonfinite_logits = 0;  // known to be none: written, and distinct from unknown
+  EXPECT_EQ(parse_record(to_json_line(zero), "x.jsonl", 1).nonfinite_logits, 0);
+  EXPECT_FALSE(same_result(zero, other));
 }
 
 TEST(ResultsFile, MissingFileReadsEmpty) {
@@ -297,6 +330,70 @@ TEST(ResultsWriter, ConcurrentAppendsAreWholeLines) {
   }
 }
 
+// The holder of a results file, in a child process: takes the writer, appends trial 0, says so
+// on `ready`, and waits to be killed.
+pid_t spawn_holder(const std::string& path, int* ready_fd) {
+  int fds[2];
+  if (::pipe(fds) != 0) return -1;
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    ::close(fds[0]);
+    char ok = 'E';
+    try {
+      ResultsWriter w(path, "c0ffee");
+      w.append(make_record(0));
+      ok = 'Y';
+      if (::write(fds[1], &ok, 1) != 1) ::_exit(1);
+      for (;;) ::pause();
+    } catch (...) {
+      if (::write(fds[1], &ok, 1) != 1) ::_exit(1);
+      ::_exit(1);
+    }
+  }
+  ::close(fds[1]);
+  *ready_fd = fds[0];
+  return pid;
+}
+
+TEST(ResultsWriter, SecondWriterInThisProcessIsRefused) {
+  const std::string path = temp_dir() + "/r.jsonl";
+  {
+    ResultsWriter first(path, "c0ffee");
+    first.append(make_record(0));
+    expect_error([&] { ResultsWriter second(path, "c0ffee"); }, path,
+                 "another writer (process " + std::to_string(::getpid()) + ")");
+    expect_error([&] { ResultsWriter second(path, "c0ffee"); }, path, "must not share one --out");
+    first.append(make_record(1));
+  }
+  ResultsWriter again(path, "c0ffee");  // released with the first writer
+  EXPECT_TRUE(again.done("f16", 1e-5, 1));
+  EXPECT_EQ(read_results(path).size(), 2u);
+}
+
+TEST(ResultsWriter, WriterInAnotherProcessIsRefusedUntilItIsKilled) {
+  const std::string path = temp_dir() + "/r.jsonl";
+  int ready = -1;
+  const pid_t child = spawn_holder(path, &ready);
+  ASSERT_GT(child, 0);
+  char got = 0;
+  ASSERT_EQ(::read(ready, &got, 1), 1);
+  ::close(ready);
+  ASSERT_EQ(got, 'Y');
+  expect_error([&] { ResultsWriter second(path, "c0ffee"); }, path,
+               "another writer (process " + std::to_string(child) + ")");
+  EXPECT_EQ(read_results(path).size(), 1u);  // the refused writer changed nothing
+  // SIGKILL runs no handler and no destructor: the kernel alone drops the lock.
+  ASSERT_EQ(::kill(child, SIGKILL), 0);
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+  EXPECT_TRUE(fs::exists(path + ".lock"));  // left behind, and no obstacle
+  ResultsWriter w(path, "c0ffee");
+  EXPECT_TRUE(w.done("f16", 1e-5, 0));
+  w.append(make_record(1));
+  EXPECT_EQ(read_results(path), (std::vector<TrialRecord>{make_record(0), make_record(1)}));
+}
+
 std::vector<TrialRecord> campaign_records() {
   std::vector<TrialRecord> all;
   for (const std::string dtype : {"f32", "fixed2.5"})
@@ -353,6 +450,21 @@ TEST(ResultsMerge, ConflictingDuplicateIsAnError) {
   expect_error([&] { merge_results(shards, dir + "/all.jsonl"); }, shards[1] + ":",
                "conflicts with " + shards[0]);
   EXPECT_FALSE(fs::exists(dir + "/all.jsonl"));
+}
+
+// A trial recorded by an older writer (no nonfinite_logits) and again by a newer one is one
+// result, and the merge keeps the count, whichever file comes first.
+TEST(ResultsMerge, DuplicateWithoutNonfiniteLogitsTakesTheKnownCount) {
+  const std::string dir = temp_dir();
+  TrialRecord old = make_record(4, "f32", 1e-4);
+  old.nonfinite_logits = -1;
+  const TrialRecord now = make_record(4, "f32", 1e-4);
+  write_text(dir + "/old.jsonl", to_json_line(old) + "\n");
+  write_text(dir + "/new.jsonl", to_json_line(now) + "\n");
+  merge_results({dir + "/old.jsonl", dir + "/new.jsonl"}, dir + "/a.jsonl");
+  merge_results({dir + "/new.jsonl", dir + "/old.jsonl"}, dir + "/b.jsonl");
+  EXPECT_EQ(read_results(dir + "/a.jsonl"), std::vector<TrialRecord>{now});
+  EXPECT_EQ(read_results(dir + "/b.jsonl"), std::vector<TrialRecord>{now});
 }
 
 TEST(ResultsMerge, RefusesMixedCampaignsMissingInputsAndOverwritingAnInput) {

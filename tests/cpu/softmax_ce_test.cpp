@@ -64,13 +64,15 @@ TEST(SoftmaxCe, RejectsLabelsOutOfRange) {
   EXPECT_THROW(softmax_ce_forward(1, 4, z, neg, 0.0f, p), Error);
 }
 
-// The rank of the label by sorting (value descending, NaN first, lower index first on ties).
-void naive_topk(int n, int k, const std::vector<float>& z, const std::vector<std::int32_t>& labels, std::int64_t* t1,
-                std::int64_t* t5) {
-  *t1 = *t5 = 0;
+// The rank of the label by sorting (NaN first, then value descending, lower index first on ties:
+// torch.argmax's order), and the rows holding a NaN or infinity.
+void naive_topk(int n, int k, const std::vector<float>& z, const std::vector<std::int32_t>& labels, NanLogits rule,
+                std::int64_t* t1, std::int64_t* t5, std::int64_t* nonfinite) {
+  *t1 = *t5 = *nonfinite = 0;
   for (int i = 0; i < n; ++i) {
     const float* row = z.data() + static_cast<std::size_t>(i) * k;
-    if (std::isnan(row[labels[i]])) continue;
+    *nonfinite += std::any_of(row, row + k, [](float v) { return !std::isfinite(v); });
+    if (rule == NanLogits::wrong && std::isnan(row[labels[i]])) continue;
     std::vector<int> order(k);
     std::iota(order.begin(), order.end(), 0);
     std::stable_sort(order.begin(), order.end(), [&](int a, int b) {
@@ -83,45 +85,84 @@ void naive_topk(int n, int k, const std::vector<float>& z, const std::vector<std
   }
 }
 
+// Top-1 / top-5 of one row of k logits under a rule, through topk_correct.
+std::pair<bool, bool> row_hits(std::vector<float> z, int label, NanLogits rule) {
+  std::int64_t t1 = -1, t5 = -1, nf = -1;
+  const std::int32_t l[1] = {label};
+  topk_correct(1, static_cast<int>(z.size()), z.data(), l, &t1, &t5, rule, &nf);
+  return {t1 == 1, t5 == 1};
+}
+
 TEST(TopkCorrect, HandPickedRows) {
-  const float nan = std::nanf("");
-  // k = 6 classes; each row with its label and whether it is top-1 / top-5.
-  const std::vector<float> z = {
-      0, 5, 1, 1, 1, 1,    // label 1 is the max: top1, top5
-      2, 2, 2, 2, 2, 2,    // all tied, label 0: the lower index wins -> top1
-      2, 2, 2, 2, 2, 2,    // all tied, label 5: five lower indices precede it -> neither
-      2, 2, 2, 2, 2, 2,    // all tied, label 4: rank 4 -> top5 only
-      nan, 1, 0, 0, 0, 0,  // NaN elsewhere ranks above the label: top5 only
-      9, nan, 0, 0, 0, 0,  // NaN at the label: never correct
-      -1, -1, -1, -1, -1, -0.5f,  // label 5 strictly largest: top1
-  };
-  const std::vector<std::int32_t> labels = {1, 0, 5, 4, 1, 1, 5};
+  const float nan = std::nanf(""), inf = INFINITY;
+  using P = std::pair<bool, bool>;  // top-1, top-5
+  const auto T = NanLogits::as_torch, W = NanLogits::wrong;
+  for (const NanLogits r : {T, W}) {
+    SCOPED_TRACE(r == W ? "wrong" : "as_torch");
+    EXPECT_EQ(row_hits({0, 5, 1, 1, 1, 1}, 1, r), P(true, true));  // the max
+    EXPECT_EQ(row_hits({2, 2, 2, 2, 2, 2}, 0, r), P(true, true));  // all tied: the lower index wins
+    EXPECT_EQ(row_hits({2, 2, 2, 2, 2, 2}, 5, r), P(false, false));  // five lower indices precede it
+    EXPECT_EQ(row_hits({2, 2, 2, 2, 2, 2}, 4, r), P(false, true));   // rank 4
+    EXPECT_EQ(row_hits({nan, 1, 0, 0, 0, 0}, 1, r), P(false, true));  // a NaN elsewhere ranks above
+    EXPECT_EQ(row_hits({-1, -1, -1, -1, -1, -0.5f}, 5, r), P(true, true));
+    EXPECT_EQ(row_hits({3, 2, 1}, 2, r), P(false, true));  // fewer than five classes
+    // Infinities are numbers: +inf beats every finite logit, ties among infinities go by index.
+    EXPECT_EQ(row_hits({1, inf, 2, inf}, 1, r), P(true, true));
+    EXPECT_EQ(row_hits({1, inf, 2, inf}, 3, r), P(false, true));
+    EXPECT_EQ(row_hits({-inf, -inf, -inf}, 0, r), P(true, true));
+    EXPECT_EQ(row_hits({-inf, -inf, -inf, -inf, -inf, -inf}, 5, r), P(false, false));
+    EXPECT_EQ(row_hits({inf, nan, inf}, 0, r), P(false, true));  // NaN above +inf
+  }
+  // A row of NaNs predicts class 0 under torch's order; the label's NaN never counts under wrong.
+  const std::vector<float> all_nan(7, nan);
+  EXPECT_EQ(row_hits(all_nan, 0, T), P(true, true));
+  EXPECT_EQ(row_hits(all_nan, 4, T), P(false, true));
+  EXPECT_EQ(row_hits(all_nan, 5, T), P(false, false));
+  EXPECT_EQ(row_hits(all_nan, 0, W), P(false, false));
+  EXPECT_EQ(row_hits(all_nan, 4, W), P(false, false));
+  // A NaN label logit is preceded only by the NaNs at lower indices.
+  EXPECT_EQ(row_hits({9, nan, 0, 0, 0, 0}, 1, T), P(true, true));
+  EXPECT_EQ(row_hits({9, nan, 0, 0, 0, 0}, 1, W), P(false, false));
+  EXPECT_EQ(row_hits({nan, 1, nan, nan}, 3, T), P(false, true));
+  EXPECT_EQ(row_hits({nan, 1, nan, inf}, 2, T), P(false, true));
+}
+
+TEST(TopkCorrect, CountsRowsWithNonFiniteLogits) {
+  const float nan = std::nanf(""), inf = INFINITY;
+  const std::vector<float> z = {0, 1, 2, nan, 0, 0, 0, -inf, 0, 0, 0, inf, 1e38f, -1e38f, 3.4e38f, 0};
+  const std::vector<std::int32_t> labels = {2, 0, 0, 1};
+  for (const NanLogits r : {NanLogits::as_torch, NanLogits::wrong}) {
+    std::int64_t t1 = -1, t5 = -1, nf = -1;
+    topk_correct(4, 4, z.data(), labels.data(), &t1, &t5, r, &nf);
+    EXPECT_EQ(nf, 3);  // rows 0-2; row 3 holds only finite numbers, near the largest float
+    EXPECT_EQ(t1, 1);
+    EXPECT_EQ(t5, 4);
+  }
   std::int64_t t1 = -1, t5 = -1;
-  topk_correct(7, 6, z.data(), labels.data(), &t1, &t5);
-  EXPECT_EQ(t1, 3);
-  EXPECT_EQ(t5, 5);
-  // Fewer than five classes: every finite label logit is within the top 5.
-  const float z3[3] = {3, 2, 1};
-  const std::int32_t l3[1] = {2};
-  topk_correct(1, 3, z3, l3, &t1, &t5);
-  EXPECT_EQ(t1, 0);
-  EXPECT_EQ(t5, 1);
+  topk_correct(4, 4, z.data(), labels.data(), &t1, &t5);  // the count is optional
+  EXPECT_EQ(t1, 1);
 }
 
 TEST(TopkCorrect, MatchesSortingOnRandomRows) {
   const int n = 300, k = 12;
-  // Coarse values so ties are common; a few NaNs.
+  // Coarse values so ties are common; NaNs and infinities, and some rows of NaNs.
   std::vector<float> z = ref::random_floats(static_cast<std::size_t>(n) * k, 5, 0.0f, 4.0f);
-  for (std::size_t i = 0; i < z.size(); ++i) z[i] = i % 97 == 0 ? std::nanf("") : std::floor(z[i]);
+  for (std::size_t i = 0; i < z.size(); ++i)
+    z[i] = i % 97 == 0 || (i / k) % 17 == 3 ? std::nanf("") : i % 89 == 0 ? INFINITY : i % 83 == 0 ? -INFINITY
+                                                                                               : std::floor(z[i]);
   std::vector<std::int32_t> labels(n);
   for (int i = 0; i < n; ++i) labels[i] = (i * 5 + 1) % k;
-  std::int64_t t1, t5, w1, w5;
-  topk_correct(n, k, z.data(), labels.data(), &t1, &t5);
-  naive_topk(n, k, z, labels, &w1, &w5);
-  EXPECT_EQ(t1, w1);
-  EXPECT_EQ(t5, w5);
-  EXPECT_GT(w1, 0);
-  EXPECT_LT(w5, n);
+  for (const NanLogits r : {NanLogits::as_torch, NanLogits::wrong}) {
+    std::int64_t t1, t5, nf, w1, w5, wn;
+    topk_correct(n, k, z.data(), labels.data(), &t1, &t5, r, &nf);
+    naive_topk(n, k, z, labels, r, &w1, &w5, &wn);
+    EXPECT_EQ(t1, w1);
+    EXPECT_EQ(t5, w5);
+    EXPECT_EQ(nf, wn);
+    EXPECT_GT(w1, 0);
+    EXPECT_LT(w5, n);
+    EXPECT_GT(wn, n / 17);
+  }
 }
 
 TEST(TopkCorrect, RejectsLabelsOutOfRange) {
