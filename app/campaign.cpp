@@ -101,7 +101,7 @@ Campaign::Campaign(Checkpoint ck, std::string checkpoint_id, std::string dataset
                            " nan=" + nan_mode_name(ck_.model.saf.nan) + " dataset=" + dataset_ +
                            " limit=" + std::to_string(limit) + " fault=" + fault_model_name(cfg_.model) +
                            " targets=" + cfg_.targets.describe() + " bits=" + cfg_.bits +
-                           " seed=" + std::to_string(cfg_.seed);
+                           " seed=" + std::to_string(cfg_.seed) + " logits=" + nan_logits_name(cfg_.nan_logits);
   id_ = fnv1a_hex(defn.data(), defn.size());
   slices_ = target_slices(ck_.params, weight_safs(ck_.model), [&](const ParamInfo& p) { return cfg_.targets.selects(p); });
 }
@@ -181,6 +181,7 @@ TrialRecord evaluate_trial(Worker& w, DType dtype, const std::vector<FlipSite>& 
   rec.top1 = m.top1;
   rec.top5 = m.top5;
   rec.loss = m.loss;
+  rec.nonfinite_logits = m.nonfinite_logits;
   return rec;
 }
 
@@ -244,6 +245,7 @@ std::int64_t Campaign::run(ResultsWriter& out) {
             r.top1 = c->second.top1;
             r.top5 = c->second.top5;
             r.loss = c->second.loss;
+            r.nonfinite_logits = c->second.nonfinite_logits;
             reused = true;
           }
         }

@@ -3,6 +3,14 @@
 
 namespace safnet {
 
+const char* nan_logits_name(NanLogits rule) { return rule == NanLogits::as_torch ? "torch" : "wrong"; }
+
+NanLogits parse_nan_logits(const std::string& name) {
+  if (name == "torch") return NanLogits::as_torch;
+  if (name == "wrong") return NanLogits::wrong;
+  fail("--nan-logits: unknown rule '", name, "' (valid: torch wrong)");
+}
+
 Tensor Backend::to_host(const Tensor& t) {
   if (t.device().is_cpu()) return t;
   Tensor h(t.shape(), t.dtype());

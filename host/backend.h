@@ -20,6 +20,10 @@ enum class NanLogits : std::uint8_t {
   wrong,     // a row whose label logit is NaN is never correct
 };
 
+// "torch" or "wrong", as --nan-logits takes them; the parser throws listing both.
+const char* nan_logits_name(NanLogits rule);
+NanLogits parse_nan_logits(const std::string& name);
+
 // Per-split sums of an evaluation, accumulated batch by batch where the model ran.
 struct MetricSums {
   std::int64_t top1 = 0, top5 = 0;   // correct rows

@@ -21,6 +21,7 @@ int cmd_eval(int argc, char** argv) {
   a.opt("dtype", "f32", "storage dtypes, comma separated: f32 f16 bf16 fixedM.N (fixed2.5 = Q2.5)")
       .opt("batch", "256", "evaluation batch size");
   add_device_flag(a);
+  add_nan_logits_flag(a);
   if (!a.parse(argc, argv, 2)) return 0;
   a.require({"checkpoint"});
   apply_threads(a);
@@ -40,14 +41,15 @@ int cmd_eval(int argc, char** argv) {
          " images and ", ck.model.classes, " classes; ", dataset, " has ", test.channels, "x", test.height, "x",
          test.width, " and ", test.classes);
   const EvalSet set = make_eval_set(test, default_normalization(dataset));
-  Evaluator ev(ck.model, batch, backend);
+  Evaluator ev(ck.model, batch, backend, parse_nan_logits(a.str("nan-logits")));
   std::printf("%s (%s, SAF %s) on %s test, %lld images\n", a.str("checkpoint").c_str(), ck.model.arch.c_str(),
               saf_display_name(ck.model.saf).c_str(), dataset.c_str(), static_cast<long long>(set.size()));
-  std::printf("| dtype | top1 (%%) | top5 (%%) | loss |\n|---|---|---|---|\n");
+  std::printf("| dtype | top1 (%%) | top5 (%%) | loss | images with non-finite logits |\n|---|---|---|---|---|\n");
   for (DType dt : dtypes) {
     ParamStore stored = store_params(ck.params, dt, backend);
     const Metrics m = ev.run(stored, set);
-    std::printf("| %s | %.2f | %.2f | %.4f |\n", dt.name().c_str(), m.top1, m.top5, m.loss);
+    std::printf("| %s | %.2f | %.2f | %.4f | %lld |\n", dt.name().c_str(), m.top1, m.top5, m.loss,
+                static_cast<long long>(m.nonfinite_logits));
   }
   print_device_peak(backend);
   return 0;

@@ -75,6 +75,7 @@ int cmd_faults(int argc, char** argv) {
       .opt("per-layer-svg", "", "with --per-layer: write the per-tensor bar chart here")
       .flag("quiet", "no progress line");
   add_device_flag(a);
+  add_nan_logits_flag(a);
   if (!a.parse(argc, argv, 2)) return 0;
   a.require({"checkpoint"});
   const bool replay = a.has("replay");
@@ -95,6 +96,7 @@ int cmd_faults(int argc, char** argv) {
   if (threads < 0) fail("--threads must be >= 0");
   cfg.threads = threads > 0 ? static_cast<int>(threads) : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   cfg.quiet = a.on("quiet");
+  cfg.nan_logits = parse_nan_logits(a.str("nan-logits"));
   Backend& backend = backend_from_flags(a, cfg.quiet);
 
   const std::string ckpt_path = a.str("checkpoint");

@@ -149,10 +149,12 @@ int cmd_predict(int argc, char** argv) {
       .opt("trial", "0", "trial number (-1: no faults)")
       .opt("batch", "32", "images per forward pass")
       .opt("threads", "0", "worker threads (0 = all cores)");
+  add_nan_logits_flag(a);
   if (!a.parse(argc, argv, 2)) return 0;
   a.require({"checkpoint", "images", "out"});
   apply_threads(a);
   const int batch = static_cast<int>(a.integer("batch"));
+  const bool nan_first = parse_nan_logits(a.str("nan-logits")) == NanLogits::as_torch;
   if (batch < 1) fail("--batch must be >= 1");
   const std::string ckpt_path = a.str("checkpoint");
   Checkpoint ck = load_checkpoint(ckpt_path);
@@ -209,8 +211,11 @@ int cmd_predict(int argc, char** argv) {
       const float* l = logits + static_cast<std::ptrdiff_t>(i) * k;
       std::vector<int> order(static_cast<std::size_t>(k));
       for (int j = 0; j < k; ++j) order[static_cast<std::size_t>(j)] = j;
-      // Highest first, NaN last, ties to the lower index.
-      std::stable_sort(order.begin(), order.end(), [&](int p, int q) { return l[p] > l[q] || (l[q] != l[q] && l[p] == l[p]); });
+      // Highest first, ties to the lower index; NaN first as PyTorch's argmax/topk rank it (or last).
+      std::stable_sort(order.begin(), order.end(), [&](int p, int q) {
+        const bool np = l[p] != l[p], nq = l[q] != l[q];
+        return np != nq ? (nan_first ? np : nq) : l[p] > l[q];
+      });
       double mx = -INFINITY, sum = 0;
       for (int j = 0; j < k; ++j) mx = std::max(mx, static_cast<double>(l[j]));
       for (int j = 0; j < k; ++j) sum += std::exp(static_cast<double>(l[j]) - mx);

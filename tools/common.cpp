@@ -82,6 +82,12 @@ Backend& backend_from_flags(const Args& a, bool quiet) {
   return b;
 }
 
+void add_nan_logits_flag(Args& a) {
+  a.opt("nan-logits", "torch",
+        "a NaN logit ranks above every number as in PyTorch's argmax/topk, so a row of NaNs predicts class 0 "
+        "(torch), or a row whose label logit is NaN is wrong (wrong)");
+}
+
 std::string checkpoint_dataset(const Args& a, const Checkpoint& ck) {
   if (!a.str("dataset").empty()) return a.str("dataset");
   auto it = ck.meta.find("dataset");

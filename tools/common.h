@@ -28,6 +28,9 @@ void add_device_flag(Args& a);
 // The backend --device names (printing which one when not quiet).
 Backend& backend_from_flags(const Args& a, bool quiet = false);
 
+// --nan-logits: how top-1/top-5 rank a NaN logit.
+void add_nan_logits_flag(Args& a);
+
 // --dataset, or the data set the checkpoint was trained on.
 std::string checkpoint_dataset(const Args& a, const Checkpoint& ck);
 

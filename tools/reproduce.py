@@ -240,8 +240,8 @@ def write_page(a, cells, missing):
         rows = [r for r in report_rows(a.safnet, files) if float(r["ber"]) == 1e-5]
         lines += [f"## {names[ds]}", "",
                   "| Datatype | SAF | Paper Top-1 | Paper After Top-1 | Top-1 | After Top-1 (mean ± std) | 95% CI | "
-                  "trials | mean flips |",
-                  "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+                  "trials | mean flips | non-finite logits |",
+                  "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
         for dt, dname in DTYPES:
             for r in rows:
                 if r["dtype"] != dt:
@@ -252,7 +252,7 @@ def write_page(a, cells, missing):
                 lines.append(f"| {dname} | {saf} | {paper} | {float(r['clean_top1']):.2f} | "
                              f"{float(r['top1_mean']):.2f} ± {float(r['top1_std_pop']):.2f} | "
                              f"[{float(r['top1_ci95_lo']):.2f}, {float(r['top1_ci95_hi']):.2f}] | {r['trials']} | "
-                             f"{float(r['flips_mean']):.1f} |")
+                             f"{float(r['flips_mean']):.1f} | {nonfinite(r)} |")
         lines.append("")
     sweeps = sorted(os.path.join(a.out, "cifar10", f) for f in os.listdir(os.path.join(a.out, "cifar10"))
                     if f.startswith("sweep-")) if os.path.isdir(os.path.join(a.out, "cifar10")) else []
@@ -268,6 +268,12 @@ def write_page(a, cells, missing):
     os.replace(a.md + ".tmp", a.md)
     if not a.quiet:
         print(f"wrote {a.md}" + "".join(f" and {s}" for s in figs))
+
+
+def nonfinite(row):
+    """Mean images per trial whose logits held a NaN or infinity (counted as PyTorch ranks them)."""
+    v = row.get("nonfinite_logits_mean", "")
+    return f"{float(v):.1f}" if v not in ("", "nan") else "n/a"
 
 
 def cpu_name():
