@@ -255,7 +255,7 @@ def write_page(a, cells, missing):
                              f"{float(r['flips_mean']):.1f} | {nonfinite(r)} |")
         lines.append("")
     sweeps = sorted(os.path.join(a.out, "cifar10", f) for f in os.listdir(os.path.join(a.out, "cifar10"))
-                    if f.startswith("sweep-")) if os.path.isdir(os.path.join(a.out, "cifar10")) else []
+                    if f.startswith("sweep-") and f.endswith(".jsonl")) if os.path.isdir(os.path.join(a.out, "cifar10")) else []
     os.makedirs(os.path.dirname(os.path.abspath(a.md)), exist_ok=True)
     if sweeps:
         svg = os.path.join(os.path.dirname(a.md), "reproduction-fig3.svg")
