@@ -216,7 +216,7 @@ ckpt=$work/train/checkpoint.safetensors
 if ((dry)); then
   trials=2 cmp_dev=sim climit=(--limit 8) tlimit=(--limit 64)
 else
-  trials=${SAFNET_GPU_CHECK_TRIALS:-400} cmp_dev=cpu climit=() tlimit=()
+  trials=${SAFNET_GPU_CHECK_TRIALS:-200} cmp_dev=cpu climit=() tlimit=()
 fi
 faults() {  # device trials out [flags]: the command line in fc
   local d=$1 n=$2 o=$3
@@ -229,10 +229,10 @@ if [ ! -f "$ckpt" ]; then
 else
   main_dev=$dev
   faults "$main_dev" $trials "$work/main.jsonl" "${climit[@]}" "${threads[@]}"
-  run campaign $((dry ? 60 : 50)) "${fc[@]}"
+  run campaign 60 "${fc[@]}"
   main_rc=$rc main_secs=$secs
   if [ -n "$py" ]; then
-    run torch_campaign 50 "$py" "$tools/torch_campaign.py" --checkpoint "$ckpt" --data "$data" --ber 1e-5 \
+    run torch_campaign 60 "$py" "$tools/torch_campaign.py" --checkpoint "$ckpt" --data "$data" --ber 1e-5 \
       --trials $trials --device $tdev "${tlimit[@]}"
     torch_c_rc=$rc torch_c_secs=$secs
   else
@@ -265,12 +265,19 @@ else
           seen, n, bad_f, dmax, tol, bad_a; exit !(seen == n && bad_f == 0 && bad_a == 0) }' \
     "$work/cmp.jsonl" "$work/main.jsonl" 2>/dev/null)
   cmp_ok=$?
-  ours_tph=$(awk -v n=$trials -v s="$main_secs" 'BEGIN { if (s > 0) printf "%.0f", n / s * 3600 }')
-  torch_tph=$(awk -v n=$trials -v s="$torch_c_secs" 'BEGIN { if (s > 0) printf "%.0f", n / s * 3600 }')
+  # Trials done (all, or those finished when the time cap stopped the run: records are written as
+  # trials finish), per hour of wall clock.
+  ours_done=$(grep -c '"trial":[0-9]' "$work/main.jsonl" 2>/dev/null)
+  torch_done=$(grep -c '^trial [0-9]' "$work/torch_campaign.out" 2>/dev/null)
+  ours_tph=$(awk -v n="${ours_done:-0}" -v s="$main_secs" 'BEGIN { if (s > 0 && n > 0) printf "%.0f", n / s * 3600 }')
+  torch_tph=$(awk -v n="${torch_done:-0}" -v s="$torch_c_secs" 'BEGIN { if (s > 0 && n > 0) printf "%.0f", n / s * 3600 }')
+  capped=
+  [ "$main_rc" = 124 ] && [ "${ours_done:-0}" -gt 0 ] && main_rc=0 capped=" (time cap: $ours_done done)"
+  [ "$torch_c_rc" = 124 ] && [ "${torch_done:-0}" -gt 0 ] && torch_c_rc=0 capped="$capped (PyTorch time cap: $torch_done done)"
   if [ "$main_rc" = 0 ] && [ "$cmp_rc" = 0 ] && [ "$cmp_ok" = 0 ] && [ "$nflips" -gt 0 ] &&
      [ "$flips_main" = "$flips_cmp" ] && { [ "$torch_c_rc" = 0 ] || [ "$torch_c_rc" = skipped ]; }; then s=ok; else s=failed; fi
   same=$([ "$flips_main" = "$flips_cmp" ] && echo "the same $nflips bits" || echo "DIFFERENT bits")
-  row "campaign ($main_dev)" "$(status $s)" "f32 BER 1e-5, $trials trials: ours ${ours_tph:-?} trials/h, PyTorch ${torch_tph:-$torch_c_rc} trials/h (wall clock, with start-up); vs $cmp_dev: $cmp; replay 1 flips $same" "$main_secs"
+  row "campaign ($main_dev)" "$(status $s)" "f32 BER 1e-5, $trials trials: ours ${ours_tph:-?} trials/h, PyTorch ${torch_tph:-$torch_c_rc} trials/h (wall clock, with start-up)$capped; vs $cmp_dev: $cmp; replay 1 flips $same" "$main_secs"
 fi
 
 # ---- Nsight Compute on one launch of each of our kernels -----------------------------------------
