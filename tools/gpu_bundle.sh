@@ -30,9 +30,10 @@ if command -v ccache >/dev/null; then
 fi
 # Reconfigure only when the arch changed or the folder is new: an unchanged build is a no-op.
 if [ ! -f "$build/CMakeCache.txt" ] || ! grep -q "^CMAKE_CUDA_ARCHITECTURES:STRING=$arch\$" "$build/CMakeCache.txt"; then
+  mkdir -p "$build"
   cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES="$arch" \
-    -DSAFNET_BLAS=OFF -DSAFNET_STATIC=ON "${launchers[@]}" >"$build.configure.log" 2>&1 ||
-    { cat "$build.configure.log" >&2; exit 1; }
+    -DSAFNET_BLAS=OFF -DSAFNET_STATIC=ON "${launchers[@]}" >"$build/configure.log" 2>&1 ||
+    { cat "$build/configure.log" >&2; exit 1; }
 fi
 cmake --build "$build" -j"$(nproc)" --target safnet test_gpu bench_gpu
 t_build=$(( $(date +%s) - t0 ))

@@ -171,7 +171,7 @@ if ((dry)); then
   if [ "$list_rc" = 0 ] && [ "$shapes" -gt 0 ] && [ "$bad_rc" = 2 ] && [ "$rc" = 3 ]; then s=ok; else s=failed; fi
   row bench "$(status $s)" "$shapes shapes listed; bad flag exit $bad_rc (want 2); without a GPU exit $rc (want 3): $(head -1 "$work/bench_nogpu.out")" "$secs"
 else
-  run bench 100 env LD_LIBRARY_PATH="${libdirs}${LD_LIBRARY_PATH:-}" "$bin/bench_gpu"
+  run bench 150 env LD_LIBRARY_PATH="${libdirs}${LD_LIBRARY_PATH:-}" "$bin/bench_gpu"
   cp "$work/bench.out" "$out/bench.md"
   # Geometric means of the ratios (library time / ours) per op and math, over the table's rows.
   ratios=$(awk -F'|' '/^\| resnet/ {
