@@ -249,9 +249,10 @@ else
   run replay_cmp 30 "${fc[@]}"
   flips_main=$(sed -n '/^tensor /,$p' "$work/replay_main.out") flips_cmp=$(sed -n '/^tensor /,$p' "$work/replay_cmp.out")
   nflips=$(($(printf '%s\n' "$flips_main" | wc -l) - 1))
-  # Top-1 bound: on the simulator the same kernels run in the same order, so equal; on the GPU the
-  # kernels sum in other orders (and in TF32 where they use tensor cores), which moves images whose
-  # two best logits are within rounding of each other: at most 0.5% of the test images.
+  # Top-1 bound: on the simulator the same kernels run in the same order, so top-1 is equal; on the
+  # GPU the kernels sum in other orders and its tanhf differs by a few ulp, which can move only
+  # images whose two best logits are within rounding of each other: we allow 0.5% of the test
+  # images (5 of 1000), a bound set before any GPU run, and print the largest difference seen.
   if [ $cmp_dev = sim ]; then tol=0; else tol=0.5; fi
   cmp=$(awk -v tol=$tol -v n=$ncmp '
     { t = ""; f = ""; a = ""; match($0, /"trial":-?[0-9]+/); t = substr($0, RSTART + 8, RLENGTH - 8)
