@@ -5,6 +5,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <string>
 
 #include "host/check.h"
 #include "host/cuda/backend.h"
@@ -12,6 +13,7 @@
 #if defined(SAFNET_HAVE_CUDA_GPU)
 namespace safnet::cuda_backend::gpu {
 int device_count();
+std::string device_count_error();  // why there is none: cudaGetDeviceCount's error, or ""
 std::unique_ptr<Backend> make_backend(int index);
 }  // namespace safnet::cuda_backend::gpu
 #endif
@@ -28,12 +30,21 @@ int gpu_count() {
 #endif
 }
 
+// Why gpu_count() is 0, for the messages.
+std::string gpu_count_error() {
+#if defined(SAFNET_HAVE_CUDA_GPU)
+  return cuda_backend::gpu::device_count_error();
+#else
+  return "built without CUDA";
+#endif
+}
+
 }  // namespace
 
 Device resolve_device(const std::string& flag, bool quiet) {
   if (flag == "auto") {
     if (gpu_count() > 0) return Device{DeviceKind::cuda, 0};
-    if (!quiet) std::fprintf(stderr, "safnet: no CUDA GPU found, running on the CPU\n");
+    if (!quiet) std::fprintf(stderr, "safnet: no CUDA GPU found (%s), running on the CPU\n", gpu_count_error().c_str());
     return Device{};
   }
   const Device d = Device::parse(flag);
@@ -43,7 +54,7 @@ Device resolve_device(const std::string& flag, bool quiet) {
 #endif
     const int n = gpu_count();
     if (d.index >= n)
-      fail("--device ", flag, ": ", n == 0 ? std::string("no CUDA GPU found on this machine")
+      fail("--device ", flag, ": ", n == 0 ? "no CUDA GPU found on this machine (" + gpu_count_error() + ")"
                                          : "no such GPU (this machine has " + std::to_string(n) + ")");
   }
   return d;

@@ -3,6 +3,8 @@
 //   SAFNET_LAUNCH(kernel, grid, block, smem_bytes, stream, args...)
 // is kernel<<<grid, block, smem_bytes, stream>>>(args...) under nvcc and a simulated launch under
 // the host compiler; both then check cudaGetLastError() and throw safnet::CudaError on failure.
+// Under nvcc with SAFNET_CUDA_SYNC=1 (cuda_check.h) each launch also waits for its stream and
+// checks, so a fault names the kernel that caused it.
 // A template kernel with several arguments goes in parentheses (both compilers accept it), since a
 // comma would split the macro argument: `SAFNET_LAUNCH((conv_kernel<float, 64>), grid, ...)`.
 //
@@ -20,6 +22,8 @@
   do {                                                                  \
     kernel<<<grid, block, smem_bytes, stream>>>(__VA_ARGS__);           \
     SAFNET_CUDA_CHECK(cudaGetLastError());                              \
+    if (::safnet::cuda_sync_each_launch())                              \
+      ::safnet::cuda_sync_after_launch(stream, #kernel, __FILE__, __LINE__); \
   } while (0)
 
 #define SAFNET_DYNAMIC_SHARED(T, name)                                  \

@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
 """PyTorch reference for benchmarks and accuracy comparisons: the same CIFAR ResNet (option A),
-SAF on conv/linear weights, recipe and data as `safnet train`, on the CPU.
+SAF on conv/linear weights, recipe and data as `safnet train`, on the CPU or a GPU.
 
-  tools/torch_reference.py train --data DIR [--model resnet20] [--saf tanh] [--epochs 30] [--limit N]
-  tools/torch_reference.py eval  --data DIR [--model resnet20] [--repeat 10] [--batch 256]
+  tools/torch_reference.py train --data DIR [--model resnet20] [--saf tanh] [--epochs 30] [--limit N] [--device cpu|cuda]
+  tools/torch_reference.py eval  --data DIR [--model resnet20] [--repeat 10] [--batch 256] [--device cpu|cuda]
 
-Runs with Debian's python3-torch (/usr/bin/python3). Prints images/s and test accuracy."""
+Runs with Debian's python3-torch (/usr/bin/python3) on the CPU, or any PyTorch with CUDA for
+--device cuda (tools/gpu_check.sh). Prints images/s and test accuracy."""
 import argparse
 import math
 import os
@@ -95,20 +96,28 @@ def read_cifar(files, limit):
 
 
 def augment(x, gen):
+    """Random crop 32 from the image padded by 4, then a horizontal flip with probability 1/2; the
+    random draws come from `gen` (CPU) whatever x's device, the crop is one gather on x's device."""
     n = x.shape[0]
     padded = F.pad(x, (4, 4, 4, 4), value=0.0)
     # pad with the normalised value of a black pixel, as safnet pads before normalising
-    black = torch.from_numpy(-MEAN / STD)[None, :, None, None]
+    black = torch.from_numpy(-MEAN / STD)[None, :, None, None].to(x.device)
     mask = F.pad(torch.zeros_like(x[:, :1]), (4, 4, 4, 4), value=1.0)
     padded = padded + mask * black
-    dy = torch.randint(0, 9, (n,), generator=gen)
-    dx = torch.randint(0, 9, (n,), generator=gen)
-    flip = torch.rand(n, generator=gen) < 0.5
-    out = torch.empty_like(x)
-    for i in range(n):
-        img = padded[i, :, dy[i]:dy[i] + 32, dx[i]:dx[i] + 32]
-        out[i] = img.flip(2) if flip[i] else img
-    return out
+    dy = torch.randint(0, 9, (n,), generator=gen).to(x.device)
+    dx = torch.randint(0, 9, (n,), generator=gen).to(x.device)
+    flip = (torch.rand(n, generator=gen) < 0.5).to(x.device)
+    ar = torch.arange(32, device=x.device)
+    rows = dy[:, None] + ar                                                 # (n, 32)
+    cols = torch.where(flip[:, None], dx[:, None] + 31 - ar, dx[:, None] + ar)  # (n, 32)
+    idx = torch.arange(n, device=x.device)[:, None, None]
+    out = padded.permute(0, 2, 3, 1)[idx, rows[:, :, None], cols[:, None, :]]  # (n, 32, 32, C)
+    return out.permute(0, 3, 1, 2).contiguous()
+
+
+def sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
 
 
 def evaluate(model, x, y, batch):
@@ -134,20 +143,31 @@ def main():
     p.add_argument("--repeat", type=int, default=10)
     p.add_argument("--threads", type=int, default=os.cpu_count())
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     a = p.parse_args()
+    if not (a.device == "cpu" or a.device == "cuda" or (a.device.startswith("cuda:") and a.device[5:].isdigit())):
+        p.error(f"unknown device '{a.device}' (valid: cpu, cuda, cuda:N)")
+    if a.device != "cpu" and not torch.cuda.is_available():
+        p.error(f"--device {a.device}: this PyTorch sees no CUDA GPU")
+    device = torch.device(a.device)
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
     depth = int(a.model.replace("resnet", ""))
-    model = ResNet(depth, a.saf)
+    model = ResNet(depth, a.saf).to(device)
     xte, yte = read_cifar([os.path.join(a.data, "test_batch.bin")], a.limit)
+    xte, yte = xte.to(device), yte.to(device)
     if a.mode == "eval":
+        evaluate(model, xte, yte, a.batch)  # warm-up (CUDA context, cuDNN plans)
+        sync(device)
         t0 = time.perf_counter()
         for _ in range(a.repeat):
             top1, _ = evaluate(model, xte, yte, a.batch)
+        sync(device)
         dt = time.perf_counter() - t0
-        print(f"torch eval: {a.repeat} x {len(yte)} images in {dt:.2f}s = {a.repeat * len(yte) / dt:.0f} img/s")
+        print(f"torch eval ({a.device}): {a.repeat} x {len(yte)} images in {dt:.2f}s = {a.repeat * len(yte) / dt:.0f} img/s")
         return
     xtr, ytr = read_cifar([os.path.join(a.data, f"data_batch_{i}.bin") for i in range(1, 6)], a.limit)
+    xtr, ytr = xtr.to(device), ytr.to(device)
     opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-3)
     steps = math.ceil(len(ytr) / a.batch)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * s / (steps * a.epochs))))
@@ -156,7 +176,7 @@ def main():
     for epoch in range(a.epochs):
         model.train()
         t0 = time.perf_counter()
-        perm = torch.randperm(len(ytr), generator=gen)
+        perm = torch.randperm(len(ytr), generator=gen).to(device)
         total = 0.0
         for s in range(0, len(ytr), a.batch):
             idx = perm[s:s + a.batch]
@@ -167,10 +187,11 @@ def main():
             opt.step()
             sched.step()
             total += loss.item() * len(idx)
+        sync(device)
         dt = time.perf_counter() - t0
         top1, tl = evaluate(model, xte, yte, 256)
         print(f"epoch {epoch + 1}/{a.epochs} train loss {total / len(ytr):.4f} test top1 {top1:.2f}% "
-              f"loss {tl:.4f} {dt:.1f}s ({len(ytr) / dt:.0f} img/s)", flush=True)
+              f"loss {tl:.4f} {dt:.1f}s ({len(ytr) / dt:.0f} img/s, {a.device})", flush=True)
     print(f"torch: test top1 {top1:.2f}% total {time.perf_counter() - t_start:.1f}s")
 
 

@@ -1,11 +1,17 @@
 // OpenBLAS kernel selection by CPU features (see blas_kernels.h).
 #include "host/cpu/blas_kernels.h"
 
-#include <cblas.h>
-
 #include <cstdlib>
 #include <cstring>
 
+#ifndef SAFNET_HAVE_BLAS
+// Built without BLAS (SAFNET_BLAS=OFF): the GEMMs run host/cpu/gemm.cpp's own loop.
+namespace safnet::cpu {
+void blas_select_cpu_kernels() {}
+std::string blas_kernel_name() { return "none (built without BLAS: own blocked GEMM)"; }
+}  // namespace safnet::cpu
+#else
+#include <cblas.h>
 #include "host/cpu/cpu_features.h"
 
 // Exported by DYNAMIC_ARCH builds of OpenBLAS; weak, so a build without them still links.
@@ -51,3 +57,4 @@ std::string blas_kernel_name() {
 }
 
 }  // namespace safnet::cpu
+#endif  // SAFNET_HAVE_BLAS

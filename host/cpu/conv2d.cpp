@@ -7,7 +7,6 @@
 // channel from it. The sgemm paths (CPUs without AVX2, weight gradients, wide layers) build each
 // image's im2col a band of output rows at a time, sized to stay in the core's L2 cache while the
 // GEMM packs it, or, when an image's output is small, put several images side by side in one GEMM.
-#include <cblas.h>
 
 #include <algorithm>
 #include <cstring>
@@ -16,6 +15,7 @@
 #include "host/check.h"
 #include "host/cpu/cpu_features.h"
 #include "host/cpu/conv_tiles.h"
+#include "host/cpu/gemm.h"
 #include "host/cpu/im2col.h"
 #include "host/cpu/ops.h"
 #include "host/cpu/parallel.h"
@@ -88,7 +88,7 @@ void forward_group(const ConvGeom& g, const Dims& d, const float* x, const float
   float* col = thread_scratch(static_cast<std::size_t>(d.crs) * cols);   // (C*R*S, count * OH*OW)
   float* out = thread_scratch(static_cast<std::size_t>(g.k) * cols, 1);  // (K, count * OH*OW)
   for (int i = 0; i < count; ++i) im2col(g, x + (n0 + i) * d.x_stride, 0, g.oh(), col + i * d.ohw, cols);
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, g.k, static_cast<int>(cols), d.crs, 1.0f, w, d.crs, col,
+  sgemm(false, false, g.k, static_cast<int>(cols), d.crs, 1.0f, w, d.crs, col,
               static_cast<int>(cols), 0.0f, out, static_cast<int>(cols));
   for (int i = 0; i < count; ++i)
     for (int k = 0; k < g.k; ++k)
@@ -156,7 +156,7 @@ void forward_gemm(const ConvGeom& g, const float* x, const float* w, float* y) {
       const int y1 = std::min(oh, y0 + d.band);
       int ld;
       const float* col = band_cols(g, d, x + n * d.x_stride, y0, y1, &ld);
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, g.k, (y1 - y0) * d.ow, d.crs, 1.0f, w, d.crs, col, ld,
+      sgemm(false, false, g.k, (y1 - y0) * d.ow, d.crs, 1.0f, w, d.crs, col, ld,
                   0.0f, y + n * d.y_stride + static_cast<long>(y0) * d.ow, d.ohw);
     }
   }
@@ -269,7 +269,7 @@ void conv2d_backward_data(const ConvGeom& g, const float* dy, const float* w, fl
   for (int n = 0; n < g.n; ++n) {
     float* dxn = dx + n * d.x_stride;  // (C, H, W)
     float* dcol = direct ? dxn : thread_scratch(static_cast<std::size_t>(d.crs) * d.ohw);  // (C*R*S, OH*OW)
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, d.crs, d.ohw, g.k, 1.0f, w, d.crs, dy + n * d.y_stride,
+    sgemm(true, false, d.crs, d.ohw, g.k, 1.0f, w, d.crs, dy + n * d.y_stride,
                 d.ohw, 0.0f, dcol, d.ohw);
     if (!direct) col2im(g, dcol, dxn);
   }
@@ -299,7 +299,7 @@ void conv2d_backward_weight(const ConvGeom& g, const float* x, const float* dy, 
           int ld;
           const float* col = band_cols(g, d, x + n * d.x_stride, y0, y1, &ld);
           const bool start = n == first && y0 == 0;
-          cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, g.k, d.crs, (y1 - y0) * d.ow, 1.0f,
+          sgemm(false, true, g.k, d.crs, (y1 - y0) * d.ow, 1.0f,
                       dy + n * d.y_stride + static_cast<long>(y0) * d.ow, d.ohw, col, ld, start ? 0.0f : 1.0f,
                       partial + ch * wsize, d.crs);
         }

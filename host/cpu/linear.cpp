@@ -1,9 +1,9 @@
 // Linear (fully connected) forward and backward: sgemm over fixed row blocks, OpenMP across blocks.
-#include <cblas.h>
 
 #include <algorithm>
 
 #include "host/check.h"
+#include "host/cpu/gemm.h"
 #include "host/cpu/ops.h"
 #include "host/cpu/parallel.h"
 
@@ -30,7 +30,7 @@ void linear_forward(int n, int in, int out, const float* x, const float* w, cons
     float* yb = y + static_cast<long>(r0) * out;  // (rows, OUT)
     if (b)
       for (int r = 0; r < rows; ++r) std::copy(b, b + out, yb + static_cast<long>(r) * out);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, out, in, 1.0f, x + static_cast<long>(r0) * in, in, w,
+    sgemm(false, true, rows, out, in, 1.0f, x + static_cast<long>(r0) * in, in, w,
                 in, b ? 1.0f : 0.0f, yb, out);
   }
 }
@@ -42,7 +42,7 @@ void linear_backward_data(int n, int in, int out, const float* dy, const float* 
 #pragma omp parallel for schedule(static) if (blocks > 1)
   for (int blk = 0; blk < blocks; ++blk) {
     const int r0 = blk * kRowBlock, rows = std::min(kRowBlock, n - r0);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, in, out, 1.0f, dy + static_cast<long>(r0) * out, out,
+    sgemm(false, false, rows, in, out, 1.0f, dy + static_cast<long>(r0) * out, out,
                 w, in, 0.0f, dx + static_cast<long>(r0) * in, in);
   }
 }
@@ -55,7 +55,7 @@ void linear_backward_weight(int n, int in, int out, const float* x, const float*
 #pragma omp parallel for schedule(static) if (blocks > 1)
   for (int blk = 0; blk < blocks; ++blk) {
     const int o0 = blk * kRowBlock, rows = std::min(kRowBlock, out - o0);
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, rows, in, n, 1.0f, dy + o0, out, x, in, 0.0f,
+    sgemm(true, false, rows, in, n, 1.0f, dy + o0, out, x, in, 0.0f,
                 dw + static_cast<long>(o0) * in, in);
   }
   if (!db) return;

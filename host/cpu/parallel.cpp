@@ -1,7 +1,9 @@
 // Threading policy of the CPU kernels: the OpenBLAS thread setting and per-thread scratch buffers.
 #include "host/cpu/parallel.h"
 
+#ifdef SAFNET_HAVE_BLAS
 #include <cblas.h>
+#endif
 
 #include <memory>
 #include <mutex>
@@ -15,7 +17,9 @@ void blas_use_calling_thread() {
   static std::once_flag once;
   std::call_once(once, [] {
     blas_select_cpu_kernels();
+#ifdef SAFNET_HAVE_BLAS
     openblas_set_num_threads(1);
+#endif
   });
 }
 

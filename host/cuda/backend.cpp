@@ -29,6 +29,8 @@
 
 namespace safnet::cuda_backend::inline SAFNET_BUILD {
 
+std::string device_count_error();  // below: why cudaGetDeviceCount found no device
+
 namespace {
 
 namespace k = ::safnet::cuda;
@@ -60,7 +62,8 @@ class CudaBackend final : public Backend {
       count = 0;
     }
     if (index < 0 || index >= count)
-      fail(Device{kKind, index}.str(), ": no such CUDA device (this machine has ", count, ")");
+      fail(Device{kKind, index}.str(), ": no such CUDA device (this machine has ", count,
+           count == 0 ? "; " + device_count_error() : std::string(), ")");
     SAFNET_CUDA_CHECK(cudaSetDevice(index));
     cudaDeviceProp prop{};
     SAFNET_CUDA_CHECK(cudaGetDeviceProperties(&prop, index));
@@ -76,6 +79,7 @@ class CudaBackend final : public Backend {
   std::string describe() const override { return describe_; }
 
   Tensor zeros(Shape shape, DType dtype) override {
+    bind();
     const std::size_t bytes = std::max<std::size_t>(1, static_cast<std::size_t>(shape_numel(shape)) * dtype.size());
     void* p = alloc_->allocate(bytes);
     SAFNET_CUDA_CHECK(cudaMemsetAsync(p, 0, bytes, stream_));
@@ -92,12 +96,14 @@ class CudaBackend final : public Backend {
 
   void dequantize(const Tensor& stored, Tensor& out) override {
     SAFNET_CHECK(stored.numel() == out.numel() && out.dtype() == DType::f32(), "dequantize shapes");
+    bind();
     k::weight_view_load(Saf{}, storage_format(stored.dtype()), stored.device_raw(), stored.numel(),
                         out.device_data<float>(), stream_);
   }
 
   void augment_batch(const Tensor& pixels, const std::vector<ImageDraw>& draws, const std::vector<float>& lut,
                      Tensor& out) override {
+    bind();
     const Shape& sh = pixels.shape();
     SAFNET_CHECK(sh.size() == 4 && out.shape() == sh && draws.size() == static_cast<std::size_t>(sh[0]) &&
                      lut.size() == static_cast<std::size_t>(sh[1]) * 256,
@@ -124,14 +130,20 @@ class CudaBackend final : public Backend {
   }
 
   std::unique_ptr<Recording> record(const std::function<void()>& work) override {
+    bind();
+    if (cuda_sync_each_launch()) return nullptr;  // SAFNET_CUDA_SYNC=1: launch by launch, each checked
     class Graph final : public Recording {
      public:
-      explicit Graph(cudaStream_t s) : stream_(s) {}
-      void replay() override { graph_.replay(stream_); }
+      Graph(const CudaBackend* b, cudaStream_t s) : backend_(b), stream_(s) {}
+      void replay() override {
+        backend_->bind();
+        graph_.replay(stream_);
+      }
       k::CudaGraph graph_;
+      const CudaBackend* backend_;
       cudaStream_t stream_;
     };
-    auto g = std::make_unique<Graph>(stream_);
+    auto g = std::make_unique<Graph>(this, stream_);
     g->graph_.begin_capture(stream_);
     try {
       work();
@@ -147,6 +159,7 @@ class CudaBackend final : public Backend {
   }
 
   void copy(const Tensor& src, Tensor& dst) override {
+    bind();
     SAFNET_CHECK(src.nbytes() == dst.nbytes(), "copy of ", src.nbytes(), " bytes into ", dst.nbytes());
     if (!src.nbytes()) return;
     const bool from_host = src.device().is_cpu(), to_host = dst.device().is_cpu();
@@ -175,17 +188,22 @@ class CudaBackend final : public Backend {
                                       stream_));
   }
 
-  void synchronize() override { SAFNET_CUDA_CHECK(cudaStreamSynchronize(stream_)); }
+  void synchronize() override {
+    bind();
+    SAFNET_CUDA_CHECK(cudaStreamSynchronize(stream_));
+  }
 
   void run_node(const Node& n, const std::vector<Tensor*>& in, const std::vector<Tensor*>& out) override;
 
   void sgd_update(Tensor& w, const Tensor& g, Tensor& buf, float lr, float momentum, bool nesterov,
                   float weight_decay) override {
+    bind();
     k::sgd_update(w.numel(), w.device_data<float>(), g.device_data<float>(), buf.device_data<float>(), lr, momentum,
                   nesterov, weight_decay, stream_);
   }
   void adamw_update(Tensor& w, const Tensor& g, Tensor& m, Tensor& v, float lr, float beta1, float beta2, float eps,
                     float weight_decay, std::int64_t step) override {
+    bind();
     k::adamw_update(w.numel(), w.device_data<float>(), g.device_data<float>(), m.device_data<float>(),
                     v.device_data<float>(), lr, beta1, beta2, eps, weight_decay, step, stream_);
   }
@@ -193,6 +211,7 @@ class CudaBackend final : public Backend {
  protected:
   std::vector<FlipSite> do_inject_faults(Tensor& words, std::uint64_t seed, std::uint64_t trial, const FlipSpec& spec,
                                          FaultModel model) override {
+    bind();
     const int word_bytes = (spec.word_bits + 7) / 8;
     const bool sampled = spec.ber > 0 && spec.ber < 1;
     const FlipThresholds t = sampled ? flip_thresholds(spec.ber) : FlipThresholds{};
@@ -232,6 +251,7 @@ class CudaBackend final : public Backend {
     SAFNET_CHECK(loss.numel() == 1 && loss.dtype() == DType::f32(), "accumulate_metrics: loss must be (1) f32");
     SAFNET_CHECK(sums.nbytes() == sizeof(MetricSums), "accumulate_metrics: sums must be ", sizeof(MetricSums),
                  " bytes, got ", sums.nbytes());
+    bind();
     auto* base = sums.device_data<std::uint8_t>();
     k::accumulate_metrics(i(ls[0]), i(ls[1]), logits.device_data<float>(), labels.device_data<std::int32_t>(),
                           loss.device_data<float>(), rule == NanLogits::wrong,
@@ -240,6 +260,13 @@ class CudaBackend final : public Backend {
   }
 
  private:
+  // The current CUDA device is per host thread, and campaign workers and the loader call from
+  // threads of their own: every call that touches the device first makes this one current.
+  void bind() const {
+    int current = -1;
+    if (cudaGetDevice(&current) != cudaSuccess || current != index_) SAFNET_CUDA_CHECK(cudaSetDevice(index_));
+  }
+
   int index_;
   std::string describe_;
   cudaStream_t stream_ = nullptr;
@@ -252,6 +279,7 @@ class CudaBackend final : public Backend {
 };
 
 void CudaBackend::run_node(const Node& n, const std::vector<Tensor*>& in, const std::vector<Tensor*>& out) {
+    bind();
   auto F = [](Tensor* t) { return t->device_data<float>(); };
   auto cF = [](const Tensor* t) { return t->device_data<float>(); };
   auto I32 = [](const Tensor* t) { return t->device_data<std::int32_t>(); };
@@ -355,6 +383,14 @@ int device_count() {
     return 0;
   }
   return count;
+}
+
+std::string device_count_error() {
+  int count = 0;
+  const cudaError_t e = cudaGetDeviceCount(&count);
+  if (e == cudaSuccess) return count == 0 ? "cudaGetDeviceCount: 0 devices" : "";
+  (void)cudaGetLastError();
+  return std::string("cudaGetDeviceCount: ") + cudaGetErrorName(e) + " (" + cudaGetErrorString(e) + ")";
 }
 
 std::unique_ptr<Backend> make_backend(int index) { return std::make_unique<CudaBackend>(index); }

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# tools/gpu_check.sh --dry-run from a bundle: every step that needs no GPU runs and passes, the
+# summary table is written, and the script rejects bad arguments.
+# Usage: tests/tools/gpu_check_dry_run_test.sh SOURCE_DIR BUNDLE_DIR
+set -euo pipefail
+src=${1:?usage: gpu_check_dry_run_test.sh SOURCE_DIR BUNDLE_DIR}
+bundle=${2:?usage: gpu_check_dry_run_test.sh SOURCE_DIR BUNDLE_DIR}
+fail() { echo "gpu_check_dry_run_test: $*" >&2; exit 1; }
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+set +e
+"$src/tools/gpu_check.sh" --bogus >/dev/null 2>&1
+[ $? = 2 ] || fail "an unknown argument is not an error (exit 2)"
+"$src/tools/gpu_check.sh" --dry-run --bundle "$out/none" >/dev/null 2>&1
+[ $? = 2 ] || fail "a missing bundle is not an error (exit 2)"
+"$src/tools/gpu_check.sh" --dry-run --bundle "$bundle" --out "$out/check"
+rc=$?
+set -e
+[ -f "$out/check/summary.md" ] || fail "no summary.md"
+[ $rc = 0 ] || { cat "$out/check/log.txt"; fail "the dry run failed (exit $rc)"; }
+grep -q '^0 step(s) failed' "$out/check/summary.md" || fail "summary does not say 0 steps failed"
+for step in test_gpu bench "train (cpu)" "campaign (cpu)"; do
+  grep -q "^| $step | ok |" "$out/check/summary.md" || fail "step $step did not run ok"
+done
+ls "$out/check" | sort | tr '\n' ' ' | grep -qx 'bench.md log.txt ncu.txt summary.md ' || fail "unexpected files: $(ls "$out/check")"
+echo "gpu_check_dry_run_test: ok"
