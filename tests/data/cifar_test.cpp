@@ -9,6 +9,7 @@
 #include "host/file_io.h"
 #include "tests/test_dir.h"
 #include "tests/skip.h"
+#include "tests/error_of.h"
 
 namespace safnet {
 namespace {
@@ -48,16 +49,7 @@ void write_cifar10(const std::string& dir, int records) {
   write_bytes(dir + "/test_batch.bin", make_cifar(CifarKind::cifar10, 0, records));
 }
 
-template <typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "expected safnet::Error";
-  return {};
-}
+using test::error_of;
 
 TEST(Cifar, Cifar10RoundTrip) {
   const std::string dir = fresh_dir();

@@ -10,6 +10,7 @@
 #include "host/file_io.h"
 #include "tests/test_dir.h"
 #include "tests/skip.h"
+#include "tests/error_of.h"
 
 namespace safnet {
 namespace {
@@ -60,16 +61,7 @@ void write_bytes(const std::string& path, const std::vector<std::uint8_t>& b) {
   write_file_atomic(path, b.data(), b.size());
 }
 
-template <typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "expected safnet::Error";
-  return {};
-}
+using test::error_of;
 
 void expect_generated(const Dataset& d, std::int64_t n, int rows, int cols) {
   EXPECT_EQ(d.channels, 1);
