@@ -7,7 +7,6 @@
 #include <sstream>
 
 #include "host/check.h"
-#include "host/faults/storage.h"
 
 namespace safnet {
 
@@ -115,14 +114,6 @@ void apply_faults(std::uint8_t* words_bytes, int word_bytes, const std::vector<F
       case FaultModel::stuck1: byte |= m; break;
     }
   }
-}
-
-void apply_faults(StorageBuffer& buf, const std::vector<FlipSite>& sites, FaultModel model) {
-  const std::int64_t words = buf.words();
-  for (const FlipSite& s : sites)
-    if (s.word < 0 || s.word >= words)
-      fail("host/faults/flips.cpp: apply_faults: site word ", s.word, " outside the buffer's ", words, " words");
-  apply_faults(buf.bytes.data(), static_cast<int>(buf.dtype.size()), sites, model);
 }
 
 FaultModel parse_fault_model(const std::string& name) {

@@ -39,8 +39,6 @@ namespace safnet {
 // FlipSite, FaultModel, FlipThresholds, the chunk constants and sample_flip_chunk live in
 // cuda/flip_sampler.h, so the GPU sampler runs the same code.
 
-struct StorageBuffer;
-
 struct FlipSpec {
   std::int64_t words = 0;
   int word_bits = 32;                    // 1..64
@@ -55,9 +53,8 @@ std::vector<FlipSite> sample_flips(std::uint64_t seed, std::uint64_t trial, cons
 
 // Applies the sites to words of word_bytes bytes each, little-endian (XOR for flip; force 0/1
 // for stuck-at). Applying `flip` twice restores the buffer. The caller guarantees that every
-// site's word lies in the buffer; the overload below checks it.
+// site's word lies in the buffer (Backend::inject_faults checks the spec against it).
 void apply_faults(std::uint8_t* words_bytes, int word_bytes, const std::vector<FlipSite>& sites, FaultModel model);
-void apply_faults(StorageBuffer& buf, const std::vector<FlipSite>& sites, FaultModel model);
 
 FaultModel parse_fault_model(const std::string& name);  // "flip" "stuck0" "stuck1"
 const char* fault_model_name(FaultModel model);

@@ -53,14 +53,6 @@ StorageBuffer encode_storage(const float* x, std::int64_t n, DType dtype) {
   return buf;
 }
 
-void decode_storage(const StorageBuffer& buf, float* out) {
-  check_storage_dtype(buf.dtype, "decode_storage");
-  if (buf.bytes.size() % buf.dtype.size() != 0)
-    fail("host/faults/storage.cpp: decode_storage: ", buf.bytes.size(), " bytes is not a whole number of ",
-         buf.dtype.name(), " words");
-  decode_words(buf.bytes.data(), buf.dtype, buf.words(), out);
-}
-
 void decode_words(const void* words, DType dtype, std::int64_t n, float* out) {
   check_storage_dtype(dtype, "decode_words");
   if (n > 0 && out == nullptr) fail("host/faults/storage.cpp: decode_words: null output for ", n, " elements");

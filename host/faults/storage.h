@@ -17,8 +17,6 @@ struct StorageBuffer {
 
 // Rounds as cuda/numeric.h does: f16/bf16 to nearest even, fixed to nearest even with saturation.
 StorageBuffer encode_storage(const float* x, std::int64_t n, DType dtype);
-// out: (buf.words(),)
-void decode_storage(const StorageBuffer& buf, float* out);
 // out (n) = the values of n words of `dtype` at `words`.
 void decode_words(const void* words, DType dtype, std::int64_t n, float* out);
 

@@ -235,7 +235,7 @@ TEST(FaultTargeting, NarrowBiasesAndBatchNormAreReadAsTheirValues) {
       const StorageBuffer b = encode_storage(p.value.data<float>(), p.value.numel(), dt);
       Tensor t(p.value.shape(), p.role == ParamRole::weight ? dt : DType::f32());
       if (p.role == ParamRole::weight) std::memcpy(t.raw(), b.bytes.data(), b.bytes.size());
-      else decode_storage(b, t.data<float>());
+      else decode_words(b.bytes.data(), dt, p.value.numel(), t.data<float>());
       by_hand.add(p.name, t, p.role, p.layer);
     }
     Evaluator ev(ck.model, 5, cpu_backend());

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "host/check.h"
+#include "host/backend.h"
 #include "host/faults/storage.h"
 
 namespace safnet {
@@ -302,26 +303,27 @@ TEST(Flips, ApplyFlipStuckAtOnLittleEndianWords) {
   StorageBuffer buf = encode_storage(x, 3, DType::f16());  // 0x3c00, 0xc000, 0x3800
   const std::vector<std::uint8_t> clean = buf.bytes;
   const std::vector<FlipSite> sites = {{0, 15}, {1, 0}, {2, 10}};
-  apply_faults(buf, sites, FaultModel::flip);
+  apply_faults(buf.bytes.data(), 2, sites, FaultModel::flip);
   std::vector<float> y(3);
-  decode_storage(buf, y.data());
+  decode_words(buf.bytes.data(), buf.dtype, 3, y.data());
   EXPECT_EQ(y[0], -1.0f);            // sign bit
   EXPECT_EQ(y[1], -2.0f - 0x1p-9f);  // mantissa lsb
   EXPECT_EQ(y[2], 1.0f);             // exponent lsb: 2^-1 -> 2^0
-  apply_faults(buf, sites, FaultModel::flip);
+  apply_faults(buf.bytes.data(), 2, sites, FaultModel::flip);
   EXPECT_EQ(buf.bytes, clean);
   // stuck0 on zero bits and stuck1 on one bits change nothing; the opposite ones do.
-  apply_faults(buf, {{0, 0}, {1, 3}}, FaultModel::stuck0);
+  apply_faults(buf.bytes.data(), 2, {{0, 0}, {1, 3}}, FaultModel::stuck0);
   EXPECT_EQ(buf.bytes, clean);
-  apply_faults(buf, {{0, 13}, {1, 15}}, FaultModel::stuck1);
+  apply_faults(buf.bytes.data(), 2, {{0, 13}, {1, 15}}, FaultModel::stuck1);
   EXPECT_EQ(buf.bytes, clean);
-  apply_faults(buf, {{0, 13}}, FaultModel::stuck0);  // 0x3c00 -> 0x1c00
+  apply_faults(buf.bytes.data(), 2, {{0, 13}}, FaultModel::stuck0);  // 0x3c00 -> 0x1c00
   EXPECT_EQ(buf.bytes[1], 0x1c);
-  apply_faults(buf, {{0, 0}}, FaultModel::stuck1);
+  apply_faults(buf.bytes.data(), 2, {{0, 0}}, FaultModel::stuck1);
   EXPECT_EQ(buf.bytes[0], 0x01);
-  EXPECT_THROW(apply_faults(buf, {{3, 0}}, FaultModel::flip), Error);
-  EXPECT_THROW(apply_faults(buf, {{-1, 0}}, FaultModel::flip), Error);
-  EXPECT_THROW(apply_faults(buf, {{0, 16}}, FaultModel::flip), Error);
+  // Injection refuses a spec whose words do not fit the buffer (3 f16 words = 6 bytes).
+  Tensor words({6}, DType::u8());
+  EXPECT_THROW(cpu_backend().inject_faults(words, 1, 0, FlipSpec{4, 16, ~0ull, 0.5}, FaultModel::flip), Error);
+  EXPECT_NO_THROW(cpu_backend().inject_faults(words, 1, 0, FlipSpec{3, 16, ~0ull, 0.5}, FaultModel::flip));
   // A raw f32 buffer: bit 31 lives in the fourth byte.
   std::uint8_t raw[8] = {};
   apply_faults(raw, 4, {{1, 31}, {0, 8}}, FaultModel::flip);
@@ -334,7 +336,7 @@ TEST(Flips, SampledSitesApplyToStorage) {
   StorageBuffer buf = encode_storage(w.data(), 4096, DType::fixed(2, 5));
   const auto sites = sample_flips(3, 1, {buf.words(), 8, ~0ull, 0.01});
   const std::vector<std::uint8_t> clean = buf.bytes;
-  apply_faults(buf, sites, FaultModel::flip);
+  apply_faults(buf.bytes.data(), 1, sites, FaultModel::flip);
   std::int64_t changed_bits = 0;
   for (std::size_t i = 0; i < clean.size(); ++i)
     for (std::uint8_t d = clean[i] ^ buf.bytes[i]; d; d &= d - 1) ++changed_bits;
