@@ -21,7 +21,12 @@ per_file=${SAFNET_BUNDLE_TRAIN:-1000}
 n_test=${SAFNET_BUNDLE_TEST:-1000}
 limit_mib=48
 command -v nvcc >/dev/null || [ -x /usr/local/cuda/bin/nvcc ] || { echo "gpu_bundle: needs nvcc (CUDA toolkit)" >&2; exit 1; }
-[ -f "$cifar/test_batch.bin" ] || { echo "gpu_bundle: no CIFAR-10 binary files in $cifar (set SAFNET_CIFAR)" >&2; exit 1; }
+if [ ! -f "$cifar/test_batch.bin" ]; then
+  echo "gpu_bundle: no CIFAR-10 binary files in $cifar (set SAFNET_CIFAR)" >&2
+  # In the suite on a fresh clone (no ../shared beside it) this is a skip, unless everything must run.
+  [ "${SAFNET_BUNDLE_MISSING_DATA:-}" = skip ] && [ "${SAFNET_REQUIRE_ALL:-0}" = 0 ] && exit 77
+  exit 1
+fi
 
 t0=$(date +%s)
 launchers=()
