@@ -135,6 +135,7 @@ def main():
     ap.add_argument("--epochs", type=int, default=200, help="ResNet-20 training epochs (paper: 200)")
     ap.add_argument("--finetune-epochs", type=int, default=5, help="ResNet-18 fine-tuning epochs (paper: 5)")
     ap.add_argument("--trials", type=int, default=100, help="trials per CIFAR cell (paper: 100)")
+    ap.add_argument("--sweep-trials", type=int, help="trials per BER of the Fig. 3 sweep [--trials]")
     ap.add_argument("--imagenet-trials", type=int, default=10, help="trials per ImageNet cell (paper: 10)")
     ap.add_argument("--limit", type=int, default=0, help="use only the first N images of each split (0 = all)")
     ap.add_argument("--out", default=os.path.join(ROOT, "runs", "reproduce"), help="runs folder")
@@ -145,6 +146,7 @@ def main():
     ap.add_argument("--seed", default="1", help="campaign seed")
     ap.add_argument("--quiet", action="store_true")
     a = ap.parse_args()
+    a.sweep_trials = a.sweep_trials or a.trials
     if not (a.cifar10 or a.cifar100 or a.imagenet):
         ap.error("give at least one data set (--cifar10, --cifar100 or --imagenet)")
     if not os.access(a.safnet, os.X_OK):
@@ -157,31 +159,34 @@ def main():
     common = ["--device", a.device, "--threads", a.threads, "--limit", str(a.limit)]
     steps, cells, missing = [], [], []
     cifars = [(ds, d) for ds, d in (("cifar10", a.cifar10), ("cifar100", a.cifar100)) if d]
+    # Every model first, then Table I's campaigns, then the sweeps: a run cut short has whole tables.
+    trains, tables, sweeps = [], [], []
     for ds, data in cifars:
         for saf, extra, _ in SAFS:
             run = os.path.join(a.out, ds, saf)
             ck = os.path.join(run, "checkpoint.safetensors")
             resume = ["--resume"] if os.path.exists(ck) else []
-            steps.append(("train", f"train ResNet-20 {ds} {saf}",
-                          [a.safnet, "train", "--model", "resnet20", "--saf", saf, *extra, "--dataset", ds, "--data", data,
-                           "--epochs", str(a.epochs), "--out", run, "--quiet", *common, *resume],
-                          lambda run=run: trained(run, a.epochs)))
+            trains.append(("train", f"train ResNet-20 {ds} {saf}",
+                           [a.safnet, "train", "--model", "resnet20", "--saf", saf, *extra, "--dataset", ds, "--data", data,
+                            "--epochs", str(a.epochs), "--out", run, "--quiet", *common, *resume],
+                           lambda run=run: trained(run, a.epochs)))
             table = os.path.join(a.out, ds, f"faults-{saf}.jsonl")
             n = len(DTYPES) * (a.trials + 1)
-            steps.append(("faults", f"faults {ds} {saf} at BER 1e-5 ({a.trials} trials x {len(DTYPES)} dtypes)",
-                          [a.safnet, "faults", "--checkpoint", ck, "--data", data, "--dtype",
-                           ",".join(d for d, _ in DTYPES), "--ber", "1e-5", "--trials", str(a.trials), "--seed", a.seed,
-                           "--out", table, "--quiet", *common],
-                          lambda p=table, n=n: campaign_done(p, n)))
+            tables.append(("faults", f"faults {ds} {saf} at BER 1e-5 ({a.trials} trials x {len(DTYPES)} dtypes)",
+                           [a.safnet, "faults", "--checkpoint", ck, "--data", data, "--dtype",
+                            ",".join(d for d, _ in DTYPES), "--ber", "1e-5", "--trials", str(a.trials), "--seed", a.seed,
+                            "--out", table, "--quiet", *common],
+                           lambda p=table, n=n: campaign_done(p, n)))
             cells.append((ds, table))
             if ds == "cifar10":
                 sweep = os.path.join(a.out, ds, f"sweep-{saf}.jsonl")
-                n = len(SWEEP) * (a.trials + 1)
-                steps.append(("faults", f"faults {ds} {saf} FP32 sweep 1e-7..1e-4",
-                              [a.safnet, "faults", "--checkpoint", ck, "--data", data, "--dtype", "f32", "--ber",
-                               ",".join(f"{b:g}" for b in SWEEP), "--trials", str(a.trials), "--seed", a.seed,
-                               "--out", sweep, "--quiet", *common],
-                              lambda p=sweep, n=n: campaign_done(p, n)))
+                n = len(SWEEP) * (a.sweep_trials + 1)
+                sweeps.append(("faults", f"faults {ds} {saf} FP32 sweep 1e-7..1e-4 ({a.sweep_trials} trials per BER)",
+                               [a.safnet, "faults", "--checkpoint", ck, "--data", data, "--dtype", "f32", "--ber",
+                                ",".join(f"{b:g}" for b in SWEEP), "--trials", str(a.sweep_trials), "--seed", a.seed,
+                                "--out", sweep, "--quiet", *common],
+                               lambda p=sweep, n=n: campaign_done(p, n)))
+    steps += trains + tables + sweeps
     if not a.cifar10:
         missing.append("CIFAR-10 (--cifar10): Table I and Fig. 3 not run")
     if not a.cifar100:
@@ -222,6 +227,7 @@ def write_page(a, cells, missing):
              f"({platform.machine()}, {cpu_name()}, {os.cpu_count()} cores).", "",
              "```", shlex.join([os.path.relpath(sys.argv[0], ROOT), *sys.argv[1:]]), "```", "",
              f"Scale: ResNet-20 trained {a.epochs} epochs (paper: 200), {a.trials} trials per CIFAR cell (paper: 100), "
+             f"{a.sweep_trials} per BER of the Fig. 3 sweep, "
              + (f"the first {a.limit} images of each split" if a.limit else "every image of each split")
              + ". Campaigns at BER 1e-5, weights stored in FP32, FP16 and Q2.5, every conv and linear weight "
                "fault-prone, top-1 counted as PyTorch counts it (a NaN logit ranks above every number).", ""]
