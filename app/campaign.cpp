@@ -10,7 +10,9 @@
 #include <cstring>
 #include <map>
 #include <mutex>
+#include <set>
 #include <thread>
+#include <tuple>
 
 #include "host/check.h"
 #include "host/faults/storage.h"
@@ -285,6 +287,17 @@ std::unique_ptr<StoredModel> Campaign::faulty_model(DType dtype, double ber, std
   if (trial >= 0) backend_.inject_faults(sm->words(), cfg_.seed, static_cast<std::uint64_t>(trial), spec(dtype, ber), cfg_.model);
   sm->refresh();
   return sm;
+}
+
+std::int64_t Campaign::pending(const std::vector<TrialRecord>& existing, Shard shard) const {
+  std::set<std::tuple<std::string, double, std::int64_t>> done;
+  for (const TrialRecord& r : existing) done.emplace(r.dtype, r.ber, r.trial);
+  std::int64_t n = 0;
+  for (const DType& d : cfg_.dtypes)
+    for (const double ber : cfg_.bers)
+      for (std::int64_t t = -1; t < cfg_.trials; ++t)
+        if (shard.owns(t) && !done.count({d.name(), ber, t})) ++n;
+  return n;
 }
 
 }  // namespace safnet

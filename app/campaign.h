@@ -64,6 +64,10 @@ class Campaign {
   // of records written; stops early (all finished trials kept) when interrupted.
   std::int64_t run(ResultsWriter& out);
 
+  // How many (dtype, ber, trial) of `shard` its results so far (`existing`, this campaign's
+  // records) lack: what run() would do with that shard.
+  std::int64_t pending(const std::vector<TrialRecord>& existing, Shard shard) const;
+
   // Evaluates one trial, and lists its flipped bits when `flips` is given.
   TrialRecord run_trial(DType dtype, double ber, std::int64_t trial, std::vector<FlipReport>* flips = nullptr);
 

@@ -1,5 +1,6 @@
 // safnet faults: a Monte Carlo fault campaign over dtypes x BERs x trials, or the replay of one trial.
 #include <cstdio>
+#include <filesystem>
 #include <thread>
 
 #include "host/check.h"
@@ -66,11 +67,16 @@ int cmd_faults(int argc, char** argv) {
       .flag("biases", "also store linear biases in the faulty memory")
       .flag("batchnorm", "also store batch-norm weights and biases in the faulty memory")
       .opt("params", "*", "only parameters whose name matches this glob, e.g. 'layer3.*'")
-      .opt("shard", "0/1", "run shard k of n (trial t belongs to shard t % n)")
+      .opt("shard", "0/1",
+           "run shard k of n (trial t belongs to shard t % n); slurm or slurm/N: the Slurm array task's shard, "
+           "written to OUT.shard-k-of-n.EXT")
       .opt("batch", "256", "evaluation batch size")
       .opt("out", "", "results file, JSON lines (required unless --replay)")
       .opt("replay", "", "evaluate only this trial (needs one dtype and one BER)")
       .flag("list-flips", "with --replay: print every flipped bit")
+      .opt("pending-shards", "",
+           "N: for each of N shards, print its results file (as --shard slurm/N names it) and how many of its "
+           "trials are still to run, then exit")
       .flag("per-layer", "after the campaign: the top-1 lost per target tensor, fitted over the trials' flip sites")
       .opt("per-layer-svg", "", "with --per-layer: write the per-tensor bar chart here")
       .flag("quiet", "no progress line");
@@ -90,6 +96,9 @@ int cmd_faults(int argc, char** argv) {
   cfg.targets = parse_targets(a);
   cfg.bits = a.str("bits");
   cfg.shard = parse_shard(a.str("shard"));
+  // A Slurm array task writes a file of its own, named after its shard, so one command serves all.
+  const std::string out_path =
+      shard_from_slurm(a.str("shard")) && a.has("out") ? shard_results_path(a.str("out"), cfg.shard) : a.str("out");
   cfg.batch = static_cast<int>(a.integer("batch"));
   if (cfg.batch < 1) fail("--batch must be >= 1");
   const std::int64_t threads = a.integer("threads");
@@ -121,31 +130,48 @@ int cmd_faults(int argc, char** argv) {
     else std::printf("trial %lld: %lld flips, top1 %.2f%% top5 %.2f%% loss %.6g\n", static_cast<long long>(trial),
                      static_cast<long long>(r.flips), r.top1, r.top5, r.loss);
     if (a.has("out"))
-      for (const TrialRecord& rec : read_results(a.str("out")))
+      for (const TrialRecord& rec : read_results(out_path))
         if (rec.campaign == r.campaign && rec.dtype == r.dtype && rec.ber == r.ber && rec.trial == r.trial) {
           const bool same = same_result(rec, r);
-          std::printf("%s: recorded trial %s\n", a.str("out").c_str(), same ? "matches" : "DIFFERS");
+          std::printf("%s: recorded trial %s\n", out_path.c_str(), same ? "matches" : "DIFFERS");
           return same ? 0 : 1;
         }
     return 0;
   }
 
-  ResultsWriter out(a.str("out"), campaign.id());
+  if (a.has("pending-shards")) {
+    const Shard all = parse_shard("0/" + a.str("pending-shards"));
+    for (int k = 0; k < all.n; ++k) {
+      const Shard shard{k, all.n};
+      const std::string path = shard_results_path(a.str("out"), shard);
+      std::vector<TrialRecord> existing;
+      if (std::filesystem::exists(path))
+        for (TrialRecord& r : read_results(path)) {
+          if (r.campaign != campaign.id())
+            fail(path, ": holds records of another campaign (id ", r.campaign, ", this one is ", campaign.id(),
+                 "); use another --out");
+          existing.push_back(std::move(r));
+        }
+      std::printf("%d\t%s\t%lld\n", k, path.c_str(), static_cast<long long>(campaign.pending(existing, shard)));
+    }
+    return 0;
+  }
+  ResultsWriter out(out_path, campaign.id());
   install_interrupt_handler();
   const std::string where = backend.parallel_callers() ? std::to_string(cfg.threads) + " CPU threads"
                                                       : backend.device().str();
   std::fprintf(stderr, "campaign %s: %zu dtype(s) x %zu BER(s) x %lld trials (shard %d/%d) on %s -> %s\n",
                campaign.id().c_str(), cfg.dtypes.size(), cfg.bers.size(), static_cast<long long>(cfg.trials),
-               cfg.shard.k, cfg.shard.n, where.c_str(), a.str("out").c_str());
+               cfg.shard.k, cfg.shard.n, where.c_str(), out_path.c_str());
   const std::int64_t n = campaign.run(out);
   if (interrupted()) {
     std::fprintf(stderr, "interrupted: %lld records written; rerun the same command to resume\n",
                  static_cast<long long>(n));
     return 130;
   }
-  std::fprintf(stderr, "%lld records written to %s\n", static_cast<long long>(n), a.str("out").c_str());
+  std::fprintf(stderr, "%lld records written to %s\n", static_cast<long long>(n), out_path.c_str());
   if (a.on("per-layer") || a.has("per-layer-svg")) {
-    const auto groups = per_layer_vulnerability(campaign, cfg.dtypes, cfg.bers, read_results(a.str("out")));
+    const auto groups = per_layer_vulnerability(campaign, cfg.dtypes, cfg.bers, read_results(out_path));
     std::fputs(vulnerability_table(groups).c_str(), stdout);
     if (a.has("per-layer-svg")) {
       write_file_atomic(a.str("per-layer-svg"),

@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -507,6 +508,42 @@ TEST(ResultsShard, ParsesAndPartitionsTrials) {
       EXPECT_EQ(owners, t < 0 ? n : 1) << t << " of " << n;
       EXPECT_TRUE(t < 0 || (Shard{static_cast<int>(t % n), n}.owns(t)));
     }
+}
+
+TEST(ResultsShard, TakesTheShardFromTheSlurmArrayTask) {
+  std::map<std::string, std::string> vars;
+  const EnvLookup env = [&](const char* name) -> const char* {
+    const auto it = vars.find(name);
+    return it == vars.end() ? nullptr : it->second.c_str();
+  };
+  expect_error([&] { parse_shard("slurm", env); }, "--shard 'slurm': SLURM_ARRAY_TASK_ID is not set",
+               "not a task of a Slurm job array");
+  expect_error([&] { parse_shard("slurm/4", env); }, "--shard 'slurm/4': SLURM_ARRAY_TASK_ID is not set", "");
+  // --array=1-4: tasks 1..4 are shards 0..3 of 4.
+  vars = {{"SLURM_ARRAY_TASK_ID", "3"}, {"SLURM_ARRAY_TASK_MIN", "1"}, {"SLURM_ARRAY_TASK_COUNT", "4"}};
+  EXPECT_EQ(parse_shard("slurm", env).k, 2);
+  EXPECT_EQ(parse_shard("slurm", env).n, 4);
+  // --array=1,3 resubmitting two of 4 shards: the array's own count says nothing, N does.
+  vars = {{"SLURM_ARRAY_TASK_ID", "3"}, {"SLURM_ARRAY_TASK_MIN", "1"}, {"SLURM_ARRAY_TASK_COUNT", "2"}};
+  expect_error([&] { parse_shard("slurm", env); }, "--shard 'slurm': task 2 of an array of 2 tasks",
+               "give the shard count as --shard slurm/N");
+  EXPECT_EQ(parse_shard("slurm/4", env).k, 3);
+  EXPECT_EQ(parse_shard("slurm/4", env).n, 4);
+  expect_error([&] { parse_shard("slurm/3", env); }, "--shard 'slurm/3': SLURM_ARRAY_TASK_ID=3", "is not a shard of 3");
+  expect_error([&] { parse_shard("slurm/x", env); }, "--shard 'slurm/x'", "expected k/n");
+  vars["SLURM_ARRAY_TASK_ID"] = "abc";
+  expect_error([&] { parse_shard("slurm/4", env); }, "--shard 'slurm/4': SLURM_ARRAY_TASK_ID='abc'", "expected k/n");
+  EXPECT_TRUE(shard_from_slurm("slurm"));
+  EXPECT_TRUE(shard_from_slurm("slurm/16"));
+  EXPECT_FALSE(shard_from_slurm("0/16"));
+  EXPECT_FALSE(shard_from_slurm("slurmx"));
+}
+
+TEST(ResultsShard, NamesEachShardsFile) {
+  EXPECT_EQ(shard_results_path("all.jsonl", Shard{3, 16}), "all.shard-03-of-16.jsonl");
+  EXPECT_EQ(shard_results_path("runs/a.b/all.jsonl", Shard{0, 4}), "runs/a.b/all.shard-0-of-4.jsonl");
+  EXPECT_EQ(shard_results_path("runs/a.b/results", Shard{9, 100}), "runs/a.b/results.shard-009-of-100");
+  EXPECT_EQ(shard_results_path(".hidden", Shard{1, 2}), ".hidden.shard-1-of-2");
 }
 
 TEST(ResultsBer, ParsesListAndRejectsBadValues) {
