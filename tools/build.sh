@@ -18,5 +18,11 @@ arch=${SAFNET_CUDA_ARCHS:-}
 if [ -z "$arch" ] && command -v nvidia-smi >/dev/null 2>&1; then
   arch=$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader 2>/dev/null | head -n 1 | tr -d '.[:space:]' || true)
 fi
-cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES="${arch:-90}" "${options[@]}" >/dev/null
+# ccache (tools/setup.sh installs it) also serves the GPU bundle's build the objects built here.
+launchers=()
+if command -v ccache >/dev/null; then
+  launchers=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_CUDA_COMPILER_LAUNCHER=ccache)
+fi
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES="${arch:-90}" "${launchers[@]}" \
+  "${options[@]}" >/dev/null
 cmake --build build -j "$(nproc)" "${targets[@]}"

@@ -3,7 +3,7 @@
 set -euo pipefail
 packages=(build-essential cmake ninja-build pkg-config libopenblas-dev libgtest-dev nlohmann-json3-dev zlib1g-dev
           libboost-context-dev clang-14 libclang-rt-14-dev dataset-fashion-mnist python3-torch python3-torchvision
-          libjpeg62-turbo-dev libpng-dev munge slurmctld slurmd slurm-client)
+          libjpeg62-turbo-dev libpng-dev munge slurmctld slurmd slurm-client ccache)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
