@@ -4,9 +4,11 @@
 #include <fnmatch.h>
 #include <omp.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cmath>
+#include <condition_variable>
 #include <cstring>
 #include <map>
 #include <mutex>
@@ -19,6 +21,7 @@
 #include "host/saf.h"
 #include "app/interrupt.h"
 #include "app/progress.h"
+#include "app/report.h"
 #include "app/stored_model.h"
 
 namespace safnet {
@@ -92,6 +95,15 @@ Campaign::Campaign(Checkpoint ck, std::string checkpoint_id, std::string dataset
   if (cfg_.dtypes.empty()) fail("a campaign needs at least one dtype");
   if (cfg_.bers.empty()) fail("a campaign needs at least one BER");
   if (cfg_.trials < 0) fail("--trials must be >= 0");
+  if (!std::isfinite(cfg_.until_ci) || cfg_.until_ci < 0)
+    fail("--until-ci must be a width in percentage points > 0, got ", cfg_.until_ci);
+  if (cfg_.until_ci > 0) {
+    if (cfg_.min_trials < 2) fail("--min-trials must be >= 2 (a confidence interval needs two trials)");
+    if (cfg_.shard.n != 1)
+      fail("--until-ci cannot run with --shard ", cfg_.shard.k, "/", cfg_.shard.n,
+           ": its stop rule decides each (dtype, BER) over the cell's trials in index order, so one run must hold "
+           "them all; drop --shard, or use a fixed --trials to shard");
+  }
   for (DType dt : cfg_.dtypes) {
     if (!dt.is_float_storage()) fail("dtype ", dt.name(), " cannot hold weights (valid: f32 f16 bf16 fixedM.N)");
     parse_bit_positions(cfg_.bits, dt);  // rejects bits outside the word before any work
@@ -200,45 +212,117 @@ TrialRecord Campaign::run_trial(DType dtype, double ber, std::int64_t trial, std
 }
 
 std::int64_t Campaign::run(ResultsWriter& out) {
-  struct Item {
-    std::size_t dtype, ber;
-    std::int64_t trial;
+  // A cell is one (dtype, ber): the trials of this shard not yet in `out`, in index order, the
+  // clean one (-1) first.
+  struct Cell {
+    std::size_t dtype = 0, ber = 0;
+    std::vector<std::int64_t> todo;
+    std::size_t started = 0;  // todo[0, started) handed to workers
+    // With until_ci: the top-1 of trials 0..n-1, decided in order; finished trials past n wait in
+    // `ready` (with those already in `out`: true).
+    std::vector<double> top1;
+    std::map<std::int64_t, std::pair<TrialRecord, bool>> ready;
+    bool stopped = false;
   };
-  std::vector<Item> items;
-  std::int64_t skipped = 0;
+  const bool until = cfg_.until_ci > 0;
+  std::vector<Cell> cells;
+  std::map<std::pair<std::string, double>, std::size_t> cell_of;
+  std::int64_t total = 0, skipped = 0;
   for (std::size_t d = 0; d < cfg_.dtypes.size(); ++d)
-    for (std::size_t b = 0; b < cfg_.bers.size(); ++b)
+    for (std::size_t b = 0; b < cfg_.bers.size(); ++b) {
+      Cell& c = cells.emplace_back();
+      c.dtype = d;
+      c.ber = b;
+      cell_of[{cfg_.dtypes[d].name(), cfg_.bers[b]}] = cells.size() - 1;
       for (std::int64_t t = -1; t < cfg_.trials; ++t) {
         if (!cfg_.shard.owns(t)) continue;
         if (out.done(cfg_.dtypes[d].name(), cfg_.bers[b], t)) ++skipped;
-        else items.push_back({d, b, t});
+        else c.todo.push_back(t);
       }
+      total += static_cast<std::int64_t>(c.todo.size());
+    }
   if (skipped && !cfg_.quiet)
     std::fprintf(stderr, "resuming: %lld of %lld records already in %s\n", static_cast<long long>(skipped),
-                 static_cast<long long>(skipped + static_cast<std::int64_t>(items.size())), out.path().c_str());
+                 static_cast<long long>(skipped + total), out.path().c_str());
   // Trials run side by side, one per thread, each with single-threaded kernels: no nested
   // parallelism, and each trial's numbers do not depend on the thread count.
   const int threads = backend_.parallel_callers()
-                          ? std::max(1, std::min<int>(cfg_.threads, static_cast<int>(std::max<std::size_t>(1, items.size()))))
+                          ? std::max(1, static_cast<int>(std::min<std::int64_t>(cfg_.threads, std::max<std::int64_t>(1, total))))
                           : 1;
+  Progress progress("faults", total);
+  std::atomic<std::int64_t> written{0};
+  // With until_ci, under the lock: writes the cell's finished trials in index order while the next
+  // one is there, deciding the stop after each; a cell that stops drops its later trials.
+  auto decide = [&](Cell& c) {
+    while (!c.stopped && !c.ready.empty() && c.ready.begin()->first == static_cast<std::int64_t>(c.top1.size())) {
+      auto [r, recorded] = std::move(c.ready.begin()->second);
+      c.ready.erase(c.ready.begin());
+      c.top1.push_back(r.top1);
+      const auto n = static_cast<std::int64_t>(c.top1.size());
+      c.stopped = n >= cfg_.min_trials && n < cfg_.trials && ci95_half_width(c.top1) <= cfg_.until_ci;
+      if (recorded) continue;
+      if (c.stopped) {
+        r.until_ci = cfg_.until_ci;
+        r.min_trials = cfg_.min_trials;
+        r.max_trials = cfg_.trials;
+      }
+      out.append(r);
+      ++written;
+    }
+    if (!c.stopped) return;
+    c.ready.clear();
+    total -= c.todo.end() - std::lower_bound(c.todo.begin(), c.todo.end(), static_cast<std::int64_t>(c.top1.size()));
+    progress.set_total(total);
+  };
+  if (until) {
+    for (TrialRecord& r : read_results(out.path())) {
+      auto it = cell_of.find({r.dtype, r.ber});
+      if (r.trial >= 0 && it != cell_of.end()) cells[it->second].ready.emplace(r.trial, std::make_pair(std::move(r), true));
+    }
+    for (Cell& c : cells) decide(c);
+  }
+  // Past the minimum, a cell's trials start at most one per thread beyond its decided frontier, so
+  // little work is thrown away when it stops.
+  auto startable = [&](const Cell& c, std::int64_t t) {
+    return !until || t < 0 ||
+           (!c.stopped && t < std::max<std::int64_t>(cfg_.min_trials, static_cast<std::int64_t>(c.top1.size())) + threads);
+  };
+  auto all_started = [&] {
+    for (const Cell& c : cells)
+      if (c.started < c.todo.size() && !(until && c.stopped && c.todo[c.started] >= 0)) return false;
+    return true;
+  };
   // The clean result of each dtype, for trials whose sample flips nothing (an exact shortcut).
   std::map<std::string, TrialRecord> clean;
   std::mutex mu;
-  std::atomic<std::size_t> next{0};
-  std::atomic<std::int64_t> written{0};
-  Progress progress("faults", static_cast<std::int64_t>(items.size()));
+  std::condition_variable wake;
+  bool halt = false;
   std::exception_ptr error;
   auto work = [&] {
     omp_set_num_threads(1);
     Worker w(ck_, slices_, cfg_, backend_);
     try {
-      for (std::size_t i; !interrupted() && (i = next.fetch_add(1)) < items.size();) {
-        const Item& it = items[i];
-        const DType dt = cfg_.dtypes[it.dtype];
-        const double ber = cfg_.bers[it.ber];
+      for (;;) {
+        Cell* cell = nullptr;
+        std::int64_t trial = 0;
+        {
+          std::unique_lock<std::mutex> lock(mu);
+          while (cell == nullptr) {
+            if (halt || interrupted() || all_started()) return;
+            for (Cell& c : cells)
+              if (c.started < c.todo.size() && startable(c, c.todo[c.started])) {
+                cell = &c;
+                trial = c.todo[c.started++];
+                break;
+              }
+            if (cell == nullptr) wake.wait_for(lock, std::chrono::milliseconds(100));  // polls interrupted()
+          }
+        }
+        const DType dt = cfg_.dtypes[cell->dtype];
+        const double ber = cfg_.bers[cell->ber];
         const auto t0 = std::chrono::steady_clock::now();
-        const std::vector<FlipSite> sites = sample(dt, ber, it.trial);
-        TrialRecord r = base_record(dt, ber, it.trial);
+        const std::vector<FlipSite> sites = sample(dt, ber, trial);
+        TrialRecord r = base_record(dt, ber, trial);
         bool reused = false;
         if (sites.empty()) {
           std::lock_guard<std::mutex> lock(mu);
@@ -257,20 +341,28 @@ std::int64_t Campaign::run(ResultsWriter& out) {
           std::lock_guard<std::mutex> lock(mu);
           clean.emplace(dt.name(), r);
         }
-        out.append(r);
-        const std::int64_t n = ++written;
+        if (!until || trial < 0) {
+          out.append(r);
+          ++written;
+        }
+        std::lock_guard<std::mutex> lock(mu);
+        if (until && trial >= 0 && !cell->stopped) {
+          cell->ready.emplace(trial, std::make_pair(r, false));
+          decide(*cell);
+          wake.notify_all();
+        }
         if (!cfg_.quiet) {
-          std::lock_guard<std::mutex> lock(mu);
           char detail[96];
           std::snprintf(detail, sizeof detail, "[%s ber %g trial %lld: top1 %.2f%%]", r.dtype.c_str(), r.ber,
                         static_cast<long long>(r.trial), r.top1);
-          progress.update(n, detail);
+          progress.update(written, detail);
         }
       }
     } catch (...) {
       std::lock_guard<std::mutex> lock(mu);
       if (!error) error = std::current_exception();
-      next = items.size();
+      halt = true;
+      wake.notify_all();
     }
   };
   std::vector<std::thread> pool;
@@ -278,7 +370,7 @@ std::int64_t Campaign::run(ResultsWriter& out) {
   work();
   for (auto& t : pool) t.join();
   if (error) std::rethrow_exception(error);
-  if (!cfg_.quiet && !items.empty()) progress.finish();
+  if (!cfg_.quiet && total > 0) progress.finish();
   return written;
 }
 

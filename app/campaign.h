@@ -28,7 +28,13 @@ struct FaultTargets {
 struct CampaignConfig {
   std::vector<DType> dtypes;
   std::vector<double> bers;
-  std::int64_t trials = 100;
+  std::int64_t trials = 100;  // per (dtype, BER) cell; with until_ci, the most
+  // > 0: sequential stopping (`faults --until-ci W`). A cell stops at the smallest trial count
+  // n >= min_trials (n < trials) whose 95% CI half-width of the mean top-1 over trials 0..n-1
+  // (ci95_half_width, as the report prints it) is at most until_ci points. The clean trial does
+  // not count. The rule needs every trial of a cell in one run: shard 0/1 only.
+  double until_ci = 0;
+  std::int64_t min_trials = 10;
   std::uint64_t seed = 0;
   FaultModel model = FaultModel::flip;
   FaultTargets targets;
@@ -61,7 +67,10 @@ class Campaign {
   const std::string& id() const { return id_; }
 
   // Runs every (dtype, ber, trial) of this shard not yet in `out`, in parallel. Returns the number
-  // of records written; stops early (all finished trials kept) when interrupted.
+  // of records written; stops early (all finished trials kept) when interrupted. With until_ci the
+  // trials of a cell are written in index order, the stop decided after each (resuming from the
+  // trials already in `out`); the trial that meets the rule carries it (TrialRecord::until_ci) and
+  // finished trials past it are dropped, so the file is the same whatever the thread count.
   std::int64_t run(ResultsWriter& out);
 
   // How many (dtype, ber, trial) of `shard` its results so far (`existing`, this campaign's

@@ -12,6 +12,8 @@ class Progress {
   // Redraws at most a few times a second (always when done == total).
   void update(std::int64_t done, const std::string& detail = "");
   void finish(const std::string& detail = "");
+  // The total shrinks when work turns out not to be needed (a campaign cell that stopped early).
+  void set_total(std::int64_t total) { total_ = total; }
   double elapsed_seconds() const;
   static std::string format_duration(double seconds);  // "1h02m", "3m05s", "12s"
 

@@ -5,6 +5,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstdio>
+#include <deque>
 #include <limits>
 #include <map>
 #include <tuple>
@@ -115,6 +116,17 @@ std::string shortest(double v) {
   return std::string(buf, res.ptr);
 }
 
+// "stopped at 37 of 1000 trials: CI95 half-width 0.98 <= 1.00 (min 10 trials)", in as many
+// decimals as the rule's width needs (at least 2).
+std::string stop_reason(const GroupSummary& g) {
+  int digits = 2;
+  while (digits < 6 && std::fabs(g.until_ci * std::pow(10.0, digits) - std::round(g.until_ci * std::pow(10.0, digits))) > 1e-6)
+    ++digits;
+  return "stopped at " + std::to_string(g.trials) + " of " + std::to_string(g.max_trials) +
+         " trials: CI95 half-width " + fixed(g.top1_ci_half, digits) + " <= " + fixed(g.until_ci, digits) +
+         " (min " + std::to_string(g.min_trials) + " trials)";
+}
+
 std::string csv_field(const std::string& s) {
   if (s.find_first_of(",\"\n\r") == std::string::npos) return s;
   std::string out = "\"";
@@ -137,6 +149,13 @@ std::string md_cell(const std::string& s) {
 }
 
 }  // namespace
+
+double ci95_half_width(const std::vector<double>& values) {
+  if (values.size() < 2) return kNaN;
+  const double n = static_cast<double>(values.size());
+  const double s = std::sqrt(sum_sq_dev(values, mean_of(values)) / (n - 1));
+  return student_t_quantile(0.975, n - 1) * s / std::sqrt(n);
+}
 
 double student_t_cdf(double t, double dof) {
   if (!(dof > 0)) fail("student t: degrees of freedom must be > 0, got ", dof);
@@ -190,11 +209,12 @@ std::string display_saf(const std::string& s) {
 std::vector<GroupSummary> summarize(const std::vector<TrialRecord>& records) {
   std::map<GroupKey, std::map<std::int64_t, const TrialRecord*>> groups;
   std::map<GroupKey, const TrialRecord*> clean;
+  std::deque<TrialRecord> joined;  // agreeing repeats that each knew something the other did not
   for (const TrialRecord& r : records) {
     validate_record(r, "report: record of " + r.model + "/" + r.saf + "/" + r.dtype);
     auto& slot = r.trial < 0 ? clean[group_key(r)] : groups[group_key(r)][r.trial];
-    if (slot == nullptr || (slot->nonfinite_logits == -1 && same_result(*slot, r))) {
-      slot = &r;  // of agreeing repeats, the one that knows the non-finite logit count
+    if (slot == nullptr) {
+      slot = &r;
       continue;
     }
     if (slot->campaign != r.campaign)
@@ -204,6 +224,10 @@ std::vector<GroupSummary> summarize(const std::vector<TrialRecord>& records) {
     if (!same_result(*slot, r))
       fail("report: ", r.model, " ", r.saf, " ", r.dtype, " ber ", r.ber, " trial ", r.trial,
            " appears twice with different results");
+    TrialRecord both = *slot;
+    absorb_duplicate(both, r);
+    if (both.nonfinite_logits != slot->nonfinite_logits || both.stopped_cell() != slot->stopped_cell())
+      slot = &joined.emplace_back(std::move(both));
   }
   std::vector<GroupSummary> out;
   for (const auto& [key, trials] : groups) {
@@ -237,13 +261,19 @@ std::vector<GroupSummary> summarize(const std::vector<TrialRecord>& records) {
     g.top1_mean = mean_of(top1);
     const double ss = sum_sq_dev(top1, g.top1_mean);
     g.top1_std = std::sqrt(ss / n);
+    g.top1_ci_half = ci95_half_width(top1);
     if (g.trials >= 2) {
       g.top1_std_sample = std::sqrt(ss / (n - 1));
-      const double half = student_t_quantile(0.975, n - 1) * g.top1_std_sample / std::sqrt(n);
-      g.top1_ci_lo = g.top1_mean - half;
-      g.top1_ci_hi = g.top1_mean + half;
+      g.top1_ci_lo = g.top1_mean - g.top1_ci_half;
+      g.top1_ci_hi = g.top1_mean + g.top1_ci_half;
     } else {
       g.top1_std_sample = g.top1_ci_lo = g.top1_ci_hi = kNaN;
+    }
+    const TrialRecord& last = *trials.rbegin()->second;
+    if (last.stopped_cell() && last.trial + 1 == g.trials) {
+      g.until_ci = last.until_ci;
+      g.min_trials = last.min_trials;
+      g.max_trials = last.max_trials;
     }
     g.top5_mean = mean_of(top5);
     g.top5_std = std::sqrt(sum_sq_dev(top5, g.top5_mean) / n);
@@ -303,6 +333,14 @@ std::string report_table(const std::vector<TrialRecord>& records) {
   s += "\nAfter Top-1: mean ± population std (ddof = 0) over the trials. 95% CI of the mean: "
        "mean ± t(0.975, n−1) · s / √n with the sample std s (ddof = 1). Non-finite logits: mean "
        "images per trial whose logits hold a NaN or infinity (* over the trials that recorded it).\n";
+  std::string stopped;
+  for (const GroupSummary& g : groups)
+    if (g.until_ci > 0)
+      stopped += "- " + (many_models ? g.model + " " : std::string()) + display_dtype(g.dtype) + " " +
+                 display_saf(g.saf) + " BER " + fmt_ber(g.ber) + ": " + stop_reason(g) + "\n";
+  if (!stopped.empty())
+    s += "\nStopped early (faults --until-ci: the first trial count, from the minimum on, whose CI meets the "
+         "width):\n" + stopped;
   return s;
 }
 
@@ -311,7 +349,7 @@ std::string report_csv(const std::vector<TrialRecord>& records) {
       "model,saf,dtype,ber,campaign,clean_top1,trials,top1_mean,top1_std_pop,top1_std_sample,"
       "top1_ci95_lo,top1_ci95_hi,top5_mean,top5_std_pop,loss_mean_finite,loss_nonfinite_trials,"
       "flips_mean,nonfinite_weights_mean,trials_with_nonfinite_weights,seconds_total,"
-      "nonfinite_logits_mean,nonfinite_logits_trials\n";
+      "nonfinite_logits_mean,nonfinite_logits_trials,stopped_until_ci,stopped_min_trials,stopped_max_trials\n";
   for (const GroupSummary& g : summarize(records)) {
     const std::vector<std::string> cells = {csv_field(g.model),
                                             csv_field(g.saf),
@@ -334,7 +372,10 @@ std::string report_csv(const std::vector<TrialRecord>& records) {
                                             std::to_string(g.trials_with_nonfinite),
                                             shortest(g.seconds_total),
                                             shortest(g.nonfinite_logits_mean),
-                                            std::to_string(g.nonfinite_logits_known)};
+                                            std::to_string(g.nonfinite_logits_known),
+                                            g.until_ci > 0 ? shortest(g.until_ci) : "",
+                                            g.until_ci > 0 ? std::to_string(g.min_trials) : "",
+                                            g.until_ci > 0 ? std::to_string(g.max_trials) : ""};
     for (std::size_t i = 0; i < cells.size(); ++i) s += (i ? "," : "") + cells[i];
     s += "\n";
   }

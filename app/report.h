@@ -29,8 +29,18 @@ struct GroupSummary {
   // recorded it (files from before the field existed did not); NaN when none did.
   double nonfinite_logits_mean = 0;
   std::int64_t nonfinite_logits_known = 0;  // trials that recorded it
-
+  double top1_ci_half = 0;  // half-width of the 95% CI of the mean top-1; NaN with n = 1
+  // The rule under which `faults --until-ci` stopped this group early: copied from its last trial
+  // when that trial carries the stop fields and the group holds exactly trials 0..trial (a group
+  // extended later is not stopped at its current count); until_ci = 0 otherwise.
+  double until_ci = 0;
+  std::int64_t min_trials = 0, max_trials = 0;
 };
+
+// Half-width of the 95% CI of the mean of `values`: t(0.975, n - 1) * s / sqrt(n) with the sample
+// std s (ddof = 1); NaN for fewer than two values. The report's CI and the stop rule of
+// `faults --until-ci` both use it, so a cell stops exactly where the report agrees.
+double ci95_half_width(const std::vector<double>& values);
 
 // Groups in report order: model, dtype (f32, f16, bf16, fixed), ber, saf (none, tanh, tanh_c,
 // softsign, arctan, others). Repeated trials that agree are counted once; conflicting
@@ -46,7 +56,8 @@ std::string display_dtype(const std::string& dtype);
 std::string display_saf(const std::string& saf);
 
 // Markdown in the layout of the paper's Table I, with BER, CI, trials, mean flips and mean images
-// with non-finite logits added ("n/a" where no trial recorded them, "*" marks a partial count).
+// with non-finite logits added ("n/a" where no trial recorded them, "*" marks a partial count), and
+// below it a line per group that `faults --until-ci` stopped early, with its rule.
 std::string report_table(const std::vector<TrialRecord>& records);
 // One row per group, raw names, every number in shortest round-trip form; NaN is an empty cell.
 std::string report_csv(const std::vector<TrialRecord>& records);

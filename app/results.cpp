@@ -53,11 +53,15 @@ enum class Field {
   nonfinite,
   seconds,
   nonfinite_logits,  // optional: absent from files written before it existed
+  until_ci,          // optional, all three or none: only on the trial that stopped its cell
+  min_trials,
+  max_trials,
   count
 };
-constexpr const char* kFieldNames[] = {"campaign", "model",     "saf",     "dtype",           "ber",
-                                       "trial",    "seed",      "flips",   "top1",            "top5",
-                                       "loss",     "nonfinite", "seconds", "nonfinite_logits"};
+constexpr const char* kFieldNames[] = {"campaign",   "model",     "saf",     "dtype",            "ber",
+                                       "trial",      "seed",      "flips",   "top1",             "top5",
+                                       "loss",       "nonfinite", "seconds", "nonfinite_logits", "until_ci",
+                                       "min_trials", "max_trials"};
 static_assert(std::size(kFieldNames) == static_cast<std::size_t>(Field::count));
 
 std::string field_list() {
@@ -186,11 +190,11 @@ class RecordSax : public nlohmann::json_sax<nlohmann::json> {
   bool in_value() const { return depth_ == 1 && field_ != Field::count; }
   bool is_double_field() const {
     return field_ == Field::ber || field_ == Field::top1 || field_ == Field::top5 ||
-           field_ == Field::loss || field_ == Field::seconds;
+           field_ == Field::loss || field_ == Field::seconds || field_ == Field::until_ci;
   }
   bool is_int_field() const {
     return field_ == Field::trial || field_ == Field::flips || field_ == Field::nonfinite ||
-           field_ == Field::nonfinite_logits;
+           field_ == Field::nonfinite_logits || field_ == Field::min_trials || field_ == Field::max_trials;
   }
   bool set_error(const std::string& e) {
     if (error.empty()) error = e;
@@ -218,6 +222,9 @@ class RecordSax : public nlohmann::json_sax<nlohmann::json> {
       case Field::seconds:
         rec.seconds = v;
         break;
+      case Field::until_ci:
+        rec.until_ci = v;
+        break;
       default:
         return bad_value("a number");
     }
@@ -237,6 +244,12 @@ class RecordSax : public nlohmann::json_sax<nlohmann::json> {
       case Field::nonfinite_logits:
         if (v < 0) return set_error("field 'nonfinite_logits' must be >= 0 (omit it when unknown)");
         rec.nonfinite_logits = v;
+        break;
+      case Field::min_trials:
+        rec.min_trials = v;
+        break;
+      case Field::max_trials:
+        rec.max_trials = v;
         break;
       default:
         return bad_value("a number");
@@ -356,6 +369,15 @@ bool same_result(const TrialRecord& a, const TrialRecord& b) {
          (a.nonfinite_logits == b.nonfinite_logits || a.nonfinite_logits == -1 || b.nonfinite_logits == -1);
 }
 
+void absorb_duplicate(TrialRecord& kept, const TrialRecord& other) {
+  if (kept.nonfinite_logits == -1) kept.nonfinite_logits = other.nonfinite_logits;  // an older writer knew less
+  if (!kept.stopped_cell() && other.stopped_cell()) {  // the copy of the run that stopped the cell there
+    kept.until_ci = other.until_ci;
+    kept.min_trials = other.min_trials;
+    kept.max_trials = other.max_trials;
+  }
+}
+
 void validate_record(const TrialRecord& r, const std::string& where) {
   if (r.campaign.empty()) fail(where, ": field 'campaign' is empty");
   if (r.dtype.empty()) fail(where, ": field 'dtype' is empty");
@@ -371,6 +393,16 @@ void validate_record(const TrialRecord& r, const std::string& where) {
     fail(where, ": field 'top5' is ", r.top5, ", must be in [0, 100]");
   if (!finite_in(r.seconds, 0, std::numeric_limits<double>::max()))
     fail(where, ": field 'seconds' is ", r.seconds, ", must be finite and >= 0");
+  if (r.until_ci == 0 && r.min_trials == 0 && r.max_trials == 0) return;
+  // The stop fields: this trial ended its cell early, so the cell holds trials 0..trial.
+  if (!finite_in(r.until_ci, 0, std::numeric_limits<double>::max()) || r.until_ci == 0)
+    fail(where, ": field 'until_ci' is ", r.until_ci, ", must be finite and > 0");
+  if (r.min_trials < 2) fail(where, ": field 'min_trials' is ", r.min_trials, ", must be >= 2");
+  if (r.trial + 1 < r.min_trials)
+    fail(where, ": trial ", r.trial, " stopped its cell before min_trials ", r.min_trials);
+  if (r.max_trials <= r.trial + 1)
+    fail(where, ": field 'max_trials' is ", r.max_trials, ", must be > trial + 1 (", r.trial + 1,
+         ") on the trial that stopped its cell early");
 }
 
 std::string to_json_line(const TrialRecord& r) {
@@ -393,6 +425,11 @@ std::string to_json_line(const TrialRecord& r) {
   j["nonfinite"] = r.nonfinite;
   j["seconds"] = r.seconds;
   if (r.nonfinite_logits >= 0) j["nonfinite_logits"] = r.nonfinite_logits;
+  if (r.stopped_cell()) {
+    j["until_ci"] = r.until_ci;
+    j["min_trials"] = r.min_trials;
+    j["max_trials"] = r.max_trials;
+  }
   try {
     return j.dump();  // shortest text that reads back to the same doubles
   } catch (const nlohmann::json::exception& e) {
@@ -411,9 +448,13 @@ TrialRecord parse_record(const std::string& line, const std::string& path, std::
   }
   if (!ok || !sax.error.empty())
     fail(where, ": ", sax.error.empty() ? std::string("invalid JSON") : sax.error);
-  for (std::size_t i = 0; i < static_cast<std::size_t>(Field::count); ++i)
-    if (!sax.seen[i] && static_cast<Field>(i) != Field::nonfinite_logits)
-      fail(where, ": missing field '", kFieldNames[i], "'");
+  constexpr auto first_optional = static_cast<std::size_t>(Field::nonfinite_logits);
+  for (std::size_t i = 0; i < first_optional; ++i)
+    if (!sax.seen[i]) fail(where, ": missing field '", kFieldNames[i], "'");
+  const auto seen = [&](Field f) { return sax.seen[static_cast<std::size_t>(f)]; };
+  const int stop_fields = seen(Field::until_ci) + seen(Field::min_trials) + seen(Field::max_trials);
+  if (stop_fields != 0 && stop_fields != 3)
+    fail(where, ": fields 'until_ci', 'min_trials' and 'max_trials' go together (a cell stopped early)");
   validate_record(sax.rec, where);
   return sax.rec;
 }
@@ -503,8 +544,8 @@ void merge_results(const std::vector<std::string>& inputs, const std::string& ou
       } else if (!same_result(it->second.first, n.rec)) {
         fail(where, ": conflicts with ", it->second.second, ": dtype ", printable(n.rec.dtype),
              " ber ", n.rec.ber, " trial ", n.rec.trial, " has different results");
-      } else if (it->second.first.nonfinite_logits == -1) {
-        it->second.first.nonfinite_logits = n.rec.nonfinite_logits;  // an older writer's copy knew less
+      } else {
+        absorb_duplicate(it->second.first, n.rec);
       }
     }
   }

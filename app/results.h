@@ -24,13 +24,24 @@ struct TrialRecord {
   // Images whose logits hold a NaN or infinity, >= 0; -1 = unknown. Files written before the
   // field existed lack it and read as -1; a record with -1 is written without the field.
   std::int64_t nonfinite_logits = -1;
+  // Set only on the trial that stopped its (dtype, ber) cell early under `faults --until-ci`: the
+  // 95% CI half-width of the mean top-1 over trials 0..trial fell to `until_ci` points or below,
+  // with trial + 1 >= min_trials and trial + 1 < max_trials (the --trials of that run). All three
+  // are 0 on every other record, which is written without them (files from before they existed).
+  double until_ci = 0;
+  std::int64_t min_trials = 0, max_trials = 0;
+  bool stopped_cell() const { return until_ci > 0; }
 
   friend bool operator==(const TrialRecord&, const TrialRecord&) = default;
 };
 
 // Two evaluations of one trial agree on everything but `seconds` (NaN losses count as equal, and
-// an unknown nonfinite_logits agrees with any count: the same trial from an older writer).
+// an unknown nonfinite_logits agrees with any count: the same trial from an older writer). The
+// stop fields say why a run ended a cell there, not what the trial measured: they are not compared.
 bool same_result(const TrialRecord& a, const TrialRecord& b);
+// Of two copies of one trial that agree (same_result), `kept` takes what only `other` knows: the
+// nonfinite_logits count of a newer writer, the stop fields of the run that stopped the cell there.
+void absorb_duplicate(TrialRecord& kept, const TrialRecord& other);
 
 // Throws if a field is out of its range above; `where` prefixes the message (path:line).
 void validate_record(const TrialRecord& r, const std::string& where);
@@ -40,7 +51,8 @@ void validate_record(const TrialRecord& r, const std::string& where);
 std::string to_json_line(const TrialRecord& r);
 // Parses one line; the error names path:line_no and the problem. Unknown, duplicate or
 // missing fields are errors, so a typo never silently drops a value; only nonfinite_logits may
-// be missing (files from before it existed), and then reads as -1.
+// be missing (files from before it existed), and then reads as -1, and the stop fields, which
+// come all three or none.
 TrialRecord parse_record(const std::string& line, const std::string& path, std::int64_t line_no);
 
 // Reads a results file; a missing file reads as empty. A final line without '\n' (a write cut
@@ -80,8 +92,9 @@ class ResultsWriter {
 };
 
 // Joins shard files of one campaign into `output` (written atomically), sorted by
-// (dtype, ber, trial). Duplicates that agree on everything but `seconds` are kept once;
-// any other duplicate is an error. Refuses a missing input and an output that is an input.
+// (dtype, ber, trial). Duplicates that agree on everything but `seconds` are kept once (the copy
+// that knows more: a nonfinite_logits count, the stop fields); any other duplicate is an error.
+// Refuses a missing input and an output that is an input.
 void merge_results(const std::vector<std::string>& inputs, const std::string& output);
 
 // Deterministic split of trials: shard k of n owns trial t iff t % n == k. The clean

@@ -54,12 +54,17 @@ int cmd_faults(int argc, char** argv) {
          "Runs a fault campaign: the checkpoint's conv and linear weights are stored in each dtype, every\n"
          "stored bit flips with probability BER (Philox4x32-10 keyed by --seed, trial = subsequence), and\n"
          "the test set is evaluated through the model's SAF. One JSON line per trial is appended (fsync)\n"
-         "to --out; rerunning the same command resumes. --replay T --list-flips shows one trial's flips.");
+         "to --out; rerunning the same command resumes. --replay T --list-flips shows one trial's flips.\n"
+         "--until-ci W stops each (dtype, BER) once the 95% CI of its mean top-1 is within +-W points\n"
+         "(after --min-trials, at most --trials); the decision is made in trial order, so the file is the\n"
+         "same for any --threads and after a resume, and `safnet report` names the cells that stopped.");
   a.opt("checkpoint", "", "checkpoint file (required)");
   add_data_flags(a, "");
   a.opt("dtype", "f32", "storage dtypes, comma separated: f32 f16 bf16 fixedM.N (fixed2.5 = Q2.5)")
       .opt("ber", "1e-5", "bit error rates, comma separated, each in [0, 1]")
-      .opt("trials", "100", "trials per (dtype, BER)")
+      .opt("trials", "100", "trials per (dtype, BER); with --until-ci, the most")
+      .opt("until-ci", "", "stop a (dtype, BER) at the first trial count whose 95% CI half-width of the mean top-1 is <= this many points")
+      .opt("min-trials", "10", "with --until-ci: trials before any stop")
       .opt("seed", "0", "campaign seed")
       .opt("fault", "flip", "fault model: flip (transient) stuck0 stuck1")
       .opt("bits", "all", "bit positions: all, sign, exponent, mantissa (fixed: sign integer fraction), N, N-M")
@@ -68,8 +73,8 @@ int cmd_faults(int argc, char** argv) {
       .flag("batchnorm", "also store batch-norm weights and biases in the faulty memory")
       .opt("params", "*", "only parameters whose name matches this glob, e.g. 'layer3.*'")
       .opt("shard", "0/1",
-           "run shard k of n (trial t belongs to shard t % n); slurm or slurm/N: the Slurm array task's shard, "
-           "written to OUT.shard-k-of-n.EXT")
+           "run shard k of n (trial t belongs to shard t % n; not with --until-ci); slurm or slurm/N: the Slurm "
+           "array task's shard, written to OUT.shard-k-of-n.EXT")
       .opt("batch", "256", "evaluation batch size")
       .opt("out", "", "results file, JSON lines (required unless --replay)")
       .opt("replay", "", "evaluate only this trial (needs one dtype and one BER)")
@@ -99,6 +104,13 @@ int cmd_faults(int argc, char** argv) {
   // A Slurm array task writes a file of its own, named after its shard, so one command serves all.
   const std::string out_path =
       shard_from_slurm(a.str("shard")) && a.has("out") ? shard_results_path(a.str("out"), cfg.shard) : a.str("out");
+  if (a.has("until-ci")) {
+    cfg.until_ci = a.number("until-ci");
+    if (!(cfg.until_ci > 0)) fail("--until-ci must be a width in percentage points > 0, got ", a.str("until-ci"));
+    cfg.min_trials = a.integer("min-trials");
+  } else if (a.has("min-trials")) {
+    fail("--min-trials goes with --until-ci");
+  }
   cfg.batch = static_cast<int>(a.integer("batch"));
   if (cfg.batch < 1) fail("--batch must be >= 1");
   const std::int64_t threads = a.integer("threads");
@@ -140,6 +152,7 @@ int cmd_faults(int argc, char** argv) {
   }
 
   if (a.has("pending-shards")) {
+    if (cfg.until_ci > 0) fail("--pending-shards: an --until-ci campaign cannot be sharded");
     const Shard all = parse_shard("0/" + a.str("pending-shards"));
     for (int k = 0; k < all.n; ++k) {
       const Shard shard{k, all.n};
@@ -160,9 +173,13 @@ int cmd_faults(int argc, char** argv) {
   install_interrupt_handler();
   const std::string where = backend.parallel_callers() ? std::to_string(cfg.threads) + " CPU threads"
                                                       : backend.device().str();
-  std::fprintf(stderr, "campaign %s: %zu dtype(s) x %zu BER(s) x %lld trials (shard %d/%d) on %s -> %s\n",
-               campaign.id().c_str(), cfg.dtypes.size(), cfg.bers.size(), static_cast<long long>(cfg.trials),
-               cfg.shard.k, cfg.shard.n, where.c_str(), out_path.c_str());
+  char until[96] = "";
+  if (cfg.until_ci > 0)
+    std::snprintf(until, sizeof until, " (until the CI95 half-width is <= %g, at least %lld)",
+                  cfg.until_ci, static_cast<long long>(cfg.min_trials));
+  std::fprintf(stderr, "campaign %s: %zu dtype(s) x %zu BER(s) x %s%lld trials%s (shard %d/%d) on %s -> %s\n",
+               campaign.id().c_str(), cfg.dtypes.size(), cfg.bers.size(), cfg.until_ci > 0 ? "at most " : "",
+               static_cast<long long>(cfg.trials), until, cfg.shard.k, cfg.shard.n, where.c_str(), out_path.c_str());
   const std::int64_t n = campaign.run(out);
   if (interrupted()) {
     std::fprintf(stderr, "interrupted: %lld records written; rerun the same command to resume\n",

@@ -44,6 +44,7 @@ for ((i = 0; i < ${#flags[@]}; ++i)); do
     --out) out=$(absolute "${flags[i + 1]:-}"); flags[i + 1]=$out ;;
     --out=*) out=$(absolute "${flags[i]#--out=}"); flags[i]=--out=$out ;;
     --shard|--shard=*) die "give the shard count with --shards N, not --shard in the faults flags" ;;
+    --until-ci|--until-ci=*) die "--until-ci decides every trial of a cell in order, in one process: it cannot be sharded" ;;
     --threads|--threads=*) has_threads=1 ;;
     --device|--device=*) has_device=1 ;;
   esac

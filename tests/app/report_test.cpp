@@ -226,6 +226,35 @@ TEST(ReportTable, ManyModelsGetAModelColumn) {
       << t;
 }
 
+// A group that `faults --until-ci` stopped is named below the table with its rule, only while it
+// holds exactly the trials up to the one that stopped it; the CSV carries the rule too.
+TEST(ReportTable, NamesTheGroupsStoppedEarly) {
+  auto recs = example();
+  for (TrialRecord& r : recs)
+    if (r.saf == "tanh" && r.trial == 3) {  // f32/tanh: 4 trials, CI half-width 20.54
+      r.until_ci = 25;
+      r.min_trials = 3;
+      r.max_trials = 1000;
+    }
+  const std::vector<double> top1 = {90, 80, 70, 60};
+  EXPECT_DOUBLE_EQ(ci95_half_width(top1), summarize(recs)[1].top1_ci_half);
+  EXPECT_NEAR(ci95_half_width(top1), kT975_3 * std::sqrt(500.0 / 3) / 2, 1e-9);
+  EXPECT_TRUE(std::isnan(ci95_half_width({50})));
+  const std::string t = report_table(recs);
+  EXPECT_NE(t.find("\n- FP32 Tanh BER 1e-5: stopped at 4 of 1000 trials: CI95 half-width 20.54 <= 25.00 (min 3 "
+                   "trials)\n"),
+            std::string::npos)
+      << t;
+  EXPECT_EQ(t.find("None BER"), std::string::npos) << t;
+  const std::string csv = report_csv(recs);
+  EXPECT_NE(csv.find(",stopped_until_ci,stopped_min_trials,stopped_max_trials\n"), std::string::npos) << csv;
+  EXPECT_NE(csv.find(",25,3,1000\n"), std::string::npos) << csv;
+  EXPECT_NE(csv.find(",0,,,\n"), std::string::npos) << csv;  // Q2.5: not stopped
+
+  recs.push_back(rec("tanh", "f32", 1e-5, 4, 50));  // extended past the stop by a later run
+  EXPECT_EQ(report_table(recs).find("stopped at"), std::string::npos);
+}
+
 std::vector<std::string> split(const std::string& s, char sep) {
   std::vector<std::string> out(1);
   for (char c : s) {

@@ -76,6 +76,18 @@ void expect_error(Fn fn, const std::string& where, const std::string& what) {
   }
 }
 
+// A record's line with one field set to `value`, or left out.
+std::string with_field(const std::string& line, const std::string& key, const nlohmann::ordered_json& value) {
+  auto j = nlohmann::ordered_json::parse(line);
+  j[key] = value;
+  return j.dump();
+}
+std::string without_field(const std::string& line, const std::string& key) {
+  auto j = nlohmann::ordered_json::parse(line);
+  j.erase(key);
+  return j.dump();
+}
+
 TEST(ResultsRecord, JsonRoundTripIsExact) {
   TrialRecord r = make_record(7);
   r.model = "res\"net\\20 \u00e9";
@@ -113,16 +125,8 @@ TEST(ResultsRecord, WriterRejectsRecordsItCouldNotReadBack) {
 
 TEST(ResultsRecord, MalformedLinesNamePathAndLine) {
   const std::string good = to_json_line(make_record(3));
-  auto with = [&](const std::string& key, const nlohmann::ordered_json& value) {
-    auto j = nlohmann::ordered_json::parse(good);
-    j[key] = value;
-    return j.dump();
-  };
-  auto without = [&](const std::string& key) {
-    auto j = nlohmann::ordered_json::parse(good);
-    j.erase(key);
-    return j.dump();
-  };
+  auto with = [&](const std::string& key, const nlohmann::ordered_json& value) { return with_field(good, key, value); };
+  auto without = [&](const std::string& key) { return without_field(good, key); };
   const std::vector<std::pair<std::string, std::string>> cases = {
       {"not json", "invalid JSON"},
       {"", "invalid JSON"},
@@ -187,6 +191,41 @@ TEST(ResultsRecord, NonfiniteLogitsIsOptionalAndUnknownIsMinusOne) {
   zero.nonfinite_logits = 0;  // known to be none: written, and distinct from unknown
   EXPECT_EQ(parse_record(to_json_line(zero), "x.jsonl", 1).nonfinite_logits, 0);
   EXPECT_FALSE(same_result(zero, other));
+}
+
+// The trial that stopped its cell under --until-ci carries the rule; every other record is
+// written as before, without the fields, and the fields do not make two copies of a trial differ.
+TEST(ResultsRecord, StopFieldsRoundTripComeTogetherAndAreChecked) {
+  TrialRecord stop = make_record(11);
+  stop.until_ci = 1.0 / 3.0;
+  stop.min_trials = 10;
+  stop.max_trials = 1000;
+  const std::string line = to_json_line(stop);
+  EXPECT_NE(line.find("\"until_ci\":0.3333333333333333,\"min_trials\":10,\"max_trials\":1000}"), std::string::npos)
+      << line;
+  EXPECT_EQ(parse_record(line, "x.jsonl", 1), stop);
+  EXPECT_EQ(to_json_line(make_record(11)).find("until_ci"), std::string::npos);
+  EXPECT_TRUE(same_result(stop, make_record(11)));
+  TrialRecord kept = make_record(11);
+  absorb_duplicate(kept, stop);
+  EXPECT_EQ(kept, stop);
+
+  auto with = [&](const std::string& key, const nlohmann::ordered_json& value) { return with_field(line, key, value); };
+  auto without = [&](const std::string& key) { return without_field(line, key); };
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {without("min_trials"), "fields 'until_ci', 'min_trials' and 'max_trials' go together"},
+      {without("until_ci"), "go together"},
+      {with("until_ci", 0), "field 'until_ci' is 0, must be finite and > 0"},
+      {with("until_ci", "1"), "field 'until_ci' must not be a string"},
+      {with("min_trials", 1), "field 'min_trials' is 1, must be >= 2"},
+      {with("min_trials", 13), "trial 11 stopped its cell before min_trials 13"},
+      {with("max_trials", 12), "field 'max_trials' is 12, must be > trial + 1 (12)"},
+      {with("max_trials", 1.5), "field 'max_trials' must be an integer"},
+  };
+  for (const auto& [bad, what] : cases) {
+    SCOPED_TRACE(bad);
+    expect_error([&] { parse_record(bad, "dir/f.jsonl", 3); }, "dir/f.jsonl:3: ", what);
+  }
 }
 
 TEST(ResultsFile, MissingFileReadsEmpty) {
@@ -455,17 +494,32 @@ TEST(ResultsMerge, ConflictingDuplicateIsAnError) {
 
 // A trial recorded by an older writer (no nonfinite_logits) and again by a newer one is one
 // result, and the merge keeps the count, whichever file comes first.
-TEST(ResultsMerge, DuplicateWithoutNonfiniteLogitsTakesTheKnownCount) {
+// Merges a file holding `less` with one holding `more`, two copies of one trial, in both orders:
+// each result is `more`.
+void expect_merge_keeps(const TrialRecord& less, const TrialRecord& more) {
   const std::string dir = temp_dir();
+  write_text(dir + "/less.jsonl", to_json_line(less) + "\n");
+  write_text(dir + "/more.jsonl", to_json_line(more) + "\n");
+  merge_results({dir + "/less.jsonl", dir + "/more.jsonl"}, dir + "/a.jsonl");
+  merge_results({dir + "/more.jsonl", dir + "/less.jsonl"}, dir + "/b.jsonl");
+  EXPECT_EQ(read_results(dir + "/a.jsonl"), std::vector<TrialRecord>{more});
+  EXPECT_EQ(read_results(dir + "/b.jsonl"), std::vector<TrialRecord>{more});
+}
+
+TEST(ResultsMerge, DuplicateWithoutNonfiniteLogitsTakesTheKnownCount) {
   TrialRecord old = make_record(4, "f32", 1e-4);
   old.nonfinite_logits = -1;
-  const TrialRecord now = make_record(4, "f32", 1e-4);
-  write_text(dir + "/old.jsonl", to_json_line(old) + "\n");
-  write_text(dir + "/new.jsonl", to_json_line(now) + "\n");
-  merge_results({dir + "/old.jsonl", dir + "/new.jsonl"}, dir + "/a.jsonl");
-  merge_results({dir + "/new.jsonl", dir + "/old.jsonl"}, dir + "/b.jsonl");
-  EXPECT_EQ(read_results(dir + "/a.jsonl"), std::vector<TrialRecord>{now});
-  EXPECT_EQ(read_results(dir + "/b.jsonl"), std::vector<TrialRecord>{now});
+  expect_merge_keeps(old, make_record(4, "f32", 1e-4));
+}
+
+// A trial written by a run without --until-ci and again by the run that stopped its cell there is
+// one result; the merge keeps the stop, whichever file comes first.
+TEST(ResultsMerge, DuplicateKeepsTheStopFields) {
+  TrialRecord stop = make_record(4, "f32", 1e-4);
+  stop.until_ci = 0.5;
+  stop.min_trials = 3;
+  stop.max_trials = 100;
+  expect_merge_keeps(make_record(4, "f32", 1e-4), stop);
 }
 
 TEST(ResultsMerge, RefusesMixedCampaignsMissingInputsAndOverwritingAnInput) {

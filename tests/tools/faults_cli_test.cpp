@@ -1,5 +1,5 @@
 // Fault campaigns from the command line: determinism across threads and shards, merge, resume
-// after a kill, replay, report, and refusal to mix campaigns.
+// after a kill, replay, report, refusal to mix campaigns, and sequential stopping (--until-ci).
 #include <gtest/gtest.h>
 
 #include <signal.h>
@@ -8,9 +8,12 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
+#include <map>
 #include <thread>
 
+#include "app/report.h"
 #include "app/results.h"
 #include "host/file_io.h"
 #include "tests/tools/tool_test_util.h"
@@ -140,6 +143,130 @@ TEST_F(FaultsCli, ReportWritesTableCsvAndSvg) {
   EXPECT_TRUE(file_exists(*dir_ + "/rep.csv"));
   const auto svg = read_file(*dir_ + "/rep.svg");
   EXPECT_NE(std::string(svg.begin(), svg.end()).find("<svg"), std::string::npos);
+}
+
+// --until-ci: 2 cells of at most 30 trials, stopping from 5 on. The expected file comes from the
+// same trials run without --until-ci: each cell's prefix up to the first n whose CI meets W.
+class UntilCi : public FaultsCli {
+ protected:
+  static constexpr std::int64_t kMax = 30, kMin = 5;
+  static std::string campaign(const std::string& extra) {
+    return "faults --checkpoint " + ckpt() + " --limit 100 --dtype f32,fixed2.5 --ber 1e-3 --trials 30 --seed 5 --quiet " + extra;
+  }
+  static std::string until(double w) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "--until-ci %.17g --min-trials %lld ", w, static_cast<long long>(kMin));
+    return buf;
+  }
+  // The records as the file's lines, sorted, `seconds` zeroed: readable when they differ.
+  static std::string lines(const std::vector<TrialRecord>& recs) {
+    std::string out;
+    for (const TrialRecord& r : sorted(recs)) out += to_json_line(r) + "\n";
+    return out;
+  }
+  // Trials >= 0 of each cell, in index order.
+  static std::map<std::string, std::vector<TrialRecord>> cells(const std::vector<TrialRecord>& recs) {
+    std::map<std::string, std::vector<TrialRecord>> out;
+    for (const TrialRecord& r : sorted(recs))
+      if (r.trial >= 0) out[r.dtype].push_back(r);
+    return out;
+  }
+  // The file --until-ci w must write, by brute force over the prefixes of the full run.
+  static std::vector<TrialRecord> expected(const std::vector<TrialRecord>& full, double w) {
+    std::vector<TrialRecord> out;
+    for (const TrialRecord& r : full)
+      if (r.trial < 0) out.push_back(r);
+    for (auto& [dtype, trials] : cells(full)) {
+      std::vector<double> top1;
+      for (TrialRecord r : trials) {
+        top1.push_back(r.top1);
+        const auto n = static_cast<std::int64_t>(top1.size());
+        const bool stop = n >= kMin && n < kMax && ci95_half_width(top1) <= w;
+        if (stop) {
+          r.until_ci = w;
+          r.min_trials = kMin;
+          r.max_trials = kMax;
+        }
+        out.push_back(r);
+        if (stop) break;
+      }
+    }
+    return sorted(out);
+  }
+  static void SetUpTestSuite() {
+    if (!test::have_fashion_mnist()) return;
+    if (dir_ == nullptr) FaultsCli::SetUpTestSuite();  // the checkpoint, unless FaultsCli made it
+    full_ = new std::vector<TrialRecord>;
+    const std::string path = *dir_ + "/full.jsonl";
+    ASSERT_EQ(run(campaign("--threads 2 --out " + path)).code, 0);
+    *full_ = sorted(read_results(path));
+    // W: the half-width of the first cell at n = 12, so it stops at 12 or earlier.
+    std::vector<double> top1;
+    for (const TrialRecord& r : cells(*full_).begin()->second)
+      if (top1.size() < 12) top1.push_back(r.top1);
+    w_ = ci95_half_width(top1);
+  }
+  static std::vector<TrialRecord>* full_;
+  static double w_;
+};
+std::vector<TrialRecord>* UntilCi::full_ = nullptr;
+double UntilCi::w_ = 0;
+
+TEST_F(UntilCi, StopsWhereThePrefixRuleDoesWhateverTheThreadCount) {
+  ASSERT_EQ(full_->size(), 2u * 31u);
+  const auto want = expected(*full_, w_);
+  ASSERT_LT(want.size(), full_->size()) << "no cell stopped early";
+  const std::string one = *dir_ + "/until1.jsonl", two = *dir_ + "/until2.jsonl";
+  auto r = run(campaign(until(w_) + "--threads 1 --out " + one));
+  ASSERT_EQ(r.code, 0) << r.output;
+  r = run(campaign(until(w_) + "--threads 2 --out " + two));
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_EQ(lines(read_results(one)), lines(want));
+  EXPECT_EQ(lines(read_results(two)), lines(want));
+
+  // The report names the stopped cells and their rule.
+  r = run("report " + two);
+  ASSERT_EQ(r.code, 0) << r.output;
+  for (const auto& [dtype, trials] : cells(want)) {
+    if (!trials.back().stopped_cell()) continue;
+    char line[160];
+    std::snprintf(line, sizeof line, "BER 1e-3: stopped at %zu of %lld trials: CI95 half-width ", trials.size(),
+                  static_cast<long long>(kMax));
+    EXPECT_NE(r.output.find(display_dtype(dtype) + " Tanh " + line), std::string::npos) << r.output;
+  }
+}
+
+// A partial file (cut as a kill leaves it: a prefix of each cell, a torn last line) resumes to the
+// same file; a rerun with a smaller width extends the same cells.
+TEST_F(UntilCi, ResumesAPartialFileAndExtendsWithASmallerWidth) {
+  const auto want = expected(*full_, w_);
+  std::string text;
+  for (const auto& [dtype, trials] : cells(want))
+    for (std::size_t i = 0; i < trials.size() / 2; ++i) text += to_json_line(trials[i]) + "\n";
+  text += to_json_line(want.front()).substr(0, 30);
+  const std::string out = *dir_ + "/until_resume.jsonl";
+  write_file_atomic(out, text);
+  auto r = run(campaign(until(w_) + "--threads 2 --out " + out));
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_EQ(lines(read_results(out)), lines(want));
+
+  r = run(campaign(until(w_ / 2) + "--threads 2 --out " + out));
+  ASSERT_EQ(r.code, 0) << r.output;
+  auto smaller = expected(*full_, w_ / 2);
+  for (TrialRecord& s : smaller)  // the trial that met w keeps that stop; the later records are new
+    for (const TrialRecord& t : want)
+      if (t.stopped_cell() && t.dtype == s.dtype && t.trial == s.trial) s = t;
+  EXPECT_EQ(lines(read_results(out)), lines(smaller));
+}
+
+TEST_F(UntilCi, RefusesShardsAndAMinimumWithoutIt) {
+  auto r = run(campaign("--until-ci 1 --shard 1/2 --out " + *dir_ + "/until_shard.jsonl"));
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.output.find("--until-ci cannot run with --shard 1/2"), std::string::npos) << r.output;
+  EXPECT_FALSE(file_exists(*dir_ + "/until_shard.jsonl"));
+  r = run(campaign("--min-trials 3 --out " + *dir_ + "/until_min.jsonl"));
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.output.find("--min-trials goes with --until-ci"), std::string::npos) << r.output;
 }
 
 }  // namespace
