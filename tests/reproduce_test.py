@@ -30,6 +30,12 @@ with tempfile.TemporaryDirectory() as tmp:
     assert "Missing: CIFAR-100" in page and "Table III" in page, page
     assert "1 epochs (paper: 200)" in page and "first 48 images" in page, page
     assert os.path.getsize(os.path.join(tmp, "docs", "reproduction-fig3.svg")) > 1000
+    weights = [l for l in page.split("## Raw weights after training")[1].split("##")[0].splitlines()
+               if l.startswith("| ") and not l.startswith("| SAF") and not l.startswith("| ---")]
+    assert len(weights) == 5 and "unbounded" in weights[0] and weights[1].endswith("x |"), page
+    per_layer = page.split("## Which layers' flips do the damage")[1].split("##")[0]
+    assert all(f"**{s}**" in per_layer for s in ("None", "Tanh", "Tanh0.5", "Softsign", "Arctan")), page
+    assert "points lost when hit" in per_layer and "conv1.weight" in per_layer, page
     assert "about" in first.stdout and "left" in first.stdout, first.stdout  # an estimate once steps have run
     again = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     assert again.returncode == 0, again.stdout

@@ -26,11 +26,18 @@ import sys
 import tempfile
 import time
 
+try:
+    import numpy as np  # Debian's python3-numpy, which python3-torch brings; only the weight statistics need it
+except ImportError:
+    np = None
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "tools"))
 
 # (safnet flags, the paper's row name)
 SAFS = [("none", [], "None"), ("tanh", [], "Tanh"), ("tanh_c", ["--saf-c", "0.5"], "Tanh0.5"),
         ("softsign", [], "Softsign"), ("arctan", [], "Arctan")]
+SAF_NAME = {saf: name for saf, _, name in SAFS}
 DTYPES = [("f32", "FP32"), ("f16", "FP16"), ("fixed2.5", "Q2.5")]
 SWEEP = [1e-7, 1e-6, 1e-5, 1e-4]
 
@@ -161,6 +168,7 @@ def main():
     cifars = [(ds, d) for ds, d in (("cifar10", a.cifar10), ("cifar100", a.cifar100)) if d]
     # Every model first, then Table I's campaigns, then the sweeps: a run cut short has whole tables.
     trains, tables, sweeps = [], [], []
+    models = []  # CIFAR-10: (saf, checkpoint, its Table I campaign command)
     for ds, data in cifars:
         for saf, extra, _ in SAFS:
             run = os.path.join(a.out, ds, saf)
@@ -179,6 +187,7 @@ def main():
                            lambda p=table, n=n: campaign_done(p, n)))
             cells.append((ds, table))
             if ds == "cifar10":
+                models.append((saf, ck, tables[-1][2]))
                 sweep = os.path.join(a.out, ds, f"sweep-{saf}.jsonl")
                 n = len(SWEEP) * (a.sweep_trials + 1)
                 sweeps.append(("faults", f"faults {ds} {saf} FP32 sweep 1e-7..1e-4 ({a.sweep_trials} trials per BER)",
@@ -217,10 +226,67 @@ def main():
                        "Fig. 4 not run")
 
     Steps(steps, a.quiet).run()
-    write_page(a, cells, missing)
+    write_page(a, cells, missing, models)
 
 
-def write_page(a, cells, missing):
+# The read weight tau(raw) of each SAF, and the largest value it can take (a flipped exponent bit
+# drives the raw weight towards it).
+TAU = {"none": (lambda w: w, float("inf")), "tanh": (np.tanh, 1.0), "tanh_c": (lambda w: np.tanh(0.5 * w), 1.0),
+       "softsign": (lambda w: w / (1 + np.abs(w)), 1.0), "arctan": (np.arctan, np.pi / 2)} if np else {}
+
+
+def weight_section(models):
+    """Raw and read weights of each trained model: how far a flip can push a read weight."""
+    import torch_campaign
+    lines = ["## Raw weights after training (CIFAR-10 models)", "",
+             "Conv and linear weights (the fault targets). A flip that sets a high exponent bit drives a raw "
+             "weight far out; the SAF then reads it as its bound (1 for Tanh, Tanh0.5 and Softsign, pi/2 for "
+             "Arctan), the damage is that bound against the weights' typical size (last column); without a "
+             "SAF nothing bounds it.", "",
+             "| SAF | weights | median abs(raw) | max abs(raw) | median abs(tau(raw)) | 99th pct abs(tau(raw)) | "
+             "bound / median |", "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for saf, ck, _ in models:
+        if not os.path.exists(ck):
+            continue
+        raw = [np.frombuffer(b, dtype=np.float32) for name, (dt, shape, b) in torch_campaign.read_safetensors(ck).items()
+               if name.endswith(".weight") and dt == "F32" and len(shape) in (2, 4)]
+        w = np.abs(np.concatenate(raw))
+        tau, bound = TAU[saf]
+        read = np.abs(tau(w))
+        med = float(np.median(read))
+        lines.append(f"| {SAF_NAME[saf]} | {w.size:,} | {np.median(w):.4f} | {w.max():.3f} | {med:.4f} | "
+                     f"{np.percentile(read, 99):.4f} | {'unbounded' if bound == float('inf') else f'{bound / med:.0f}x'} |")
+    return lines + [""]
+
+
+def per_layer_section(models):
+    """The Table I FP32 campaigns' accuracy loss per target tensor (safnet faults --per-layer, which
+    reruns no trial), the five tensors whose hits cost the most."""
+    lines = ["## Which layers' flips do the damage (CIFAR-10, FP32, BER 1e-5)", "",
+             "The top-1 drop of each campaign fitted on which tensors each trial hit (`safnet faults ... --per-layer`): "
+             "the five tensors with the largest points lost when hit. Large tensors are hit in every trial, so "
+             "their column 'otherwise' is empty and the fit cannot separate them.", ""]
+    for saf, ck, cmd in models:
+        out = cmd[cmd.index("--out") + 1]
+        if not os.path.exists(out):
+            continue
+        run = [*cmd[:cmd.index("--dtype") + 1], "f32", *cmd[cmd.index("--dtype") + 2:], "--per-layer"]
+        r = subprocess.run(run, capture_output=True, text=True)
+        rows = [l for l in r.stdout.splitlines() if l.startswith("| ") and not l.startswith("| tensor")
+                and not l.startswith("| ---")]
+        if r.returncode or not rows:
+            lines += [f"{SAF_NAME[saf]}: per-layer attribution failed: {r.stderr.strip()[-300:]}", ""]
+            continue
+
+        def lost(row):
+            v = row.strip("| ").split(" | ")[-1]
+            return float(v) if v not in ("–", "-", "") else float("-inf")
+        head = [l for l in r.stdout.splitlines() if l.startswith("| tensor") or l.startswith("| ---")]
+        lines += [f"**{SAF_NAME[saf]}**", "", *head, *sorted(rows, key=lost, reverse=True)[:5], ""]
+    return lines
+
+
+def write_page(a, cells, missing, models):
     figs = []
     lines = ["# Reproduction of the paper's tables", "",
              f"Generated by `tools/reproduce.py` on {datetime.date.today().isoformat()} "
@@ -260,6 +326,8 @@ def write_page(a, cells, missing):
                              f"[{float(r['top1_ci95_lo']):.2f}, {float(r['top1_ci95_hi']):.2f}] | {r['trials']} | "
                              f"{float(r['flips_mean']):.1f} | {nonfinite(r)} |")
         lines.append("")
+    if models and np:
+        lines += weight_section(models) + per_layer_section(models)
     sweeps = sorted(os.path.join(a.out, "cifar10", f) for f in os.listdir(os.path.join(a.out, "cifar10"))
                     if f.startswith("sweep-") and f.endswith(".jsonl")) if os.path.isdir(os.path.join(a.out, "cifar10")) else []
     os.makedirs(os.path.dirname(os.path.abspath(a.md)), exist_ok=True)
