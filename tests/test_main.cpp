@@ -1,7 +1,11 @@
 // Entry point shared by every test binary.
 #include <gtest/gtest.h>
 
+#include "tests/test_dir.h"
+
 int main(int argc, char** argv) {
   testing::InitGoogleTest(&argc, argv);
-  return RUN_ALL_TESTS();
+  const int rc = RUN_ALL_TESTS();
+  safnet::test::remove_scratch_dirs(rc == 0);
+  return rc;
 }

@@ -14,6 +14,7 @@
 
 #include "host/check.h"
 #include "app/svg_plot.h"
+#include "tests/test_dir.h"
 
 namespace safnet {
 namespace {
@@ -300,8 +301,7 @@ TEST(ReportCsv, FullPrecisionRows) {
 
 // True if `svg` is well-formed XML: python3's parser when there is one, else a tag balance check.
 bool well_formed(const std::string& svg, std::string& why) {
-  const fs::path file =
-      fs::path(::testing::TempDir()) / ("safnet_report_" + std::to_string(::getpid()) + ".svg");
+  const fs::path file = test::scratch_dir("report") / "plot.svg";
   std::ofstream(file, std::ios::binary) << svg;
   const std::string cmd =
       "python3 -c 'import sys, xml.etree.ElementTree as E; "

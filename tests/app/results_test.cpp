@@ -18,21 +18,14 @@
 
 #include "host/check.h"
 #include "host/file_io.h"
+#include "tests/test_dir.h"
 
 namespace safnet {
 namespace {
 
 namespace fs = std::filesystem;
 
-std::string temp_dir() {
-  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-  const fs::path dir =
-      fs::path(::testing::TempDir()) /
-      ("safnet_results_" + std::string(info->name()) + "_" + std::to_string(::getpid()));
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir.string();
-}
+std::string temp_dir() { return test::fresh_dir("results").string(); }
 
 void write_text(const std::string& path, const std::string& text) {
   std::ofstream(path, std::ios::binary) << text;

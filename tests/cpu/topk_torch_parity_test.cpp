@@ -15,9 +15,8 @@
 #include <string>
 #include <vector>
 
-#include <unistd.h>
-
 #include "host/cpu/ops.h"
+#include "tests/test_dir.h"
 
 namespace safnet::cpu {
 namespace {
@@ -56,8 +55,7 @@ Rows make_rows(int n, int k) {
 
 TEST(TopkTorchParity, RowByRow) {
   if (!have_torch()) GTEST_SKIP() << "python3-torch is not installed: top-k parity with PyTorch not checked";
-  const std::string dir = ::testing::TempDir() + "/topk_parity_" + std::to_string(::getpid());
-  std::filesystem::create_directories(dir);
+  const std::string dir = test::scratch_dir("topk_parity").string();
   std::vector<Rows> sets;
   std::string cmd = "/usr/bin/python3 " SAFNET_SOURCE_DIR "/tests/parity/torch_topk.py";
   for (const int k : {3, 5, 7, 10, 100}) {

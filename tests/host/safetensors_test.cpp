@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <limits>
 #include <nlohmann/json.hpp>
@@ -15,11 +16,15 @@
 #include "host/check.h"
 #include "host/file_io.h"
 #include "tests/skip.h"
+#include "tests/test_dir.h"
 
 namespace safnet {
 namespace {
 
-std::string temp_path(const std::string& name) { return ::testing::TempDir() + "safetensors_test_" + name; }
+std::string temp_path(const std::string& name) {
+  static const std::filesystem::path dir = test::scratch_dir("safetensors_test");
+  return (dir / name).string();
+}
 
 // A file from a header text and a buffer; `declared` overrides the header length field.
 std::vector<std::uint8_t> make_file(const std::string& header, const std::vector<std::uint8_t>& buffer,

@@ -6,13 +6,12 @@
 #include <cstdlib>
 #include <filesystem>
 
-#include <unistd.h>
-
 #include "host/executor.h"
 #include "host/rng.h"
 #include "host/safetensors.h"
 #include "host/saf.h"
 #include "tests/skip.h"
+#include "tests/test_dir.h"
 
 namespace safnet {
 namespace {
@@ -95,8 +94,7 @@ void check(const std::string& conv_saf, const std::string& lin_saf, int stride, 
   in.metadata = {{"conv_saf", conv_saf}, {"linear_saf", lin_saf}, {"c", "0.5"}, {"stride", std::to_string(stride)},
                  {"pad", std::to_string(pad)}, {"eps", "1e-5"}, {"momentum", "0.1"}, {"smoothing", "0.1"}};
   // Unique names: ctest runs the cases of this file as parallel processes.
-  const std::string dir = ::testing::TempDir() + "/parity_" + std::to_string(::getpid());
-  std::filesystem::create_directories(dir);
+  const std::string dir = test::scratch_dir("parity").string();
   const std::string in_path = dir + "/in.safetensors", out_path = dir + "/out.safetensors";
   write_safetensors(in_path, in);
   const std::string cmd = "/usr/bin/python3 " SAFNET_SOURCE_DIR "/tests/parity/torch_layers.py " + in_path + " " + out_path;

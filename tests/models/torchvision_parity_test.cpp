@@ -9,25 +9,20 @@
 #include <cstdlib>
 #include <filesystem>
 
-#include <unistd.h>
-
 #include "host/check.h"
 #include "host/executor.h"
 #include "models/import.h"
 #include "app/devices.h"
 #include "app/stored_model.h"
 #include "tests/skip.h"
+#include "tests/test_dir.h"
 
 namespace safnet {
 namespace {
 
 bool have_torchvision() { return std::system("/usr/bin/python3 -c 'import torch, torchvision' >/dev/null 2>&1") == 0; }
 
-std::string temp_dir(const std::string& name) {
-  const std::string d = ::testing::TempDir() + "/" + name + "_" + std::to_string(::getpid());
-  std::filesystem::create_directories(d);
-  return d;
-}
+std::string temp_dir(const std::string& name) { return test::scratch_dir(name).string(); }
 
 void python(const std::string& args) {
   const std::string cmd = "/usr/bin/python3 " + args + " >/dev/null";

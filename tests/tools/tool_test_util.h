@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <string>
+#include "tests/test_dir.h"
 
 namespace safnet::test {
 
@@ -30,12 +31,7 @@ inline RunResult run(const std::string& args) {
   return r;
 }
 
-// A fresh directory under the test temp dir.
-inline std::string temp_dir(const std::string& name) {
-  const std::string d = ::testing::TempDir() + "safnet_" + name + "_" + std::to_string(::getpid());
-  std::filesystem::remove_all(d);
-  std::filesystem::create_directories(d);
-  return d;
-}
+// A fresh directory under the test temp dir, shared by the binary's tests of that name.
+inline std::string temp_dir(const std::string& name) { return scratch_dir(name).string(); }
 
 }  // namespace safnet::test
