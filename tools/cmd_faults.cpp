@@ -80,8 +80,8 @@ int cmd_faults(int argc, char** argv) {
            "array task's shard, written to OUT.shard-k-of-n.EXT")
       .opt("batch", "256", "evaluation batch size")
       .opt("prefix-cache", "1024",
-           "MiB of memory (on the device) for clean activations cached at layers that fault targets start: a "
-           "trial recomputes only from its first faulty layer, bit-identical to a full run; 0: off")
+           "MiB (on the trials' device) for the clean activations where target layers start, so a trial "
+           "recomputes only from its first faulty layer (bit-identical to a full run); 0: off")
       .opt("out", "", "results file, JSON lines (required unless --replay)")
       .opt("replay", "", "evaluate only this trial (needs one dtype and one BER)")
       .flag("list-flips", "with --replay: print every flipped bit")
