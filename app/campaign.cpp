@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <bit>
 #include <chrono>
 #include <cmath>
 #include <condition_variable>
@@ -70,6 +71,95 @@ std::uint64_t load_word(const std::uint8_t* p, std::size_t size) {
   return w;
 }
 
+// The work of each node of a forward graph: multiply-accumulates for conv2d and linear (output
+// elements x weight elements / output channels), output elements for every other node.
+std::vector<double> node_work(const Graph& g) {
+  std::vector<double> work;
+  for (const Node& n : g.nodes()) {
+    double w = 0;
+    for (ValueId v : n.out) w += static_cast<double>(shape_numel(g.value(v).shape));
+    if (n.op == Op::conv2d || n.op == Op::linear) {
+      const Shape& ws = g.value(n.in[1]).shape;
+      w = static_cast<double>(shape_numel(g.value(n.out[0]).shape)) * static_cast<double>(shape_numel(ws)) /
+          static_cast<double>(std::max<std::int64_t>(1, ws[0]));
+    }
+    work.push_back(w);
+  }
+  return work;
+}
+
+// The node positions whose live activations the golden prefix caches, under `budget` bytes.
+// reader[i], bits[i]: the first node reading target i and its bits that may flip; before[p]: the
+// work of nodes [0, p); bytes(p): the memory caching position p takes. A trial whose first faulty
+// tensor is read at f restarts at the last cached position <= f and saves before[that position].
+// Candidates are the readers with work before them. When they all fit, all are cached; otherwise
+// greedily the one adding the most expected saved work per byte, given those already chosen, where
+// P(first faulty reader is f) = P(no flip in the bits read before f) x P(some flip in those read
+// at f), averaged over the campaign's BERs.
+std::vector<std::size_t> choose_prefix_positions(const std::vector<std::size_t>& reader, const std::vector<double>& bits,
+                                                 const std::vector<double>& bers, const std::vector<double>& before,
+                                                 const std::function<double(std::size_t)>& bytes, double budget) {
+  const std::size_t nodes = before.size() - 1;
+  std::map<std::size_t, double> bits_at;  // reader -> target bits first read there
+  for (std::size_t i = 0; i < reader.size(); ++i) bits_at[reader[i]] += bits[i];
+  std::map<std::size_t, double> first;    // reader -> P(it is the first faulty one)
+  for (const double ber : bers) {
+    double none_before = 1;
+    for (const auto& [f, b] : bits_at) {
+      const double none_here = b > 0 ? std::exp(b * std::log1p(-std::min(ber, 1.0))) : 1.0;
+      first[f] += none_before * (1 - none_here) / static_cast<double>(bers.size());
+      none_before *= none_here;
+    }
+  }
+  std::vector<std::size_t> candidates;
+  std::map<std::size_t, double> size;
+  double all_bytes = 0;
+  for (const auto& [f, b] : bits_at)
+    if (f < nodes && before[f] > 0) {
+      candidates.push_back(f);
+      all_bytes += size[f] = bytes(f);
+    }
+  if (all_bytes <= budget) return candidates;
+  std::set<std::size_t> chosen;
+  double left = budget;
+  for (;;) {
+    std::size_t best = nodes;
+    double best_ratio = 0;
+    for (const std::size_t c : candidates) {
+      if (chosen.count(c) || size[c] > left) continue;
+      auto next = chosen.upper_bound(c);
+      const double prev = next == chosen.begin() ? 0.0 : before[*std::prev(next)];
+      const std::size_t until = next == chosen.end() ? nodes + 1 : *next;
+      double p = 0;
+      for (auto it = first.lower_bound(c); it != first.end() && it->first < until; ++it) p += it->second;
+      const double ratio = p * (before[c] - prev) / std::max(1.0, size[c]);
+      if (ratio > best_ratio) {
+        best_ratio = ratio;
+        best = c;
+      }
+    }
+    if (best == nodes) break;
+    chosen.insert(best);
+    left -= size[best];
+  }
+  return {chosen.begin(), chosen.end()};
+}
+
+// The golden prefix of the campaign: per dtype, a cache of the clean activations at chosen node
+// positions, built once by the first worker that needs it and shared read-only by all; building
+// one drops the others (their trials in flight keep theirs until they finish). Guarded by the
+// campaign's lock.
+struct Prefix {
+  enum class State { none, building, ready, dropped };
+  struct Entry {
+    State state = State::none;
+    std::shared_ptr<const PrefixCache> cache;
+  };
+  std::map<std::string, Entry> by_dtype;
+  std::vector<std::size_t> reader;  // per target slice: the first node position reading it
+  std::vector<double> before;       // work of nodes [0, p), for p in [0, nodes]
+};
+
 // Per-thread state: the stored model of each dtype, whose words each trial restores and faults,
 // and an evaluator with its own activations.
 struct Worker {
@@ -97,6 +187,8 @@ Campaign::Campaign(Checkpoint ck, std::string checkpoint_id, std::string dataset
   if (cfg_.trials < 0) fail("--trials must be >= 0");
   if (!std::isfinite(cfg_.until_ci) || cfg_.until_ci < 0)
     fail("--until-ci must be a width in percentage points > 0, got ", cfg_.until_ci);
+  if (!std::isfinite(cfg_.prefix_cache_mib) || cfg_.prefix_cache_mib < 0)
+    fail("--prefix-cache must be a number of MiB >= 0, got ", cfg_.prefix_cache_mib);
   if (cfg_.until_ci > 0) {
     if (cfg_.min_trials < 2) fail("--min-trials must be >= 2 (a confidence interval needs two trials)");
     if (cfg_.shard.n != 1)
@@ -152,8 +244,10 @@ namespace {
 // Restores the stored words, injects one trial's faults on the backend (which samples them itself
 // from the trial's seed and index and must find exactly the host's sites), evaluates. The flip
 // counts and the replay report come from the host's sites and clean words.
+// With `cache`, the evaluation starts at its k-th position.
 TrialRecord evaluate_trial(Worker& w, DType dtype, const std::vector<FlipSite>& sites, FaultModel model,
-                           const FlipSpec& spec, const EvalSet& data, TrialRecord rec, std::vector<FlipReport>* report) {
+                           const FlipSpec& spec, const EvalSet& data, TrialRecord rec, std::vector<FlipReport>* report,
+                           const PrefixCache* cache = nullptr, std::size_t k = 0) {
   StoredModel& sm = w.stored(dtype);
   sm.restore();
   if (rec.trial >= 0) {
@@ -191,12 +285,62 @@ TrialRecord evaluate_trial(Worker& w, DType dtype, const std::vector<FlipSite>& 
   rec.flips = static_cast<std::int64_t>(sites.size());
   for (const auto& [word, value] : faulty)
     if (!std::isfinite(decode_word(reinterpret_cast<const std::uint8_t*>(&value), dtype))) ++rec.nonfinite;
-  const Metrics m = w.eval.run(sm.params(), data);
+  const Metrics m = cache ? w.eval.run_from(sm.params(), data, *cache, k) : w.eval.run(sm.params(), data);
   rec.top1 = m.top1;
   rec.top5 = m.top5;
   rec.loss = m.loss;
   rec.nonfinite_logits = m.nonfinite_logits;
   return rec;
+}
+
+// Builds the golden prefix cache of `dtype` in worker `w` (whose kernels run as the trials' do):
+// chooses the positions under the budget and runs the clean stored model up to them. `stats`
+// (under the lock) gets the cache's size for the run's summary.
+std::shared_ptr<const PrefixCache> build_prefix(Worker& w, Prefix& prefix, std::mutex& mu, DType dtype,
+                                                const CampaignConfig& cfg, const EvalSet& data, PrefixStats& stats) {
+  StoredModel& sm = w.stored(dtype);
+  sm.restore();
+  sm.refresh();
+  ModelPlan& plan = w.eval.plan(data);
+  const Executor& ex = *plan.exec;
+  std::vector<std::size_t> reader;
+  std::vector<double> bits;
+  const double mask_bits = static_cast<double>(std::popcount(parse_bit_positions(cfg.bits, dtype)));
+  for (const TargetSlice& t : sm.slices()) {
+    const ValueId v = plan.graph.find(t.name);
+    reader.push_back(v < 0 ? 0 : ex.first_reader(v));  // unknown to the graph: no restart past it
+    bits.push_back(static_cast<double>(t.words) * mask_bits);
+  }
+  std::vector<double> before{0};
+  for (const double work : node_work(plan.graph)) before.push_back(before.back() + work);
+  const std::int64_t n = std::max<std::int64_t>(1, std::min<std::int64_t>(cfg.batch, data.size()));
+  auto bytes = [&](std::size_t pos) {
+    double per_batch = 0;
+    for (ValueId v : ex.live_across(pos)) per_batch += static_cast<double>(ex.get(v).nbytes());
+    return per_batch / static_cast<double>(n) * static_cast<double>(data.size());
+  };
+  const std::vector<std::size_t> positions =
+      choose_prefix_positions(reader, bits, cfg.bers, before, bytes, cfg.prefix_cache_mib * 1048576.0);
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    if (prefix.reader.empty()) {  // the same for every dtype; read without the lock once a cache is out
+      prefix.reader = reader;
+      prefix.before = before;
+    }
+  }
+  auto cache = std::make_shared<PrefixCache>(
+      positions.empty() ? PrefixCache{} : w.eval.cache_prefix(sm.params(), data, positions));
+  std::set<std::size_t> candidates;
+  for (const std::size_t r : reader)
+    if (r < ex.node_count() && before[r] > 0) candidates.insert(r);
+  char buf[128];
+  std::snprintf(buf, sizeof buf, "%s: %zu of %zu positions, %.1f MiB", dtype.name().c_str(), positions.size(),
+                candidates.size(), static_cast<double>(cache->bytes()) / 1048576.0);
+  std::lock_guard<std::mutex> lock(mu);
+  stats.caches += (stats.caches.empty() ? "" : "; ") + std::string(buf);
+  stats.positions = positions.size();
+  stats.candidates = candidates.size();
+  return cache;
 }
 
 }  // namespace
@@ -295,6 +439,8 @@ std::int64_t Campaign::run(ResultsWriter& out) {
   // The clean result of each dtype, for trials whose sample flips nothing (an exact shortcut).
   std::map<std::string, TrialRecord> clean;
   std::mutex mu;
+  Prefix prefix;
+  prefix_stats_ = PrefixStats{};
   std::condition_variable wake;
   bool halt = false;
   std::exception_ptr error;
@@ -335,7 +481,61 @@ std::int64_t Campaign::run(ResultsWriter& out) {
             reused = true;
           }
         }
-        if (!reused) r = evaluate_trial(w, dt, sites, cfg_.model, spec(dt, ber), data_, r, nullptr);
+        if (!reused) {
+          // The golden prefix: a trial with flips restarts from the clean activations at the last
+          // cached position at or before the first node reading a tensor it hits.
+          std::shared_ptr<const PrefixCache> cache;
+          bool build = false;
+          if (!sites.empty() && cfg_.prefix_cache_mib > 0) {
+            std::lock_guard<std::mutex> lock(mu);
+            Prefix::Entry& e = prefix.by_dtype[dt.name()];
+            if (e.state == Prefix::State::ready) {
+              cache = e.cache;
+            } else if (e.state == Prefix::State::none) {
+              e.state = Prefix::State::building;
+              build = true;
+              for (auto& [name, other] : prefix.by_dtype)
+                if (&other != &e && (other.state == Prefix::State::ready || other.state == Prefix::State::building)) {
+                  other.state = Prefix::State::dropped;
+                  other.cache.reset();
+                }
+            }
+          }
+          if (build) {
+            cache = build_prefix(w, prefix, mu, dt, cfg_, data_, prefix_stats_);
+            std::lock_guard<std::mutex> lock(mu);
+            Prefix::Entry& e = prefix.by_dtype[dt.name()];
+            if (e.state == Prefix::State::building) {
+              e.state = Prefix::State::ready;
+              e.cache = cache;
+            }
+          }
+          const PrefixCache* from = nullptr;
+          std::size_t k = 0;
+          if (cache && !cache->positions().empty()) {
+            std::size_t first = prefix.before.size() - 1;  // no target read: the end
+            for (const FlipSite& site : sites) {
+              const auto sl = std::upper_bound(slices_.begin(), slices_.end(), site.word,
+                                               [](std::int64_t word, const TargetSlice& t) { return word < t.first_word; });
+              first = std::min(first, prefix.reader[static_cast<std::size_t>(sl - slices_.begin()) - 1]);
+            }
+            const auto& pos = cache->positions();
+            const auto at = std::upper_bound(pos.begin(), pos.end(), first);
+            if (at != pos.begin()) {
+              k = static_cast<std::size_t>(at - pos.begin()) - 1;
+              from = cache.get();
+            }
+          }
+          r = evaluate_trial(w, dt, sites, cfg_.model, spec(dt, ber), data_, r, nullptr, from, k);
+          if (!sites.empty()) {
+            std::lock_guard<std::mutex> lock(mu);
+            ++prefix_stats_.trials;
+            if (from) {
+              ++prefix_stats_.started_late;
+              prefix_stats_.skipped_share += prefix.before[from->positions()[k]] / prefix.before.back();
+            }
+          }
+        }
         r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         if (sites.empty() && !reused) {
           std::lock_guard<std::mutex> lock(mu);
@@ -371,6 +571,14 @@ std::int64_t Campaign::run(ResultsWriter& out) {
   for (auto& t : pool) t.join();
   if (error) std::rethrow_exception(error);
   if (!cfg_.quiet && total > 0) progress.finish();
+  const PrefixStats& ps = prefix_stats_;
+  if (!cfg_.quiet && cfg_.prefix_cache_mib > 0 && ps.trials > 0)
+    std::fprintf(stderr,
+                 "golden prefix: %lld of %lld trials with flips started past the first layer, skipping %.1f%% of the "
+                 "network's work on average (%s)\n",
+                 static_cast<long long>(ps.started_late), static_cast<long long>(ps.trials),
+                 ps.started_late ? 100.0 * ps.skipped_share / static_cast<double>(ps.started_late) : 0.0,
+                 ps.caches.c_str());
   return written;
 }
 

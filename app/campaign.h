@@ -43,7 +43,20 @@ struct CampaignConfig {
   int threads = 1;   // trials side by side where the backend allows (the CPU); a GPU runs one at a time
   int batch = 256;
   NanLogits nan_logits = NanLogits::as_torch;  // how top-1/top-5 rank NaN logits
+  // Device memory (MiB) for the clean activations a trial restarts from (the golden prefix): a
+  // trial whose flips all lie in tensors first read at node k starts at the last cached position
+  // <= k. Results are bit-identical to a full run. 0: every trial runs the whole network.
+  double prefix_cache_mib = 1024;
   bool quiet = false;
+};
+
+// What the golden prefix saved in a run: trials evaluated with flips, those that started past the
+// first layer, and the sum of the shares of the network's work (0..1) those skipped.
+struct PrefixStats {
+  std::int64_t trials = 0, started_late = 0;
+  double skipped_share = 0;
+  std::size_t positions = 0, candidates = 0;  // of the last cache built: positions cached, candidates
+  std::string caches;  // per dtype: the positions and memory of its cache
 };
 
 // A flipped bit as replay lists it.
@@ -85,6 +98,8 @@ class Campaign {
   std::unique_ptr<StoredModel> faulty_model(DType dtype, double ber, std::int64_t trial) const;
 
   const std::vector<TargetSlice>& slices() const { return slices_; }
+  // The golden prefix's savings in the last run().
+  const PrefixStats& prefix_stats() const { return prefix_stats_; }
   // The flip sites of one trial over the concatenated target words (none for trial -1).
   std::vector<FlipSite> sample(DType dtype, double ber, std::int64_t trial) const;
 
@@ -99,6 +114,7 @@ class Campaign {
   Backend& backend_;
   std::string id_;
   std::vector<TargetSlice> slices_;
+  PrefixStats prefix_stats_;
 };
 
 std::string fnv1a_hex(const void* data, std::size_t size);

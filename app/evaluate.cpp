@@ -1,6 +1,7 @@
 // Whole-split evaluation with cached graphs.
 #include "app/evaluate.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <exception>
@@ -59,21 +60,104 @@ Metrics metrics_from(const MetricSums& s, std::int64_t n) {
   return m;
 }
 
-Metrics Evaluator::run(ParamStore& params, const EvalSet& data) {
-  Backend& backend = plans_.backend();
-  const ModelConfig& cfg = plans_.model();
+ModelPlan& Evaluator::plan_at(int n) {
+  bool built = false;
+  ModelPlan& p = plans_.at(n, &built);
+  if (built) {
+    // A cache built from one batch size is replayed in the plans of the others by node position.
+    const auto& nodes = p.graph.nodes();
+    if (nodes_.empty()) {
+      for (const Node& node : nodes) nodes_.push_back(node.name + "/" + op_name(node.op));
+    } else {
+      bool same = nodes.size() == nodes_.size();
+      for (std::size_t i = 0; same && i < nodes.size(); ++i) same = nodes_[i] == nodes[i].name + "/" + op_name(nodes[i].op);
+      SAFNET_CHECK(same, "the ", plans_.model().arch, " graph for batches of ", n,
+                   " has other nodes than for the other batch sizes");
+    }
+  }
+  return p;
+}
+
+ModelPlan& Evaluator::plan(const EvalSet& data) {
+  return plan_at(static_cast<int>(std::max<std::int64_t>(1, std::min<std::int64_t>(batch_, data.size()))));
+}
+
+namespace {
+
+// A view of batch [start, start + n) of the split's images.
+Tensor batch_images(const EvalSet& data, const ModelConfig& cfg, std::int64_t start, int n) {
   const std::int64_t per_image = data.images.numel() / std::max<std::int64_t>(1, data.size());
-  sums_ = backend.zeros({sizeof(MetricSums)}, DType::u8());
+  return Tensor::view_of(data.images, {n, cfg.in_channels, cfg.height, cfg.width}, DType::f32(),
+                         static_cast<std::size_t>(start * per_image) * sizeof(float));
+}
+
+Tensor batch_labels(const EvalSet& data, std::int64_t start, int n) {
+  Tensor y({n}, DType::i32());
+  std::memcpy(y.data<std::int32_t>(), data.labels.data() + start, y.nbytes());
+  return y;
+}
+
+}  // namespace
+
+PrefixCache Evaluator::cache_prefix(ParamStore& params, const EvalSet& data, std::vector<std::size_t> positions) {
+  Backend& backend = plans_.backend();
+  std::sort(positions.begin(), positions.end());
+  positions.erase(std::unique(positions.begin(), positions.end()), positions.end());
+  PrefixCache cache;
+  cache.positions_ = positions;
+  cache.values_.resize(positions.size());
   for (std::int64_t start = 0; start < data.size(); start += batch_) {
     const int n = static_cast<int>(std::min<std::int64_t>(batch_, data.size() - start));
-    ModelPlan& p = plans_.at(n);
-    const Tensor x = Tensor::view_of(data.images, {n, cfg.in_channels, cfg.height, cfg.width}, DType::f32(),
-                                     static_cast<std::size_t>(start * per_image) * sizeof(float));
-    Tensor y({n}, DType::i32());
-    std::memcpy(y.data<std::int32_t>(), data.labels.data() + start, y.nbytes());
+    ModelPlan& p = plan_at(n);
+    for (std::size_t pos : positions)
+      SAFNET_CHECK(pos > 0 && pos <= p.exec->node_count(), "prefix position ", pos, " outside (0, ",
+                   p.exec->node_count(), "]");
     p.exec->bind_params(params);
-    p.set_batch(x, y);
-    p.exec->run();
+    p.set_batch(batch_images(data, plans_.model(), start, n), batch_labels(data, start, n));
+    std::size_t done = 0;
+    for (std::size_t k = 0; k < positions.size(); ++k) {
+      p.exec->run_range(done, positions[k]);
+      done = positions[k];
+      std::vector<Tensor>& kept = cache.values_[k].emplace_back();
+      for (ValueId v : p.exec->live_across(positions[k])) {
+        const Tensor& t = p.exec->get(v);
+        Tensor& copy = kept.emplace_back(backend.zeros(t.shape(), t.dtype()));
+        backend.copy(t, copy);
+        cache.bytes_ += copy.nbytes();
+      }
+    }
+  }
+  backend.synchronize();
+  return cache;
+}
+
+Metrics Evaluator::run(ParamStore& params, const EvalSet& data) { return run_impl(params, data, nullptr, 0); }
+
+Metrics Evaluator::run_from(ParamStore& params, const EvalSet& data, const PrefixCache& cache, std::size_t k) {
+  SAFNET_CHECK(k < cache.positions_.size(), "prefix cache position ", k, " of ", cache.positions_.size());
+  return run_impl(params, data, &cache, k);
+}
+
+Metrics Evaluator::run_impl(ParamStore& params, const EvalSet& data, const PrefixCache* cache, std::size_t k) {
+  Backend& backend = plans_.backend();
+  sums_ = backend.zeros({sizeof(MetricSums)}, DType::u8());
+  std::size_t batch = 0;
+  for (std::int64_t start = 0; start < data.size(); start += batch_, ++batch) {
+    const int n = static_cast<int>(std::min<std::int64_t>(batch_, data.size() - start));
+    ModelPlan& p = plan_at(n);
+    p.exec->bind_params(params);
+    p.set_batch(batch_images(data, plans_.model(), start, n), batch_labels(data, start, n));
+    if (cache) {
+      const std::size_t pos = cache->positions_[k];
+      const std::vector<Tensor>& kept = cache->values_[k].at(batch);
+      const std::vector<ValueId> live = p.exec->live_across(pos);
+      SAFNET_CHECK(live.size() == kept.size(), "prefix cache holds ", kept.size(), " values at node ", pos, ", the plan needs ",
+                   live.size());
+      for (std::size_t i = 0; i < live.size(); ++i) backend.copy(kept[i], p.exec->get(live[i]));
+      p.exec->run_range(pos, p.exec->node_count());
+    } else {
+      p.exec->run();
+    }
     backend.accumulate_metrics(p.exec->get(p.logits), p.exec->get(p.labels), p.exec->get(p.loss), rule_, sums_);
   }
   MetricSums s;

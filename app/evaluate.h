@@ -1,5 +1,6 @@
 // Test-set evaluation of a model: top-1, top-5 and mean loss over a whole split.
 #pragma once
+#include <string>
 #include <vector>
 
 #include "data/dataset.h"
@@ -22,6 +23,24 @@ struct EvalSet {
 };
 EvalSet make_eval_set(const Dataset& data, const Normalization& norm);
 
+// The clean activations of a whole split at chosen node positions of the model's forward graph:
+// an evaluation whose parameters differ from the ones the cache was built with only in tensors
+// first read at or after a position can start there (Evaluator::run_from). Built by one
+// Evaluator, read by any Evaluator of the same model and batch size on the same backend; read-only
+// once built, so threads may share it.
+class PrefixCache {
+ public:
+  const std::vector<std::size_t>& positions() const { return positions_; }  // ascending
+  std::size_t bytes() const { return bytes_; }  // device memory the cached activations take
+
+ private:
+  friend class Evaluator;
+  std::vector<std::size_t> positions_;
+  // [position][batch]: the values of Executor::live_across(position), in its order.
+  std::vector<std::vector<std::vector<Tensor>>> values_;
+  std::size_t bytes_ = 0;
+};
+
 // Evaluates a model over whole splits, reusing one plan per batch size, and reduces the metrics
 // on the device that ran the model. Not thread-safe: one per thread.
 class Evaluator {
@@ -32,8 +51,23 @@ class Evaluator {
   // through the model's SAF as they load. They live on the backend's device; `data` on the host.
   Metrics run(ParamStore& params, const EvalSet& data);
 
+  // The plan of the first batch of `data` (node positions are the same for every batch size).
+  ModelPlan& plan(const EvalSet& data);
+  // Runs the clean model (`params`) over `data` batch by batch, node range by node range, and keeps
+  // copies of the activations live across each of `positions` (in (0, node count]).
+  PrefixCache cache_prefix(ParamStore& params, const EvalSet& data, std::vector<std::size_t> positions);
+  // run(params, data) starting at cache.positions()[k] with the cached activations: the same
+  // metrics, bit for bit, when params differ from the cache's only in tensors first read at or
+  // after that position and the kernels run with the same thread count as when it was built.
+  Metrics run_from(ParamStore& params, const EvalSet& data, const PrefixCache& cache, std::size_t k);
+
  private:
+  // The plan for a batch of n images, checked to have the node list of every other plan.
+  ModelPlan& plan_at(int n);
+  Metrics run_impl(ParamStore& params, const EvalSet& data, const PrefixCache* cache, std::size_t k);
+
   ModelPlans plans_;
+  std::vector<std::string> nodes_;  // name/op of every node, as the first plan built has them
   int batch_;
   NanLogits rule_;
   Tensor sums_;  // MetricSums on the device

@@ -18,9 +18,14 @@ void Executor::plan(const std::vector<ValueId>& outputs) {
   const auto& nodes = graph_.nodes();
   const int kForever = static_cast<int>(nodes.size());
   std::vector<int> last_use(values.size(), -1);
+  first_use_.assign(values.size(), nodes.size());
   for (std::size_t i = 0; i < nodes.size(); ++i)
-    for (ValueId v : nodes[i].in) last_use[static_cast<std::size_t>(v)] = static_cast<int>(i);
+    for (ValueId v : nodes[i].in) {
+      last_use[static_cast<std::size_t>(v)] = static_cast<int>(i);
+      first_use_[static_cast<std::size_t>(v)] = std::min(first_use_[static_cast<std::size_t>(v)], i);
+    }
   for (ValueId v : outputs) last_use[static_cast<std::size_t>(v)] = kForever;
+  last_use_ = last_use;
 
   // Greedy best fit: a node's outputs take the smallest free buffer that holds them (growing
   // the largest free one if none does); values die after their last reader.
@@ -98,19 +103,38 @@ void Executor::run() {
   }
   // The first run allocates whatever kernels cache; the second can then be recorded.
   if (graph_replay_ && runs_ > 0) {
-    recording_ = backend_.record([this] { run_nodes(); });
+    recording_ = backend_.record([this] { run_nodes(0, graph_.nodes().size()); });
     if (recording_) {
       recording_->replay();
       return;
     }
   }
-  run_nodes();
+  run_nodes(0, graph_.nodes().size());
   ++runs_;
 }
 
-void Executor::run_nodes() {
+void Executor::run_range(std::size_t begin, std::size_t end) {
+  SAFNET_CHECK(begin <= end && end <= graph_.nodes().size(), "run_range(", begin, ", ", end, ") of ",
+               graph_.nodes().size(), " nodes");
+  run_nodes(begin, end);
+}
+
+std::vector<ValueId> Executor::live_across(std::size_t pos) const {
+  std::vector<ValueId> live;
+  const auto& values = graph_.values();
+  for (std::size_t v = 0; v < values.size(); ++v)
+    if (values[v].kind == ValueKind::activation && values[v].producer >= 0 &&
+        static_cast<std::size_t>(values[v].producer) < pos && last_use_[v] >= 0 &&
+        static_cast<std::size_t>(last_use_[v]) >= pos)
+      live.push_back(static_cast<ValueId>(v));
+  return live;
+}
+
+void Executor::run_nodes(std::size_t begin, std::size_t end) {
   std::vector<Tensor*> in, out;
-  for (const Node& n : graph_.nodes()) {
+  const auto& nodes = graph_.nodes();
+  for (std::size_t i = begin; i < end; ++i) {
+    const Node& n = nodes[i];
     in.clear();
     out.clear();
     for (ValueId v : n.in) {

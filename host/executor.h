@@ -27,6 +27,17 @@ class Executor {
   void set_input(ValueId v, Tensor t) { bind(v, std::move(t)); }
 
   void run();
+  // Runs the nodes at positions [begin, end) of the graph's (topological) node list, never
+  // recorded or replayed. Equals the same positions of run() when every value in
+  // live_across(begin) holds what a full run left there.
+  void run_range(std::size_t begin, std::size_t end);
+  std::size_t node_count() const { return graph_.nodes().size(); }
+  // The first node position that reads `v`; node_count() when no node does.
+  std::size_t first_reader(ValueId v) const { return first_use_.at(static_cast<std::size_t>(v)); }
+  // The activations produced before position `pos` and read at or after it (or kept as outputs):
+  // exactly what must hold its clean contents for run_range(pos, end) to equal a full run. The
+  // plan keeps each of their buffers untouched from its producer until its last reader.
+  std::vector<ValueId> live_across(std::size_t pos) const;
   Backend& backend() const { return backend_; }
   // Where the backend can record (CUDA graphs), the second run is recorded and later runs replay
   // it; binding a tensor with different storage records afresh.
@@ -42,12 +53,14 @@ class Executor {
 
  private:
   void plan(const std::vector<ValueId>& outputs);
-  void run_nodes();
+  void run_nodes(std::size_t begin, std::size_t end);
 
   const Graph& graph_;
   Backend& backend_;
   std::vector<Tensor> tensors_;     // per value: bound tensor or view into a buffer
   std::vector<Tensor> buffers_;     // reusable activation buffers
+  std::vector<std::size_t> first_use_;  // per value: the first node reading it (or node count)
+  std::vector<int> last_use_;           // per value: the last node reading it; node count for outputs
   std::size_t peak_bytes_ = 0;
   std::size_t unplanned_bytes_ = 0;
   bool graph_replay_ = false;

@@ -1,4 +1,5 @@
 // safnet faults: a Monte Carlo fault campaign over dtypes x BERs x trials, or the replay of one trial.
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <thread>
@@ -57,7 +58,9 @@ int cmd_faults(int argc, char** argv) {
          "to --out; rerunning the same command resumes. --replay T --list-flips shows one trial's flips.\n"
          "--until-ci W stops each (dtype, BER) once the 95% CI of its mean top-1 is within +-W points\n"
          "(after --min-trials, at most --trials); the decision is made in trial order, so the file is the\n"
-         "same for any --threads and after a resume, and `safnet report` names the cells that stopped.");
+         "same for any --threads and after a resume, and `safnet report` names the cells that stopped.\n"
+         "A trial whose flips all lie in later layers starts from clean activations cached once per dtype\n"
+         "(--prefix-cache MiB; the results are bit-identical to evaluating the whole network).");
   a.opt("checkpoint", "", "checkpoint file (required)");
   add_data_flags(a, "");
   a.opt("dtype", "f32", "storage dtypes, comma separated: f32 f16 bf16 fixedM.N (fixed2.5 = Q2.5)")
@@ -76,6 +79,9 @@ int cmd_faults(int argc, char** argv) {
            "run shard k of n (trial t belongs to shard t % n; not with --until-ci); slurm or slurm/N: the Slurm "
            "array task's shard, written to OUT.shard-k-of-n.EXT")
       .opt("batch", "256", "evaluation batch size")
+      .opt("prefix-cache", "1024",
+           "MiB (on the trials' device) for the clean activations where target layers start, so a trial "
+           "recomputes only from its first faulty layer (bit-identical to a full run); 0: off")
       .opt("out", "", "results file, JSON lines (required unless --replay)")
       .opt("replay", "", "evaluate only this trial (needs one dtype and one BER)")
       .flag("list-flips", "with --replay: print every flipped bit")
@@ -116,6 +122,9 @@ int cmd_faults(int argc, char** argv) {
   const std::int64_t threads = a.integer("threads");
   if (threads < 0) fail("--threads must be >= 0");
   cfg.threads = threads > 0 ? static_cast<int>(threads) : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  cfg.prefix_cache_mib = a.number("prefix-cache");
+  if (!(cfg.prefix_cache_mib >= 0) || !std::isfinite(cfg.prefix_cache_mib))
+    fail("--prefix-cache must be a number of MiB >= 0, got ", a.str("prefix-cache"));
   cfg.quiet = a.on("quiet");
   cfg.nan_logits = parse_nan_logits(a.str("nan-logits"));
   Backend& backend = backend_from_flags(a, cfg.quiet);

@@ -5,6 +5,7 @@
 #include <omp.h>
 
 #include <cmath>
+#include <cstring>
 
 #include "host/check.h"
 #include "host/executor.h"
@@ -140,6 +141,62 @@ TEST(Executor, PlansLessMemoryThanKeepingEverything) {
   Executor ex(g, {logits});
   // Forward-only: activations die right after their readers, so the plan needs a few layers' worth.
   EXPECT_LT(ex.peak_bytes() * 5, ex.unplanned_bytes());
+}
+
+// run_range from any position, with only the values live across it holding their clean contents
+// (every other activation overwritten with NaN), gives a full run's logits and loss bit for bit.
+TEST(Executor, RunRangeFromAnyPositionWithTheLiveValuesEqualsAFullRun) {
+  omp_set_num_threads(1);
+  ModelConfig cfg;  // resnet20: residual adds keep two values live across many positions
+  cfg.height = cfg.width = 8;
+  cfg.saf.kind = SafKind::tanh;
+  ParamStore params = init_params(cfg, 5);
+  Graph g;
+  const ValueId x = g.input("images", {3, 3, 8, 8});
+  const ValueId y = g.input("labels", {3}, DType::i32());
+  const ValueId logits = build_forward(cfg, g, x, false);
+  const ValueId loss = g.softmax_ce(logits, y, 0.0f).first;
+  Executor ex(g, {logits, loss});
+  ex.bind_params(params);
+  Rng r(11);
+  Tensor xt({3, 3, 8, 8});
+  fill(xt, r, 1.0);
+  Tensor yt({3}, DType::i32());
+  for (int i = 0; i < 3; ++i) yt.data<std::int32_t>()[i] = i;
+  ex.set_input(x, xt);
+  ex.set_input(y, yt);
+  ex.run();
+  auto bytes = [](const Tensor& t) {
+    return std::vector<std::uint8_t>(static_cast<const std::uint8_t*>(t.raw()), static_cast<const std::uint8_t*>(t.raw()) + t.nbytes());
+  };
+  const auto want_logits = bytes(ex.get(logits)), want_loss = bytes(ex.get(loss));
+  const std::size_t n = ex.node_count();
+  ASSERT_EQ(n, g.nodes().size());
+  EXPECT_EQ(ex.first_reader(x), 0u);
+  ASSERT_GE(g.find("linear.weight"), 0);
+  EXPECT_EQ(ex.first_reader(g.find("linear.weight")), n - 2);  // linear, then softmax_ce
+  EXPECT_EQ(ex.first_reader(loss), n);
+  EXPECT_TRUE(ex.live_across(0).empty());
+  std::size_t most_live = 0;
+  for (std::size_t pos = 0; pos <= n; ++pos) {
+    ex.run_range(0, pos);
+    const std::vector<ValueId> live = ex.live_across(pos);
+    most_live = std::max(most_live, live.size());
+    std::vector<std::vector<std::uint8_t>> kept;
+    for (ValueId v : live) kept.push_back(bytes(ex.get(v)));
+    for (std::size_t v = 0; v < g.values().size(); ++v)
+      if (g.values()[v].kind == ValueKind::activation) {
+        Tensor& t = ex.get(static_cast<ValueId>(v));
+        std::memset(t.raw(), 0xff, t.nbytes());  // NaN in every f32
+      }
+    for (std::size_t i = 0; i < live.size(); ++i) std::memcpy(ex.get(live[i]).raw(), kept[i].data(), kept[i].size());
+    ex.run_range(pos, n);
+    EXPECT_EQ(bytes(ex.get(logits)), want_logits) << "from node " << pos << " of " << n;
+    EXPECT_EQ(bytes(ex.get(loss)), want_loss) << "from node " << pos << " of " << n;
+  }
+  EXPECT_GE(most_live, 2u);
+  EXPECT_THROW(ex.run_range(2, 1), Error);
+  EXPECT_THROW(ex.run_range(0, n + 1), Error);
 }
 
 TEST(Executor, RejectsBindingsOfTheWrongShape) {

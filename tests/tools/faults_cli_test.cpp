@@ -77,6 +77,26 @@ TEST_F(FaultsCli, SameResultsWhateverTheThreadCountAndSharding) {
   EXPECT_EQ(a, sorted(read_results(merged)));
 }
 
+// --prefix-cache 0 evaluates the whole network for every trial; the default restarts trials from
+// cached clean activations, says how much that skipped, and writes the same records.
+TEST_F(FaultsCli, PrefixCacheWritesTheSameRecordsAndSaysWhatItSkipped) {
+  const std::string off = *dir_ + "/prefix_off.jsonl", on = *dir_ + "/prefix_on.jsonl";
+  const std::string args = "faults --checkpoint " + ckpt() + " --limit 100 --dtype f32,fixed2.5 --ber 1e-5 --trials 4 --seed 3 --threads 2 ";
+  const auto a = run(args + "--prefix-cache 0 --out " + off);
+  ASSERT_EQ(a.code, 0) << a.output;
+  EXPECT_EQ(a.output.find("golden prefix"), std::string::npos) << a.output;
+  const auto b = run(args + "--out " + on);
+  ASSERT_EQ(b.code, 0) << b.output;
+  EXPECT_NE(b.output.find("trials with flips started past the first layer"), std::string::npos) << b.output;
+  auto text = [](const std::string& path) {  // NaN losses compare by their text
+    std::string out;
+    for (const TrialRecord& r : sorted(read_results(path))) out += to_json_line(r) + "\n";
+    return out;
+  };
+  EXPECT_EQ(text(off), text(on));
+  EXPECT_NE(run(args + "--prefix-cache -1 --out " + *dir_ + "/prefix_bad.jsonl").code, 0);
+}
+
 TEST_F(FaultsCli, ResumesAfterAKillWithoutLosingOrDuplicatingTrials) {
   const std::string out = *dir_ + "/killed.jsonl";
   const std::string args = "faults --checkpoint " + ckpt() + " --limit 1000 --dtype f32 --ber 1e-3 --trials 400 --seed 4 --threads 1 --quiet --out " + out;
