@@ -7,12 +7,12 @@
 
 #include <algorithm>
 #include <cmath>
-#include <filesystem>
 #include <string>
 #include <vector>
 
 #include "app/campaign.h"
 #include "models/model.h"
+#include "tests/test_dir.h"
 
 namespace safnet {
 namespace {
@@ -40,8 +40,7 @@ std::vector<std::string> run(const Checkpoint& ck, const EvalSet& set, CampaignC
                              PrefixStats* stats = nullptr) {
   cfg.prefix_cache_mib = mib;
   cfg.quiet = true;
-  const std::string path = ::testing::TempDir() + "safnet_prefix_" + std::to_string(::getpid()) + ".jsonl";
-  std::filesystem::remove(path);
+  const std::string path = (test::scratch_dir("prefix") / "results.jsonl").string();
   Campaign campaign(ck, "prefix", "cifar10", 0, set, cfg, cpu_backend());
   {
     ResultsWriter out(path, campaign.id());
@@ -53,7 +52,6 @@ std::vector<std::string> run(const Checkpoint& ck, const EvalSet& set, CampaignC
     r.seconds = 0;
     lines.push_back(to_json_line(r));
   }
-  std::filesystem::remove(path);
   std::sort(lines.begin(), lines.end());
   return lines;
 }
