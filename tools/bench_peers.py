@@ -256,9 +256,8 @@ def main():
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
-    n_images = a.limit or 10000
     print(f"\n{a.model} {a.saf}, f32 weights at BER {a.ber:g}, {a.trials} trials x {a.rounds} rounds per tool, "
-          f"{a.threads} threads, test images: {n_images if a.limit else 'all'}")
+          f"{a.threads} threads, test images: {f'the first {a.limit}' if a.limit else 'all of test_batch.bin'}")
     print("| tool | wall s per round (min / median / max) | trials/hour | safnet's speed-up | top-1 mean ± 95% CI |")
     print("| --- | ---: | ---: | ---: | ---: |")
     rate = {t: a.trials / statistics.median(times[t]) * 3600 for t in tools}
