@@ -25,11 +25,8 @@ import subprocess
 import sys
 import tempfile
 import time
-
-try:
-    import numpy as np  # Debian's python3-numpy, which python3-torch brings; only the weight statistics need it
-except ImportError:
-    np = None
+import array
+import math
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tools"))
@@ -231,8 +228,12 @@ def main():
 
 # The read weight tau(raw) of each SAF, and the largest value it can take (a flipped exponent bit
 # drives the raw weight towards it).
-TAU = {"none": (lambda w: w, float("inf")), "tanh": (np.tanh, 1.0), "tanh_c": (lambda w: np.tanh(0.5 * w), 1.0),
-       "softsign": (lambda w: w / (1 + np.abs(w)), 1.0), "arctan": (np.arctan, np.pi / 2)} if np else {}
+TAU = {"none": (lambda w: w, math.inf), "tanh": (math.tanh, 1.0), "tanh_c": (lambda w: math.tanh(0.5 * w), 1.0),
+       "softsign": (lambda w: w / (1 + abs(w)), 1.0), "arctan": (math.atan, math.pi / 2)}
+
+
+def quantile(sorted_values, q):
+    return sorted_values[min(len(sorted_values) - 1, int(q * len(sorted_values)))]
 
 
 def weight_section(models):
@@ -248,14 +249,16 @@ def weight_section(models):
     for saf, ck, _ in models:
         if not os.path.exists(ck):
             continue
-        raw = [np.frombuffer(b, dtype=np.float32) for name, (dt, shape, b) in torch_campaign.read_safetensors(ck).items()
-               if name.endswith(".weight") and dt == "F32" and len(shape) in (2, 4)]
-        w = np.abs(np.concatenate(raw))
+        w = array.array("f")
+        for name, (dt, shape, b) in torch_campaign.read_safetensors(ck).items():
+            if name.endswith(".weight") and dt == "F32" and len(shape) in (2, 4):
+                w.frombytes(b)  # little-endian f32, as safetensors stores it (and x86 reads it)
         tau, bound = TAU[saf]
-        read = np.abs(tau(w))
-        med = float(np.median(read))
-        lines.append(f"| {SAF_NAME[saf]} | {w.size:,} | {np.median(w):.4f} | {w.max():.3f} | {med:.4f} | "
-                     f"{np.percentile(read, 99):.4f} | {'unbounded' if bound == float('inf') else f'{bound / med:.0f}x'} |")
+        raw = sorted(abs(v) for v in w)
+        read = sorted(abs(tau(v)) for v in w)
+        med = quantile(read, 0.5)
+        lines.append(f"| {SAF_NAME[saf]} | {len(w):,} | {quantile(raw, 0.5):.4f} | {raw[-1]:.3f} | {med:.4f} | "
+                     f"{quantile(read, 0.99):.4f} | {'unbounded' if bound == math.inf else f'{bound / med:.0f}x'} |")
     return lines + [""]
 
 
@@ -326,7 +329,7 @@ def write_page(a, cells, missing, models):
                              f"[{float(r['top1_ci95_lo']):.2f}, {float(r['top1_ci95_hi']):.2f}] | {r['trials']} | "
                              f"{float(r['flips_mean']):.1f} | {nonfinite(r)} |")
         lines.append("")
-    if models and np:
+    if models:
         lines += weight_section(models) + per_layer_section(models)
     sweeps = sorted(os.path.join(a.out, "cifar10", f) for f in os.listdir(os.path.join(a.out, "cifar10"))
                     if f.startswith("sweep-") and f.endswith(".jsonl")) if os.path.isdir(os.path.join(a.out, "cifar10")) else []
