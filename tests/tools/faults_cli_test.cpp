@@ -222,7 +222,8 @@ class UntilCi : public FaultsCli {
     *full_ = sorted(read_results(path));
     // W: the half-width of the first cell at n = 12, so it stops at 12 or earlier.
     std::vector<double> top1;
-    for (const TrialRecord& r : cells(*full_).begin()->second)
+    const auto by_dtype = cells(*full_);  // named: the loop below runs over one of its members
+    for (const TrialRecord& r : by_dtype.begin()->second)
       if (top1.size() < 12) top1.push_back(r.top1);
     w_ = ci95_half_width(top1);
   }
