@@ -61,19 +61,7 @@ def load_model(a):
     import torch_campaign
     import torch_reference as ref
     torch.set_num_threads(a.threads)
-    model = ref.ResNet(int(a.model[6:]), a.saf)
-    tensors = torch_campaign.read_safetensors(a.checkpoint)
-    state = model.state_dict()
-    for name, t in state.items():
-        if name.endswith("num_batches_tracked"):
-            continue
-        if name not in tensors:
-            sys.exit(f"bench_peers: {a.checkpoint}: no tensor '{name}' (is it a {a.model}?)")
-        dtype, shape, raw = tensors[name]
-        if dtype != "F32" or list(shape) != list(t.shape):
-            sys.exit(f"bench_peers: {a.checkpoint}: '{name}' is {dtype} {shape}, want F32 {list(t.shape)}")
-        t.copy_(torch.frombuffer(bytearray(raw), dtype=torch.float32).reshape(t.shape))
-    model.load_state_dict(state)
+    model = torch_campaign.load_resnet(a.checkpoint, a.model, a.saf, "bench_peers")
     model.eval()
     x, y = ref.read_cifar([os.path.join(a.data, "test_batch.bin")], a.limit)
     return model, x, y

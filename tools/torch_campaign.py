@@ -38,6 +38,27 @@ def read_safetensors(path):
     return out
 
 
+def load_resnet(checkpoint, model_name, saf, who):
+    """torch_reference's CIFAR ResNet with a safnet checkpoint's f32 tensors; exits naming the file."""
+    import torch
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import torch_reference as ref
+    model = ref.ResNet(int(model_name[6:]), saf)
+    tensors = read_safetensors(checkpoint)
+    state = model.state_dict()
+    for name, t in state.items():
+        if name.endswith("num_batches_tracked"):
+            continue
+        if name not in tensors:
+            sys.exit(f"{who}: {checkpoint}: no tensor '{name}' (is it a {model_name}?)")
+        dtype, shape, raw = tensors[name]
+        if dtype != "F32" or list(shape) != list(t.shape):
+            sys.exit(f"{who}: {checkpoint}: '{name}' is {dtype} {shape}, want F32 {list(t.shape)}")
+        t.copy_(torch.frombuffer(bytearray(raw), dtype=torch.float32).reshape(t.shape))
+    model.load_state_dict(state)
+    return model
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--checkpoint", required=True)
@@ -70,19 +91,7 @@ def main():
         p.error(f"--device {a.device}: this PyTorch sees no CUDA GPU")
     device = torch.device(a.device)
 
-    model = ref.ResNet(int(a.model[6:]), a.saf)
-    tensors = read_safetensors(a.checkpoint)
-    state = model.state_dict()
-    for name, t in state.items():
-        if name.endswith("num_batches_tracked"):
-            continue
-        if name not in tensors:
-            sys.exit(f"torch_campaign: {a.checkpoint}: no tensor '{name}' (is it a {a.model}?)")
-        dtype, shape, raw = tensors[name]
-        if dtype != "F32" or list(shape) != list(t.shape):
-            sys.exit(f"torch_campaign: {a.checkpoint}: '{name}' is {dtype} {shape}, want F32 {list(t.shape)}")
-        t.copy_(torch.frombuffer(bytearray(raw), dtype=torch.float32).reshape(t.shape))
-    model.load_state_dict(state)
+    model = load_resnet(a.checkpoint, a.model, a.saf, "torch_campaign")
     model.to(device).eval()
     targets = [m.weight for m in model.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))]
     bits = [32 * w.numel() for w in targets]
