@@ -76,6 +76,8 @@ class Backend {
   virtual bool parallel_callers() const { return false; }
   // Whether augment_batch runs here.
   virtual bool augments_on_device() const { return false; }
+  // Whether run_node takes Op::conv2d_bn (the fused eval-mode epilogue, host/fusion.h).
+  virtual bool fuses_conv_epilogues() const { return false; }
 
   // out (f32, same element count) = the values of `stored` (f32, f16, bf16 or fixed words), on this
   // device: how fault targets that no weight view reads (biases, batch norm) are decoded.

@@ -15,6 +15,7 @@ const char* op_name(Op op) {
     case Op::linear_bwd_weight: return "linear_bwd_weight";
     case Op::batchnorm_train: return "batchnorm_train";
     case Op::batchnorm_eval: return "batchnorm_eval";
+    case Op::conv2d_bn: return "conv2d_bn";
     case Op::batchnorm_bwd: return "batchnorm_bwd";
     case Op::relu: return "relu";
     case Op::relu_bwd: return "relu_bwd";

@@ -47,6 +47,9 @@ enum class Op {
   maxpool, maxpool_bwd,
   reshape,
   softmax_ce, softmax_ce_bwd,
+  // conv2d -> batchnorm_eval [-> add] [-> relu] as one node, in: x, w, gamma, beta, running_mean,
+  // running_var [, residual]; formed by the executor (host/fusion.h), never by Graph's builders.
+  conv2d_bn,
 };
 const char* op_name(Op op);
 
@@ -59,6 +62,8 @@ struct OpAttrs {
   float eps = 1e-5f;       // batch norm
   float momentum = 0.1f;   // batch norm running-average factor
   float smoothing = 0.0f;  // label smoothing of softmax_ce
+  bool relu = false;            // conv2d_bn: ReLU last
+  bool residual_first = false;  // conv2d_bn: the add reads the residual as its first operand
 };
 
 struct Node {

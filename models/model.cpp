@@ -35,9 +35,10 @@ ValueId resnet_cifar(NetBuilder& b, ValueId x, const ModelConfig& cfg, const Saf
     for (int i = 0; i < blocks; ++i) {
       const int stride = (stage > 0 && i == 0) ? 2 : 1;
       const std::string p = "layer" + std::to_string(stage + 1) + "." + std::to_string(i);
+      // The shortcut first: conv2 -> bn2 -> add -> relu2 then runs as one fused step (host/fusion.h).
+      const ValueId shortcut = (stride != 1 || in_planes != planes) ? g.shortcut_a(h, stride, planes, p + ".shortcut") : h;
       ValueId y = g.relu(b.batchnorm(b.conv(h, planes, 3, stride, 1, cfg.saf, p + ".conv1"), p + ".bn1"), p + ".relu1");
       y = b.batchnorm(b.conv(y, planes, 3, 1, 1, cfg.saf, p + ".conv2"), p + ".bn2");
-      const ValueId shortcut = (stride != 1 || in_planes != planes) ? g.shortcut_a(h, stride, planes, p + ".shortcut") : h;
       h = g.relu(g.add(y, shortcut, p + ".add"), p + ".relu2");
       in_planes = planes;
     }

@@ -42,6 +42,21 @@ void run_node(const Node& n, const std::vector<Tensor*>& in, const std::vector<T
     case Op::conv2d:
       conv2d_forward(conv_geom(n, in[0]->shape(), in[1]->shape()), cF(in[0]), load_weight(n, *in[1]), F(out[0]));
       return;
+    case Op::conv2d_bn: {  // in: x, w, gamma, beta, running_mean, running_var [, residual]
+      const ConvGeom g = conv_geom(n, in[0]->shape(), in[1]->shape());
+      thread_local std::vector<float> scale;
+      scale.resize(static_cast<std::size_t>(g.k));
+      for (int k = 0; k < g.k; ++k) scale[k] = bn_eval_scale(cF(in[2])[k], cF(in[5])[k], n.attrs.eps);
+      ConvEpilogue e;
+      e.scale = scale.data();
+      e.mean = cF(in[4]);
+      e.shift = cF(in[3]);
+      e.residual = in.size() > 6 ? cF(in[6]) : nullptr;
+      e.residual_first = n.attrs.residual_first;
+      e.relu = n.attrs.relu;
+      conv2d_forward(g, cF(in[0]), load_weight(n, *in[1]), F(out[0]), &e);
+      return;
+    }
     case Op::conv2d_bwd_data:  // in: dy, w
       conv2d_backward_data(conv_geom(n, out[0]->shape(), in[1]->shape()), cF(in[0]), load_weight(n, *in[1]),
                            F(out[0]));

@@ -17,6 +17,7 @@ class CpuBackend final : public Backend {
   void copy(const Tensor& src, Tensor& dst) override;
   void synchronize() override {}
   bool parallel_callers() const override { return true; }
+  bool fuses_conv_epilogues() const override { return true; }
   void run_node(const Node& node, const std::vector<Tensor*>& in, const std::vector<Tensor*>& out) override {
     cpu::run_node(node, in, out);
   }

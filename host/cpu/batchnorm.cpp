@@ -72,7 +72,7 @@ void batchnorm_forward_eval(const BnGeom& g, const float* x, const float* gamma,
   for (long pl = 0; pl < planes; ++pl) {
     const int c = static_cast<int>(pl % g.c);
     const float mu = running_mean[c];
-    const float scale = gamma[c] * static_cast<float>(1.0 / std::sqrt(static_cast<double>(running_var[c]) + eps));
+    const float scale = bn_eval_scale(gamma[c], running_var[c], eps);
     const float shift = beta[c];
     const float* p = x + pl * g.hw;
     float* q = y + pl * g.hw;

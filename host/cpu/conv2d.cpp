@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "host/check.h"
+#include "host/cpu/conv_epilogue.h"
 #include "host/cpu/cpu_features.h"
 #include "host/cpu/conv_tiles.h"
 #include "host/cpu/gemm.h"
@@ -82,18 +83,27 @@ int images_per_gemm(const ConvGeom& g, const Dims& d) {
   return std::min(g.n, (kMinGemmCols + d.ohw - 1) / d.ohw);
 }
 
+// Image n's outputs at pixels [p0, p0 + cols) of every channel, in yn (K, OH*OW), through the
+// epilogue (nothing when it is null).
+void apply_epilogue(const ConvEpilogue* e, const ConvGeom& g, const Dims& d, int n, long p0, long cols, float* yn) {
+  if (e) apply_conv_epilogue(*e, g.k, d.ohw, e->residual ? e->residual + n * d.y_stride : nullptr, p0, cols, yn);
+}
+
 // y (N, K, OH, OW) for images [n0, n0 + count), whole images side by side in one GEMM.
-void forward_group(const ConvGeom& g, const Dims& d, const float* x, const float* w, float* y, int n0, int count) {
+void forward_group(const ConvGeom& g, const Dims& d, const float* x, const float* w, float* y, int n0, int count,
+                   const ConvEpilogue* e) {
   const long cols = static_cast<long>(count) * d.ohw;
   float* col = thread_scratch(static_cast<std::size_t>(d.crs) * cols);   // (C*R*S, count * OH*OW)
   float* out = thread_scratch(static_cast<std::size_t>(g.k) * cols, 1);  // (K, count * OH*OW)
   for (int i = 0; i < count; ++i) im2col(g, x + (n0 + i) * d.x_stride, 0, g.oh(), col + i * d.ohw, cols);
   sgemm(false, false, g.k, static_cast<int>(cols), d.crs, 1.0f, w, d.crs, col,
               static_cast<int>(cols), 0.0f, out, static_cast<int>(cols));
-  for (int i = 0; i < count; ++i)
+  for (int i = 0; i < count; ++i) {
     for (int k = 0; k < g.k; ++k)
       std::memcpy(y + (n0 + i) * d.y_stride + static_cast<long>(k) * d.ohw, out + k * cols + i * d.ohw,
                   sizeof(float) * static_cast<std::size_t>(d.ohw));
+    apply_epilogue(e, g, d, n0 + i, 0, d.ohw, y + (n0 + i) * d.y_stride);
+  }
 }
 
 // Terms per output above which the blocked kernel is not used: its panel (C*R*S, 16) then
@@ -109,8 +119,10 @@ bool use_panels(const ConvGeom& g) {
          plane < (1L << 30);
 }
 
-// y (N, K, OH, OW) = conv(x, w) by panels of output pixels, every channel of a panel at once.
-void forward_panels(const ConvGeom& g, const float* x, const float* w, float* y) {
+// y (N, K, OH, OW) = conv(x, w) by panels of output pixels, every channel of a panel at once; each
+// image through the epilogue while it is in L2 (per panel, the residual's K rows would be K
+// streams of one cache line each, which the prefetchers do not follow: slower than an unfused add).
+void forward_panels(const ConvGeom& g, const float* x, const float* w, float* y, const ConvEpilogue* e) {
   const Dims d = dims(g);
   const std::vector<float> wp = pack_weights(g.k, d.crs, w);  // (tiles, C*R*S, kTileRows)
   const int tiles = tile_count(g.k);
@@ -126,28 +138,29 @@ void forward_panels(const ConvGeom& g, const float* x, const float* w, float* y)
       const int cols = std::min(kPanelPixels, d.ohw - p0);
       if (groups) {
         panel_by_groups(g, wp.data(), xp, taps.empty() ? nullptr : taps.data(), p0, cols, panel, yn, d.ohw);
-        continue;
-      }
-      im2col_panel(g, xp, p0, panel);
-      for (int t = 0; t < tiles; ++t) {
-        const int m0 = tile_start(g.k, t), m1 = tile_start(g.k, t + 1);
-        run_tile(m1 - m0, d.crs, wp.data() + static_cast<std::size_t>(t) * d.crs * kTileRows, panel,
-                 yn + static_cast<long>(m0) * d.ohw + p0, d.ohw, cols);
+      } else {
+        im2col_panel(g, xp, p0, panel);
+        for (int t = 0; t < tiles; ++t) {
+          const int m0 = tile_start(g.k, t), m1 = tile_start(g.k, t + 1);
+          run_tile(m1 - m0, d.crs, wp.data() + static_cast<std::size_t>(t) * d.crs * kTileRows, panel,
+                   yn + static_cast<long>(m0) * d.ohw + p0, d.ohw, cols);
+        }
       }
     }
+    apply_epilogue(e, g, d, n, 0, d.ohw, yn);
   }
 }
 
-// y (N, K, OH, OW) = conv(x, w) for a checked geometry.
-void forward_gemm(const ConvGeom& g, const float* x, const float* w, float* y) {
-  if (use_panels(g)) return forward_panels(g, x, w, y);
+// y (N, K, OH, OW) = conv(x, w) for a checked geometry, then the epilogue (null: none).
+void forward_gemm(const ConvGeom& g, const float* x, const float* w, float* y, const ConvEpilogue* e) {
+  if (use_panels(g)) return forward_panels(g, x, w, y, e);
   const Dims d = dims(g);
   const int oh = g.oh();
   const int per = images_per_gemm(g, d);
   if (per > 1) {
     const int groups = (g.n + per - 1) / per;
 #pragma omp parallel for schedule(static)
-    for (int gi = 0; gi < groups; ++gi) forward_group(g, d, x, w, y, gi * per, std::min(per, g.n - gi * per));
+    for (int gi = 0; gi < groups; ++gi) forward_group(g, d, x, w, y, gi * per, std::min(per, g.n - gi * per), e);
     return;
   }
 #pragma omp parallel for schedule(static)
@@ -158,6 +171,7 @@ void forward_gemm(const ConvGeom& g, const float* x, const float* w, float* y) {
       const float* col = band_cols(g, d, x + n * d.x_stride, y0, y1, &ld);
       sgemm(false, false, g.k, (y1 - y0) * d.ow, d.crs, 1.0f, w, d.crs, col, ld,
                   0.0f, y + n * d.y_stride + static_cast<long>(y0) * d.ow, d.ohw);
+      apply_epilogue(e, g, d, n, static_cast<long>(y0) * d.ow, static_cast<long>(y1 - y0) * d.ow, y + n * d.y_stride);
     }
   }
 }
@@ -243,10 +257,10 @@ bool backward_data_as_forward(const ConvGeom& g) {
 
 }  // namespace
 
-void conv2d_forward(const ConvGeom& g, const float* x, const float* w, float* y) {
+void conv2d_forward(const ConvGeom& g, const float* x, const float* w, float* y, const ConvEpilogue* epilogue) {
   check_geom(g, "conv2d_forward");
   blas_use_calling_thread();
-  forward_gemm(g, x, w, y);
+  forward_gemm(g, x, w, y, epilogue);
 }
 
 void conv2d_backward_data(const ConvGeom& g, const float* dy, const float* w, float* dx) {
@@ -260,7 +274,7 @@ void conv2d_backward_data(const ConvGeom& g, const float* dy, const float* w, fl
       for (int c = 0; c < g.c; ++c)
         for (int i = 0; i < rs; ++i)
           wt[(static_cast<long>(c) * g.k + k) * rs + i] = w[(static_cast<long>(k) * g.c + c) * rs + (rs - 1 - i)];
-    forward_gemm(t, dy, wt, dx);
+    forward_gemm(t, dy, wt, dx, nullptr);
     return;
   }
   const Dims d = dims(g);

@@ -3,6 +3,7 @@
 // twin in tests/cpu and its backward is checked against float64 central differences.
 // Buffers are annotated with their shapes. Outputs are overwritten, never accumulated into.
 #pragma once
+#include <cmath>
 #include <cstdint>
 
 #include "cuda/geometry.h"
@@ -16,8 +17,26 @@ using ::safnet::BnGeom;
 using ::safnet::ConvGeom;
 using ::safnet::PoolGeom;
 
-// y (N, K, OH, OW) = conv(x (N, C, H, W), w (K, C, R, S)); no bias.
-void conv2d_forward(const ConvGeom& g, const float* x, const float* w, float* y);
+// What conv2d_forward applies to its sums as it stores them: eval-mode batch norm, then a
+// residual add, then ReLU, each computed as its own op computes it, so the result equals
+// conv2d -> batchnorm_eval -> add -> relu bit for bit while the outputs are still in cache.
+struct ConvEpilogue {
+  const float* scale = nullptr;     // (K) bn_eval_scale of each channel
+  const float* mean = nullptr;      // (K) running mean
+  const float* shift = nullptr;     // (K) beta
+  const float* residual = nullptr;  // (N, K, OH, OW) added after the norm; null: none
+  bool residual_first = false;      // the add reads the residual as its first operand
+  bool relu = false;
+};
+
+// gamma / sqrt(running_var + eps): how eval-mode batch norm scales a channel.
+inline float bn_eval_scale(float gamma, float var, float eps) {
+  return gamma * static_cast<float>(1.0 / std::sqrt(static_cast<double>(var) + eps));
+}
+
+// y (N, K, OH, OW) = conv(x (N, C, H, W), w (K, C, R, S)); no bias; then the epilogue, if any.
+void conv2d_forward(const ConvGeom& g, const float* x, const float* w, float* y,
+                    const ConvEpilogue* epilogue = nullptr);
 // dx (N, C, H, W) from dy (N, K, OH, OW), w (K, C, R, S).
 void conv2d_backward_data(const ConvGeom& g, const float* dy, const float* w, float* dx);
 // dw (K, C, R, S) from x (N, C, H, W), dy (N, K, OH, OW). Sums over the batch in a fixed

@@ -370,6 +370,7 @@ void CudaBackend::run_node(const Node& n, const std::vector<Tensor*>& in, const 
       k::softmax_ce_backward(i(ls[0]), i(ls[1]), cF(in[0]), I32(in[1]), n.attrs.smoothing, 1.0f, F(out[0]), s);
       return;
     }
+    case Op::conv2d_bn: break;  // fuses_conv_epilogues() is false: never sent here
   }
   fail(n.name, ": the CUDA backend has no kernel for ", op_name(n.op));
 }
