@@ -24,7 +24,8 @@ __device__ float im2col_at(const ConvGeom& g, const float* x, int crs, int col) 
 }
 
 // Forward: y[n, k, oy, ox] = sum over (c, r, s) of tau(w[k, c, r, s]) x[n, c, oy*st - pad + r, ox*st - pad + s].
-// M = K, N = N*OH*OW, K = C*R*S.
+// M = K, N = N*OH*OW, K = C*R*S. With kFused, each output goes through the epilogue as it is stored.
+template <bool kFused>
 struct ConvForward {
   static constexpr bool kAKFast = true;   // w rows are contiguous in (c, r, s)
   static constexpr bool kBKFast = false;  // x is contiguous along output columns
@@ -35,9 +36,18 @@ struct ConvForward {
   float* y;
   __device__ float a(int m, int k) const { return load_weight(w, static_cast<std::int64_t>(m) * K + k); }
   __device__ float b(int k, int col) const { return im2col_at(g, x, k, col); }
+  ConvEpilogue e;
   __device__ void store(int m, int col, float v) const {
     const int ohw = g.oh() * g.ow();
-    y[(static_cast<std::int64_t>(col / ohw) * g.k + m) * ohw + col % ohw] = v;
+    const std::int64_t i = (static_cast<std::int64_t>(col / ohw) * g.k + m) * ohw + col % ohw;
+    if constexpr (kFused) {
+      const float scale =
+          e.gamma[m] * static_cast<float>(1.0 / sqrt(static_cast<double>(e.var[m]) + static_cast<double>(e.eps)));
+      v = (v - e.mean[m]) * scale + e.beta[m];
+      if (e.residual) v = e.residual_first ? e.residual[i] + v : v + e.residual[i];
+      if (e.relu) v = v < 0.0f ? 0.0f : v;  // NaN stays, as in relu_forward
+    }
+    y[i] = v;
   }
 };
 
@@ -114,7 +124,16 @@ void check_geom(const ConvGeom& g, const char* op) {
 void conv2d_forward(const ConvGeom& g, const float* x, const WeightView& w, float* y, cudaStream_t s) {
   check_geom(g, "conv2d_forward");
   check_weight_storage(w.storage, "conv2d_forward");
-  const ConvForward p{g.k, g.n * g.oh() * g.ow(), g.c * g.r * g.s, g, x, w, y};
+  const ConvForward<false> p{g.k, g.n * g.oh() * g.ow(), g.c * g.r * g.s, g, x, w, y, {}};
+  launch_tiled_gemm<DefaultTile>(p, s);
+}
+
+void conv2d_forward_fused(const ConvGeom& g, const float* x, const WeightView& w, const ConvEpilogue& e, float* y,
+                          cudaStream_t s) {
+  check_geom(g, "conv2d_forward_fused");
+  check_weight_storage(w.storage, "conv2d_forward_fused");
+  if (!e.gamma || !e.beta || !e.mean || !e.var) arg_fail("cuda/kernels/conv2d.cu: conv2d_forward_fused: no batch norm");
+  const ConvForward<true> p{g.k, g.n * g.oh() * g.ow(), g.c * g.r * g.s, g, x, w, y, e};
   launch_tiled_gemm<DefaultTile>(p, s);
 }
 

@@ -12,6 +12,22 @@ using ::safnet::ConvGeom;
 
 // y (N, K, OH, OW) = conv(x (N, C, H, W), tau(dequant(w.raw (K, C, R, S)))); no bias.
 void conv2d_forward(const ConvGeom& g, const float* x, const WeightView& w, float* y, cudaStream_t s);
+
+// What conv2d_forward_fused applies to each output as it stores it (the executor's conv2d_bn,
+// host/fusion.h): eval-mode batch norm (scale gamma / sqrt(var + eps) as batchnorm_forward_eval
+// takes it, hoisted out of each thread's row), then the residual add, then ReLU.
+struct ConvEpilogue {
+  const float* gamma = nullptr;     // (K)
+  const float* beta = nullptr;      // (K)
+  const float* mean = nullptr;      // (K) running mean
+  const float* var = nullptr;       // (K) running var
+  float eps = 1e-5f;
+  const float* residual = nullptr;  // (N, K, OH, OW) or null
+  bool residual_first = false;      // the add reads the residual as its first operand
+  bool relu = false;
+};
+void conv2d_forward_fused(const ConvGeom& g, const float* x, const WeightView& w, const ConvEpilogue& e, float* y,
+                          cudaStream_t s);
 // dx (N, C, H, W) from dy (N, K, OH, OW) and tau(dequant(w.raw (K, C, R, S))).
 void conv2d_backward_data(const ConvGeom& g, const float* dy, const WeightView& w, float* dx, cudaStream_t s);
 // dw (K, C, R, S) = (sum over the batch of dy x) * tau'(e.raw), the gradient of the raw weights

@@ -93,6 +93,7 @@ class CudaBackend final : public Backend {
   std::size_t peak_bytes() const override { return alloc_->peak_bytes(); }
 
   bool augments_on_device() const override { return true; }
+  bool fuses_conv_epilogues() const override { return true; }
 
   void dequantize(const Tensor& stored, Tensor& out) override {
     SAFNET_CHECK(stored.numel() == out.numel() && out.dtype() == DType::f32(), "dequantize shapes");
@@ -370,7 +371,20 @@ void CudaBackend::run_node(const Node& n, const std::vector<Tensor*>& in, const 
       k::softmax_ce_backward(i(ls[0]), i(ls[1]), cF(in[0]), I32(in[1]), n.attrs.smoothing, 1.0f, F(out[0]), s);
       return;
     }
-    case Op::conv2d_bn: break;  // fuses_conv_epilogues() is false: never sent here
+    case Op::conv2d_bn: {  // in: x, w, gamma, beta, running_mean, running_var [, residual]
+      k::ConvEpilogue e;
+      e.gamma = cF(in[2]);
+      e.beta = cF(in[3]);
+      e.mean = cF(in[4]);
+      e.var = cF(in[5]);
+      e.eps = n.attrs.eps;
+      e.residual = in.size() > 6 ? cF(in[6]) : nullptr;
+      e.residual_first = n.attrs.residual_first;
+      e.relu = n.attrs.relu;
+      k::conv2d_forward_fused(conv_geom(n, in[0]->shape(), in[1]->shape()), cF(in[0]), weight_view(n, *in[1]), e,
+                              F(out[0]), s);
+      return;
+    }
   }
   fail(n.name, ": the CUDA backend has no kernel for ", op_name(n.op));
 }

@@ -167,6 +167,48 @@ TEST_P(DeviceBackend, StoredWeightsEvaluateLikeTheCpu) {
   }
 }
 
+// Evaluation graphs run their conv -> bn [-> add] [-> relu] chains fused on the device
+// (conv2d_forward_fused): equal to the CPU's separate ops within the float tolerance, in every
+// epilogue form (ResNet-18's downsampling blocks add the residual as the first operand), and equal
+// to the device's own unfused run within the same tolerance.
+TEST_P(DeviceBackend, FusedEpiloguesEvaluateLikeTheCpu) {
+  for (const auto& [arch, hw] : std::vector<std::pair<std::string, int>>{{"resnet20", 12}, {"resnet18", 32}}) {
+    ModelConfig cfg;
+    cfg.arch = arch;
+    cfg.height = cfg.width = hw;
+    cfg.saf.kind = SafKind::tanh;
+    Step s;
+    build_step(cfg, 2, false, s);
+    ParamStore params = init_params(cfg, 13);
+    std::mt19937_64 r(14);
+    std::normal_distribution<float> z(0.0f, 0.3f);
+    for (ParamInfo& p : params.all())  // no epilogue the identity: random statistics, positive variances
+      for (std::int64_t i = 0; i < p.value.numel(); ++i) {
+        const float v = z(r);
+        p.value.data<float>()[i] = p.role == ParamRole::bn_running_var ? 0.5f + std::fabs(v) : v;
+      }
+    ParamStore on_dev = params_on(dev(), params.clone());
+    const Tensor x = random_tensor({2, 3, hw, hw}, 3);
+    Executor ec(s.g, {s.logits}, cpu_backend(), /*fuse=*/false);
+    Executor fused(s.g, {s.logits}, dev()), plain(s.g, {s.logits}, dev(), /*fuse=*/false);
+    EXPECT_GE(fused.fused_steps(), 19u) << arch;
+    Tensor y({2}, DType::i32());
+    y.data<std::int32_t>()[0] = 1;
+    y.data<std::int32_t>()[1] = 7;
+    ec.bind_params(params);
+    ec.set_input(s.x, x);
+    ec.set_input(s.y, y);
+    ec.run();
+    for (Executor* e : {&fused, &plain}) {
+      e->bind_params(on_dev);
+      e->set_input(s.x, dev().to_device(x));
+      e->set_input(s.y, dev().to_device(y));
+      e->run();
+      expect_close(ec.get(s.logits), e->get(s.logits), arch + (e == &fused ? " fused" : " unfused") + " logits");
+    }
+  }
+}
+
 TEST_P(DeviceBackend, GraphReplayFollowsInputsAndRebinding) {
   ModelConfig cfg;
   cfg.arch = "mlp";
