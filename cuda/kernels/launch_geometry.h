@@ -1,7 +1,8 @@
-// Launch geometry of the split-K weight gradients: how many partitions a reduction is cut into
-// (from the shape alone, never from timing, so a result is the same bits run to run), the blocks
-// that launches, how many waves those fill on the card the rules are sized for, and the workspace
-// the partial sums need. Host code only: the launchers plan with it.
+// Launch geometry of the split-K weight gradients and the multi-block batch norm: how many
+// partitions a reduction is cut into (from the shape alone, never from timing, so a result is the
+// same bits run to run), the blocks that launches, how many waves those fill on the card the rules
+// are sized for, and the workspace the partial sums need. Host code only: the launchers plan with
+// it, and tests/sim/launch_geometry_test.cpp prints the table of docs/BENCHMARKS.md from it.
 #pragma once
 #include <algorithm>
 #include <cstddef>
@@ -76,6 +77,57 @@ inline SplitKPlan plan_splitk(std::int64_t m, std::int64_t n, std::int64_t k, in
   p.k_per_part = static_cast<int>(per * bk);
   p.reduce_lanes = std::min(p.parts, kSplitKReduceLanes);
   return p;
+}
+
+// ---- batch norm (cuda/kernels/batchnorm.cu) ---------------------------------------------------
+
+inline constexpr int kBnThreads = 256;
+// A block of the statistics and backward sums gets at least 4 values per thread, so that a
+// thread's loads overlap and the block trees stay a small part of a block's work. (At 1 value per
+// thread ResNet-20's batch norms would reach 2 waves too, but the threads to simulate, and so the
+// simulator's time for a training step, would grow by about 2.5 times.)
+inline constexpr int kBnMinValuesPerThread = 4;
+
+// Each channel's N*HW values cut into `parts` runs of `per_part` consecutive values (i = n HW + hw;
+// the last run may be shorter, none is empty), one block of kBnThreads each: C * parts blocks.
+struct BnPlan {
+  int c = 0;
+  std::int64_t count = 0;  // N * HW
+  int parts = 1;
+  int per_part = 0;
+
+  std::int64_t blocks() const { return std::int64_t{c} * parts; }
+  // Partial sums, two doubles per (channel, partition).
+  std::size_t workspace_bytes() const { return 2 * static_cast<std::size_t>(blocks()) * sizeof(double); }
+};
+
+inline BnPlan plan_batchnorm(int n, int c, int hw) {
+  BnPlan p;
+  p.c = c;
+  p.count = std::int64_t{n} * hw;
+  const std::int64_t most = std::max<std::int64_t>(1, p.count / (kBnThreads * kBnMinValuesPerThread));
+  const std::int64_t want = std::min(ceil_div(kTargetWaves * wave_blocks(kBnThreads), c), most);
+  const std::int64_t per = ceil_div(p.count, want);
+  p.parts = static_cast<int>(ceil_div(p.count, per));
+  p.per_part = static_cast<int>(per);
+  return p;
+}
+
+// Evaluation: block (x, c, n) normalises values x * threads ... of plane (n, c); threads is HW
+// rounded up to a warp, at most 256; n runs over min(N, 65535) blocks, striding beyond.
+struct BnEvalGrid {
+  int threads = 0;
+  std::int64_t x = 0, y = 0, z = 0;
+  std::int64_t blocks() const { return x * y * z; }
+};
+
+inline BnEvalGrid plan_batchnorm_eval(int n, int c, int hw) {
+  BnEvalGrid gr;
+  gr.threads = static_cast<int>(std::min<std::int64_t>(256, ceil_div(hw, 32) * 32));
+  gr.x = ceil_div(hw, gr.threads);
+  gr.y = c;
+  gr.z = std::min(n, 65535);
+  return gr;
 }
 
 }  // namespace safnet::cuda

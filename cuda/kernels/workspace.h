@@ -1,6 +1,6 @@
-// Device scratch for the partial sums of the split-K weight gradients. The caller owns it (the CUDA
-// backend keeps one, grown before any capture), so no launcher allocates inside a CUDA-graph
-// capture; each op says how many bytes it needs (its *_plan(...).workspace_bytes()).
+// Device scratch for the partial sums of the split-K weight gradients and of batch norm. The caller
+// owns it (the CUDA backend keeps one, grown before any capture), so no launcher allocates inside
+// a CUDA-graph capture; each op says how many bytes it needs (its *_plan(...).workspace_bytes()).
 #pragma once
 #include <cstddef>
 #include <cstdint>

@@ -271,7 +271,7 @@ class CudaBackend final : public Backend {
     if (cudaGetDevice(&current) != cudaSuccess || current != index_) SAFNET_CUDA_CHECK(cudaSetDevice(index_));
   }
 
-  // Scratch of the split-K weight gradients, shared by every node: they run one
+  // Scratch of the split-K weight gradients and of batch norm, shared by every node: they run one
   // after another on stream_. Grown when a node needs more; a buffer a capture may have recorded is
   // never freed (replays still write it), and growing inside a capture is an error, since the
   // executor's first run, never recorded, has sized it.
@@ -339,18 +339,23 @@ void CudaBackend::run_node(const Node& n, const std::vector<Tensor*>& in, const 
                                 workspace(k::linear_backward_weight_plan(batch, fan_in, fan_out).workspace_bytes()), s);
       return;
     }
-    case Op::batchnorm_train:  // in: x, gamma, beta, running_mean, running_var; out: y, mean, invstd
-      k::batchnorm_forward_train(bn_geom(in[0]->shape()), cF(in[0]), cF(in[1]), cF(in[2]), n.attrs.eps,
-                                 n.attrs.momentum, F(out[0]), F(out[1]), F(out[2]), F(in[3]), F(in[4]), s);
+    case Op::batchnorm_train: {  // in: x, gamma, beta, running_mean, running_var; out: y, mean, invstd
+      const BnGeom g = bn_geom(in[0]->shape());
+      k::batchnorm_forward_train(g, cF(in[0]), cF(in[1]), cF(in[2]), n.attrs.eps, n.attrs.momentum, F(out[0]),
+                                 F(out[1]), F(out[2]), F(in[3]), F(in[4]),
+                                 workspace(k::batchnorm_plan(g).workspace_bytes()), s);
       return;
+    }
     case Op::batchnorm_eval:
       k::batchnorm_forward_eval(bn_geom(in[0]->shape()), cF(in[0]), cF(in[1]), cF(in[2]), cF(in[3]), cF(in[4]),
                                 n.attrs.eps, F(out[0]), s);
       return;
-    case Op::batchnorm_bwd:  // in: x, dy, gamma, mean, invstd; out: dx, dgamma, dbeta
-      k::batchnorm_backward(bn_geom(in[0]->shape()), cF(in[0]), cF(in[1]), cF(in[2]), cF(in[3]), cF(in[4]),
-                            F(out[0]), F(out[1]), F(out[2]), s);
+    case Op::batchnorm_bwd: {  // in: x, dy, gamma, mean, invstd; out: dx, dgamma, dbeta
+      const BnGeom g = bn_geom(in[0]->shape());
+      k::batchnorm_backward(g, cF(in[0]), cF(in[1]), cF(in[2]), cF(in[3]), cF(in[4]), F(out[0]), F(out[1]),
+                            F(out[2]), workspace(k::batchnorm_plan(g).workspace_bytes()), s);
       return;
+    }
     case Op::relu: k::relu_forward(in[0]->numel(), cF(in[0]), F(out[0]), s); return;
     case Op::relu_bwd: k::relu_backward(in[0]->numel(), cF(in[0]), cF(in[1]), F(out[0]), s); return;
     case Op::add: k::add_forward(in[0]->numel(), cF(in[0]), cF(in[1]), F(out[0]), s); return;

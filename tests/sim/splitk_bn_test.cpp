@@ -1,8 +1,8 @@
-// The split-K weight gradients (conv2d, linear) on the simulator: against the CPU reference
-// (host/cpu) on ragged shapes whose plans have one partition and many, within bounds derived from
-// how each side sums, and the same bits under two schedules. The split-K machinery
-// (cuda/kernels/splitk_gemm.h) also runs a plain GEMM with partition counts the test chooses,
-// against a float64 sum.
+// The split-K weight gradients (conv2d, linear) and the multi-block batch norm on the simulator:
+// against the CPU reference (host/cpu) on ragged shapes whose plans have one partition and many,
+// within bounds derived from how each side sums, and the same bits under two schedules. The
+// split-K machinery (cuda/kernels/splitk_gemm.h) also runs a plain GEMM with partition counts the
+// test chooses, against a float64 sum.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "cuda/kernels/batchnorm.h"
 #include "cuda/kernels/conv2d.h"
 #include "cuda/kernels/linear.h"
 #include "cuda/kernels/splitk_gemm.h"
@@ -32,7 +33,8 @@ using safnet::cpu::ref::random_floats;
 using Vec = std::vector<float>;
 using Tol = std::vector<double>;
 
-constexpr double kU = 0x1p-24;  // unit roundoff of f32
+constexpr double kU = 0x1p-24;    // unit roundoff of f32
+constexpr double kU64 = 0x1p-53;  // of f64
 
 // gamma_n = n u / (1 - n u): a sum of n terms in precision u, in any order, is within
 // gamma_{n-1} sum |terms| of the exact sum (Higham, Accuracy and Stability, 2nd ed., sec. 4.2);
@@ -288,6 +290,192 @@ TEST(SplitKWeightGrad, LinearMatchesTheCpuWithOneAndManyPartitions) {
   }
   EXPECT_TRUE(one && many) << "the shapes must cover plans of one partition and of several";
   std::printf("[splitk] linear weight gradients: largest |device - cpu| / tolerance %.3g\n", used);
+}
+
+// ---- batch norm against the CPU ---------------------------------------------------------------
+
+// Ragged shapes: odd N, C and HW; partitions ending inside a plane; HW of 1 and above 256.
+const cpu::BnGeom kBnShapes[] = {
+    {9, 5, 250},   // 2250 values: 2 partitions of 1125, the boundary inside plane 4
+    {13, 3, 777},  // 9 partitions of 1123, the last 1117
+    {1, 2, 5000},  // one image: the partitions split a single plane
+    {3001, 2, 1},  // HW = 1: a step of 256 values crosses 256 planes
+    {7, 3, 143},   // 1001 values: one partition
+    {5, 7, 3},     // tiny: one partition, most threads idle
+};
+
+// Calls f(e) for the offset e in (N, C, HW) of each of channel c's values.
+template <typename F>
+void for_channel(const cpu::BnGeom& g, int c, F f) {
+  for (int n = 0; n < g.n; ++n)
+    for (int i = 0; i < g.hw; ++i) f((static_cast<std::size_t>(n) * g.c + c) * g.hw + i);
+}
+
+// Error bounds for channel c, derived from the summation orders. Both sides sum each channel's
+// values with f32 runs (the CPU over one plane, HW values; the device over one thread's values of
+// a partition, ceil(per_part / 256)) combined in f64, so their sums of the same terms differ by at
+// most eps_s sum|terms|.
+struct BnBounds {
+  double eps_s, eps_sq;  // for sums of the inputs; for the squares around the mean (3 more roundings a term)
+};
+BnBounds bn_bounds(const cpu::BnGeom& g, const gpu::BnPlan& plan) {
+  const double m = static_cast<double>(g.n) * g.hw, lg = static_cast<double>(gpu::ceil_div(plan.per_part, 256));
+  const double f64 = 2 * gamma(m + 64, kU64);  // the f64 stages of both sides: at most m + 64 additions deep
+  return {gamma(g.hw) + gamma(lg) + f64, gamma(g.hw + 3.0) + gamma(lg + 3) + f64};
+}
+
+TEST(MultiBlockBatchNorm, TrainingForwardMatchesTheCpu) {
+  bool one = false, many = false;
+  double used = 0;
+  for (const cpu::BnGeom& g : kBnShapes) {
+    const gpu::BnPlan plan = gpu::batchnorm_plan(g);
+    (plan.parts == 1 ? one : many) = true;
+    const std::string what = "bn n" + std::to_string(g.n) + " c" + std::to_string(g.c) + " hw" + std::to_string(g.hw) +
+                             " parts " + std::to_string(plan.parts);
+    SCOPED_TRACE(what);
+    const std::size_t xs = static_cast<std::size_t>(g.n) * g.c * g.hw, cs = static_cast<std::size_t>(g.c);
+    // An offset mean, so the statistics are not trivially near zero.
+    const Vec x = random_floats(xs, 90 + g.hw, 0.5f, 2.5f), gamma_ = random_floats(cs, 91, 0.5f, 1.5f),
+              beta = random_floats(cs, 92), rm0 = random_floats(cs, 93), rv0 = random_floats(cs, 94, 0.5f, 2.0f);
+    const float eps = 1e-5f, mom = 0.1f;
+    const std::vector<Vec> got = run_twice(what, [&] {
+      auto dx = upload(x), dg = upload(gamma_), db = upload(beta), rm = upload(rm0), rv = upload(rv0);
+      auto y = device_zeros<float>(xs), mean = device_zeros<float>(cs), inv = device_zeros<float>(cs);
+      DeviceWorkspace w(plan.workspace_bytes());
+      gpu::batchnorm_forward_train(g, dx.get(), dg.get(), db.get(), eps, mom, y.get(), mean.get(), inv.get(), rm.get(),
+                                   rv.get(), w.ws, nullptr);
+      return std::vector<Vec>{download(y, xs), download(mean, cs), download(inv, cs), download(rm, cs),
+                              download(rv, cs)};
+    });
+    Vec y(xs), mean(cs), inv(cs), rm = rm0, rv = rv0;
+    cpu::batchnorm_forward_train(g, x.data(), gamma_.data(), beta.data(), eps, mom, y.data(), mean.data(), inv.data(),
+                                 rm.data(), rv.data());
+    const BnBounds b = bn_bounds(g, plan);
+    const double m = static_cast<double>(g.n) * g.hw;
+    Tol ty(xs), tmean(cs), tinv(cs), trm(cs), trv(cs);
+    for (int c = 0; c < g.c; ++c) {
+      double s1 = 0, var = 0;
+      for_channel(g, c, [&](std::size_t e) {
+        s1 += std::fabs(x[e]);
+        var += (static_cast<double>(x[e]) - mean[c]) * (static_cast<double>(x[e]) - mean[c]);
+      });
+      var /= m;
+      // Each side's mean (rounded to f32) is within this of the exact one, so also of the other's.
+      const double dmu = b.eps_s * s1 / m + 2.0001 * kU * std::fabs(mean[c]) + 0x1p-149;
+      // Var is summed around each side's own f32 mean: sum (x - mu')^2 = sum (x - mu)^2 + m (mu - mu')^2,
+      // so the means' errors enter squared, besides eps_sq of the sum.
+      const double dvar = b.eps_sq * var + (1 + b.eps_sq) * dmu * dmu;
+      const double dinv =
+          inv[c] * (0.5 * 1.01 * dvar / (var + eps) + 2.0001 * kU);  // d/dv (v + eps)^-1/2, rounded to f32
+      tmean[c] = dmu;
+      tinv[c] = dinv;
+      trm[c] = mom * dmu + 4 * kU * (std::fabs(rm[c]) + mom * std::fabs(mean[c]));
+      trv[c] = mom * dvar * m / (m - 1) * (1 + 4 * kU) + 4 * kU * (std::fabs(rv[c]) + mom * var * m / (m - 1));
+      const double ga = std::fabs(gamma_[c]), scale = ga * inv[c];
+      for_channel(g, c, [&](std::size_t e) {
+        const double xc = std::fabs(x[e] - mean[c]);
+        // (x - mu) scale + shift with each side's mu and scale; three roundings before the
+        // shift's and one after, on each side.
+        ty[e] = (scale + ga * dinv) * dmu + xc * ga * dinv + 2.0001 * (3 * kU * xc * scale + kU * std::fabs(y[e]));
+      });
+    }
+    used = std::max({used, expect_within(got[0], y, ty, what + " y"), expect_within(got[1], mean, tmean, what + " mean"),
+                     expect_within(got[2], inv, tinv, what + " invstd"),
+                     expect_within(got[3], rm, trm, what + " running_mean"),
+                     expect_within(got[4], rv, trv, what + " running_var")});
+  }
+  EXPECT_TRUE(one && many) << "the shapes must cover plans of one partition and of several";
+  std::printf("[bn] training forward: largest |device - cpu| / tolerance %.3g\n", used);
+}
+
+TEST(MultiBlockBatchNorm, BackwardMatchesTheCpu) {
+  double used = 0;
+  for (const cpu::BnGeom& g : kBnShapes) {
+    const gpu::BnPlan plan = gpu::batchnorm_plan(g);
+    const std::string what = "bn backward n" + std::to_string(g.n) + " c" + std::to_string(g.c) + " hw" +
+                             std::to_string(g.hw) + " parts " + std::to_string(plan.parts);
+    SCOPED_TRACE(what);
+    const std::size_t xs = static_cast<std::size_t>(g.n) * g.c * g.hw, cs = static_cast<std::size_t>(g.c);
+    const Vec x = random_floats(xs, 100 + g.hw, 0.5f, 2.5f), dy = random_floats(xs, 101 + g.hw),
+              gamma_ = random_floats(cs, 102, 0.5f, 1.5f);
+    // Both sides get the same saved statistics, so only the backward's sums can differ.
+    const Vec mean = random_floats(cs, 103, 1.3f, 1.7f), inv = random_floats(cs, 104, 1.5f, 2.0f);
+    const std::vector<Vec> got = run_twice(what, [&] {
+      auto dx_in = upload(x), ddy = upload(dy), dg = upload(gamma_), dmean = upload(mean), dinv = upload(inv);
+      auto dx = device_zeros<float>(xs), dgamma = device_zeros<float>(cs), dbeta = device_zeros<float>(cs);
+      DeviceWorkspace w(plan.workspace_bytes());
+      gpu::batchnorm_backward(g, dx_in.get(), ddy.get(), dg.get(), dmean.get(), dinv.get(), dx.get(), dgamma.get(),
+                              dbeta.get(), w.ws, nullptr);
+      return std::vector<Vec>{download(dx, xs), download(dgamma, cs), download(dbeta, cs)};
+    });
+    Vec dx(xs), dgamma(cs), dbeta(cs);
+    cpu::batchnorm_backward(g, x.data(), dy.data(), gamma_.data(), mean.data(), inv.data(), dx.data(), dgamma.data(),
+                            dbeta.data());
+    const double eps_s = bn_bounds(g, plan).eps_s, m = static_cast<double>(g.n) * g.hw;
+    Tol tdx(xs), tdg(cs), tdb(cs);
+    for (int c = 0; c < g.c; ++c) {
+      double s_dy = 0, s_t = 0, sum_dy = 0, sum_t = 0;  // sum |dy|, sum |dy (x - mean)| (as both compute the terms)
+      for_channel(g, c, [&](std::size_t e) {
+        const float t = dy[e] * (x[e] - mean[c]);
+        s_dy += std::fabs(dy[e]);
+        s_t += std::fabs(t);
+        sum_dy += dy[e];
+        sum_t += t;
+      });
+      const double iv = inv[c], k1 = static_cast<double>(gamma_[c]) * iv;
+      const double d_sum_dy = eps_s * s_dy, d_dg = iv * eps_s * s_t * (1 + 4 * kU64);
+      tdb[c] = d_sum_dy + 2.0001 * kU * std::fabs(dbeta[c]);
+      tdg[c] = d_dg + 2.0001 * kU * std::fabs(dgamma[c]);
+      // dx = a1 dy + a2 (x - mean) + a3: a1 is the same on both sides; a2 and a3 carry the sums'
+      // differences and one f32 rounding each; the expression rounds four times on each side.
+      const double a2 = k1 * iv * sum_t * iv / m, a3 = k1 * sum_dy / m;
+      const double da2 = k1 * iv * d_dg / m + 2.0001 * kU * std::fabs(a2),
+                   da3 = k1 * d_sum_dy / m + 2.0001 * kU * std::fabs(a3);
+      for_channel(g, c, [&](std::size_t e) {
+        const double xc = std::fabs(x[e] - mean[c]);
+        tdx[e] = xc * da2 * (1 + kU) + da3 +
+                 2.0001 * 4 * kU * (std::fabs(k1 * dy[e]) + std::fabs(a2) * xc + std::fabs(a3) + da2 * xc + da3);
+      });
+    }
+    used = std::max({used, expect_within(got[0], dx, tdx, what + " dx"),
+                     expect_within(got[1], dgamma, tdg, what + " dgamma"),
+                     expect_within(got[2], dbeta, tdb, what + " dbeta")});
+  }
+  std::printf("[bn] backward: largest |device - cpu| / tolerance %.3g\n", used);
+}
+
+TEST(MultiBlockBatchNorm, EvaluationEqualsTheCpu) {
+  for (const cpu::BnGeom& g : {kBnShapes[0], kBnShapes[3], kBnShapes[5], cpu::BnGeom{2, 3, 12544}}) {
+    const std::string what =
+        "bn eval n" + std::to_string(g.n) + " c" + std::to_string(g.c) + " hw" + std::to_string(g.hw);
+    SCOPED_TRACE(what);
+    const std::size_t xs = static_cast<std::size_t>(g.n) * g.c * g.hw, cs = static_cast<std::size_t>(g.c);
+    const Vec x = random_floats(xs, 110 + g.hw), gamma_ = random_floats(cs, 111, 0.5f, 1.5f),
+              beta = random_floats(cs, 112), rm = random_floats(cs, 113), rv = random_floats(cs, 114, 0.5f, 2.0f);
+    const Vec got = run_twice(what, [&] {
+      auto dx = upload(x), dg = upload(gamma_), db = upload(beta), drm = upload(rm), drv = upload(rv);
+      auto y = device_zeros<float>(xs);
+      gpu::batchnorm_forward_eval(g, dx.get(), dg.get(), db.get(), drm.get(), drv.get(), 1e-5f, y.get(), nullptr);
+      return std::vector<Vec>{download(y, xs)};
+    })[0];
+    Vec y(xs);
+    cpu::batchnorm_forward_eval(g, x.data(), gamma_.data(), beta.data(), rm.data(), rv.data(), 1e-5f, y.data());
+    // No sum: the same f32 and f64 operations per element on both sides (the simulator runs the
+    // kernel through the host compiler, which contracts no multiply-add here), so the same bits.
+    expect_within(got, y, Tol(xs, 0.0), what);
+  }
+}
+
+TEST(MultiBlockBatchNorm, LaunchersRejectASmallWorkspace) {
+  const cpu::BnGeom g{9, 5, 250};
+  const std::size_t need = gpu::batchnorm_plan(g).workspace_bytes();
+  DeviceWorkspace w(need - 8);
+  EXPECT_THROW(
+      gpu::batchnorm_backward(g, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, w.ws, nullptr),
+      gpu::KernelArgError);
+  const cpu::ConvGeom c{3, 5, 9, 7, 7, 3, 3, 1, 1};
+  EXPECT_THROW(gpu::conv2d_backward_weight(c, nullptr, nullptr, {}, nullptr, gpu::Workspace{}, nullptr),
+               gpu::KernelArgError);
 }
 
 }  // namespace
