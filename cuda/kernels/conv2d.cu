@@ -5,6 +5,7 @@
 #include <cstdint>
 
 #include "cuda/kernels/common.h"
+#include "cuda/kernels/splitk_gemm.h"
 #include "cuda/kernels/tiled_gemm.h"
 #include "cuda/kernels/weight_view.h"
 
@@ -144,11 +145,25 @@ void conv2d_backward_data(const ConvGeom& g, const float* dy, const WeightView& 
   launch_tiled_gemm<DefaultTile>(p, s);
 }
 
+SplitKPlan conv2d_backward_weight_plan(const ConvGeom& g) {
+  check_geom(g, "conv2d_backward_weight_plan");
+  using T = DefaultTile;
+  return plan_splitk(g.k, std::int64_t{g.c} * g.r * g.s, std::int64_t{g.n} * g.oh() * g.ow(), T::BM, T::BN, T::BK,
+                     T::kThreads);
+}
+
+void conv2d_backward_weight(const ConvGeom& g, const float* x, const float* dy, const SafGrad& e, float* dw,
+                            const Workspace& ws, cudaStream_t s) {
+  const SplitKPlan plan = conv2d_backward_weight_plan(g);
+  check_workspace(ws, plan.workspace_bytes(), "cuda/kernels/conv2d.cu: conv2d_backward_weight");
+  const ConvBackwardWeight p{g.k, g.c * g.r * g.s, g.n * g.oh() * g.ow(), g, x, dy, e, dw};
+  launch_splitk_gemm<DefaultTile>(p, plan, ws, s);
+}
+
 void conv2d_backward_weight(const ConvGeom& g, const float* x, const float* dy, const SafGrad& e, float* dw,
                             cudaStream_t s) {
-  check_geom(g, "conv2d_backward_weight");
-  const ConvBackwardWeight p{g.k, g.c * g.r * g.s, g.n * g.oh() * g.ow(), g, x, dy, e, dw};
-  launch_tiled_gemm<DefaultTile>(p, s);
+  const StreamWorkspace ws(conv2d_backward_weight_plan(g).workspace_bytes(), s);
+  conv2d_backward_weight(g, x, dy, e, dw, ws.get(), s);
 }
 
 }  // namespace safnet::cuda

@@ -3,7 +3,9 @@
 #pragma once
 #include "cuda/geometry.h"
 #include "cuda/hd.h"
+#include "cuda/kernels/launch_geometry.h"
 #include "cuda/kernels/weight_storage.h"
+#include "cuda/kernels/workspace.h"
 #include "cuda/launch.h"
 
 namespace safnet::cuda::inline SAFNET_BUILD {
@@ -31,8 +33,15 @@ void conv2d_forward_fused(const ConvGeom& g, const float* x, const WeightView& w
 // dx (N, C, H, W) from dy (N, K, OH, OW) and tau(dequant(w.raw (K, C, R, S))).
 void conv2d_backward_data(const ConvGeom& g, const float* dy, const WeightView& w, float* dx, cudaStream_t s);
 // dw (K, C, R, S) = (sum over the batch of dy x) * tau'(e.raw), the gradient of the raw weights
-// (e.raw null: of tau(W) itself). Each weight is summed by one thread in a fixed order.
+// (e.raw null: of tau(W) itself). Split-K over the N*OH*OW positions as conv2d_backward_weight_plan
+// says, each partial and their combination summed in a fixed order: the same bits on any schedule.
+// `ws` holds conv2d_backward_weight_plan(g).workspace_bytes() (none when the plan has one part).
+void conv2d_backward_weight(const ConvGeom& g, const float* x, const float* dy, const SafGrad& e, float* dw,
+                            const Workspace& ws, cudaStream_t s);
+// The same with a workspace of its own (StreamWorkspace): not inside a CUDA-graph capture.
 void conv2d_backward_weight(const ConvGeom& g, const float* x, const float* dy, const SafGrad& e, float* dw,
                             cudaStream_t s);
+// The GEMM of the weight gradient (M = K, N = C*R*S, K = N*OH*OW) and its partitions.
+SplitKPlan conv2d_backward_weight_plan(const ConvGeom& g);
 
 }  // namespace safnet::cuda

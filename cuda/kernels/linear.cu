@@ -4,6 +4,7 @@
 #include <cstdint>
 
 #include "cuda/kernels/common.h"
+#include "cuda/kernels/splitk_gemm.h"
 #include "cuda/kernels/tiled_gemm.h"
 #include "cuda/kernels/weight_view.h"
 
@@ -89,11 +90,24 @@ void linear_backward_data(int n, int in, int out, const float* dy, const WeightV
   launch_tiled_gemm<DefaultTile>(LinearBackwardData{n, in, out, dy, w, dx}, s);
 }
 
+SplitKPlan linear_backward_weight_plan(int n, int in, int out) {
+  check_dims(n, in, out, "linear_backward_weight_plan");
+  using T = DefaultTile;
+  return plan_splitk(out, in, n, T::BM, T::BN, T::BK, T::kThreads);
+}
+
+void linear_backward_weight(int n, int in, int out, const float* x, const float* dy, const SafGrad& e, float* dw,
+                            float* db, const Workspace& ws, cudaStream_t s) {
+  const SplitKPlan plan = linear_backward_weight_plan(n, in, out);
+  check_workspace(ws, plan.workspace_bytes(), "cuda/kernels/linear.cu: linear_backward_weight");
+  launch_splitk_gemm<DefaultTile>(LinearBackwardWeight{out, in, n, x, dy, e, dw}, plan, ws, s);
+  if (db) SAFNET_LAUNCH(bias_grad_kernel, grid_for(out, 128), 128, 0, s, n, out, dy, db);
+}
+
 void linear_backward_weight(int n, int in, int out, const float* x, const float* dy, const SafGrad& e, float* dw,
                             float* db, cudaStream_t s) {
-  check_dims(n, in, out, "linear_backward_weight");
-  launch_tiled_gemm<DefaultTile>(LinearBackwardWeight{out, in, n, x, dy, e, dw}, s);
-  if (db) SAFNET_LAUNCH(bias_grad_kernel, grid_for(out, 128), 128, 0, s, n, out, dy, db);
+  const StreamWorkspace ws(linear_backward_weight_plan(n, in, out).workspace_bytes(), s);
+  linear_backward_weight(n, in, out, x, dy, e, dw, db, ws.get(), s);
 }
 
 }  // namespace safnet::cuda

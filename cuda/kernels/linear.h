@@ -2,7 +2,9 @@
 // their storage dtype and apply dequant + SAF as they load the weight tile.
 #pragma once
 #include "cuda/hd.h"
+#include "cuda/kernels/launch_geometry.h"
 #include "cuda/kernels/weight_storage.h"
+#include "cuda/kernels/workspace.h"
 #include "cuda/launch.h"
 
 namespace safnet::cuda::inline SAFNET_BUILD {
@@ -13,8 +15,15 @@ void linear_forward(int n, int in, int out, const float* x, const WeightView& w,
 // dx (N, IN) = dy (N, OUT) tau(dequant(w.raw (OUT, IN))).
 void linear_backward_data(int n, int in, int out, const float* dy, const WeightView& w, float* dx, cudaStream_t s);
 // dw (OUT, IN) = (dy^T x) * tau'(e.raw) (e.raw null: tau' = 1); db (OUT) = sum_n dy (db may be
-// null). Each output is summed by one thread in increasing n.
+// null). dw is split-K over the batch as linear_backward_weight_plan says, every sum in a fixed
+// order; `ws` holds linear_backward_weight_plan(...).workspace_bytes(). Each db is summed by one
+// thread in increasing n.
+void linear_backward_weight(int n, int in, int out, const float* x, const float* dy, const SafGrad& e, float* dw,
+                            float* db, const Workspace& ws, cudaStream_t s);
+// The same with a workspace of its own (StreamWorkspace): not inside a CUDA-graph capture.
 void linear_backward_weight(int n, int in, int out, const float* x, const float* dy, const SafGrad& e, float* dw,
                             float* db, cudaStream_t s);
+// The GEMM of the weight gradient (M = OUT, N = IN, K = n) and its partitions.
+SplitKPlan linear_backward_weight_plan(int n, int in, int out);
 
 }  // namespace safnet::cuda

@@ -24,18 +24,21 @@ struct GemmTile {
 // The production tile: 256 threads, 4x4 outputs each.
 using DefaultTile = GemmTile<64, 64, 8, 4, 4>;
 
+// Block z sums k in [z k_chunk, (z + 1) k_chunk): split-K (cuda/kernels/splitk_gemm.h) launches
+// several along z with k_chunk a multiple of BK; a plain launch one, with k_chunk = K.
 template <int BM, int BN, int BK, int TM, int TN, typename P>
-__global__ void __launch_bounds__((BM / TM) * (BN / TN)) tiled_gemm_kernel(P p) {
+__global__ void __launch_bounds__((BM / TM) * (BN / TN)) tiled_gemm_kernel(P p, int k_chunk) {
   constexpr int kThreads = (BM / TM) * (BN / TN);
   __shared__ float as[BK][BM];  // (BK, BM): A tile, k-major so a thread reads its TM values in a row
   __shared__ float bs[BK][BN];  // (BK, BN)
   const int m0 = blockIdx.y * BM, n0 = blockIdx.x * BN;
   const int tx = threadIdx.x % (BN / TN), ty = threadIdx.x / (BN / TN);
+  const int k_begin = blockIdx.z * k_chunk, k_end = p.K - k_begin < k_chunk ? p.K : k_begin + k_chunk;
   float acc[TM][TN];
   for (int i = 0; i < TM; ++i)
     for (int j = 0; j < TN; ++j) acc[i][j] = 0.0f;
 
-  for (int k0 = 0; k0 < p.K; k0 += BK) {
+  for (int k0 = k_begin; k0 < k_end; k0 += BK) {
     for (int e = threadIdx.x; e < BK * BM; e += kThreads) {
       const int kk = P::kAKFast ? e % BK : e / BM, mm = P::kAKFast ? e / BK : e % BM;
       const int m = m0 + mm, k = k0 + kk;
@@ -77,7 +80,7 @@ template <typename T, typename P>
 void launch_tiled_gemm(const P& p, cudaStream_t s) {
   if (p.M <= 0 || p.N <= 0) return;
   const dim3 grid((p.N + T::BN - 1) / T::BN, (p.M + T::BM - 1) / T::BM);
-  SAFNET_LAUNCH((tiled_gemm_kernel<T::BM, T::BN, T::BK, T::TM, T::TN, P>), grid, T::kThreads, 0, s, p);
+  SAFNET_LAUNCH((tiled_gemm_kernel<T::BM, T::BN, T::BK, T::TM, T::TN, P>), grid, T::kThreads, 0, s, p, p.K);
 }
 
 }  // namespace safnet::cuda

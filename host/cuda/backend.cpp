@@ -146,15 +146,19 @@ class CudaBackend final : public Backend {
     };
     auto g = std::make_unique<Graph>(this, stream_);
     g->graph_.begin_capture(stream_);
+    capturing_ = true;
+    workspace_recorded_ = true;  // the capture may bake its pointer into the graph
     try {
       work();
     } catch (...) {
+      capturing_ = false;
       try {
         g->graph_.end_capture();
       } catch (...) {
       }
       throw;
     }
+    capturing_ = false;
     g->graph_.end_capture();
     return g;
   }
@@ -268,6 +272,21 @@ class CudaBackend final : public Backend {
     if (cudaGetDevice(&current) != cudaSuccess || current != index_) SAFNET_CUDA_CHECK(cudaSetDevice(index_));
   }
 
+  // Scratch of the split-K weight gradients and of batch norm, shared by every node: they run one
+  // after another on stream_. Grown when a node needs more; a buffer a capture may have recorded is
+  // never freed (replays still write it), and growing inside a capture is an error, since the
+  // executor's first run, never recorded, has sized it.
+  k::Workspace workspace(std::size_t bytes) {
+    if (bytes <= workspace_.bytes) return workspace_;
+    if (capturing_)
+      fail("the CUDA kernels' workspace would grow from ", workspace_.bytes, " to ", bytes,
+           " bytes inside a CUDA graph capture; run the work once uncaptured first");
+    if (workspace_.ptr && !workspace_recorded_) alloc_->release(workspace_.ptr);
+    workspace_ = k::Workspace{alloc_->allocate(bytes), bytes};
+    workspace_recorded_ = false;
+    return workspace_;
+  }
+
   int index_;
   std::string describe_;
   cudaStream_t stream_ = nullptr;
@@ -277,6 +296,9 @@ class CudaBackend final : public Backend {
   Tensor lut_;
   cudaEvent_t staging_free_ = nullptr;  // recorded after the upload that last read staging_
   std::vector<std::unique_ptr<k::NvtxRange>> ranges_;
+  k::Workspace workspace_;           // see workspace()
+  bool workspace_recorded_ = false;  // whether a capture began while workspace_ was current
+  bool capturing_ = false;
 };
 
 void CudaBackend::run_node(const Node& n, const std::vector<Tensor*>& in, const std::vector<Tensor*>& out) {
@@ -293,10 +315,12 @@ void CudaBackend::run_node(const Node& n, const std::vector<Tensor*>& in, const 
       k::conv2d_backward_data(conv_geom(n, out[0]->shape(), in[1]->shape()), cF(in[0]), weight_view(n, *in[1]),
                               F(out[0]), s);
       return;
-    case Op::conv2d_bwd_weight:  // in: x, dy, w
-      k::conv2d_backward_weight(conv_geom(n, in[0]->shape(), in[2]->shape()), cF(in[0]), cF(in[1]),
-                                saf_grad(n, *in[2]), F(out[0]), s);
+    case Op::conv2d_bwd_weight: {  // in: x, dy, w
+      const ConvGeom g = conv_geom(n, in[0]->shape(), in[2]->shape());
+      k::conv2d_backward_weight(g, cF(in[0]), cF(in[1]), saf_grad(n, *in[2]), F(out[0]),
+                                workspace(k::conv2d_backward_weight_plan(g).workspace_bytes()), s);
       return;
+    }
     case Op::linear: {
       const Shape& ws = in[1]->shape();
       k::linear_forward(i(in[0]->dim(0)), i(ws[1]), i(ws[0]), cF(in[0]), weight_view(n, *in[1]),
@@ -310,22 +334,29 @@ void CudaBackend::run_node(const Node& n, const std::vector<Tensor*>& in, const 
     }
     case Op::linear_bwd_weight: {  // in: x, dy, w
       const Shape& ws = in[2]->shape();
-      k::linear_backward_weight(i(in[0]->dim(0)), i(ws[1]), i(ws[0]), cF(in[0]), cF(in[1]), saf_grad(n, *in[2]),
-                                F(out[0]), out.size() > 1 ? F(out[1]) : nullptr, s);
+      const int batch = i(in[0]->dim(0)), fan_in = i(ws[1]), fan_out = i(ws[0]);
+      k::linear_backward_weight(batch, fan_in, fan_out, cF(in[0]), cF(in[1]), saf_grad(n, *in[2]), F(out[0]),
+                                out.size() > 1 ? F(out[1]) : nullptr,
+                                workspace(k::linear_backward_weight_plan(batch, fan_in, fan_out).workspace_bytes()), s);
       return;
     }
-    case Op::batchnorm_train:  // in: x, gamma, beta, running_mean, running_var; out: y, mean, invstd
-      k::batchnorm_forward_train(bn_geom(in[0]->shape()), cF(in[0]), cF(in[1]), cF(in[2]), n.attrs.eps,
-                                 n.attrs.momentum, F(out[0]), F(out[1]), F(out[2]), F(in[3]), F(in[4]), s);
+    case Op::batchnorm_train: {  // in: x, gamma, beta, running_mean, running_var; out: y, mean, invstd
+      const BnGeom g = bn_geom(in[0]->shape());
+      k::batchnorm_forward_train(g, cF(in[0]), cF(in[1]), cF(in[2]), n.attrs.eps, n.attrs.momentum, F(out[0]),
+                                 F(out[1]), F(out[2]), F(in[3]), F(in[4]),
+                                 workspace(k::batchnorm_plan(g).workspace_bytes()), s);
       return;
+    }
     case Op::batchnorm_eval:
       k::batchnorm_forward_eval(bn_geom(in[0]->shape()), cF(in[0]), cF(in[1]), cF(in[2]), cF(in[3]), cF(in[4]),
                                 n.attrs.eps, F(out[0]), s);
       return;
-    case Op::batchnorm_bwd:  // in: x, dy, gamma, mean, invstd; out: dx, dgamma, dbeta
-      k::batchnorm_backward(bn_geom(in[0]->shape()), cF(in[0]), cF(in[1]), cF(in[2]), cF(in[3]), cF(in[4]),
-                            F(out[0]), F(out[1]), F(out[2]), s);
+    case Op::batchnorm_bwd: {  // in: x, dy, gamma, mean, invstd; out: dx, dgamma, dbeta
+      const BnGeom g = bn_geom(in[0]->shape());
+      k::batchnorm_backward(g, cF(in[0]), cF(in[1]), cF(in[2]), cF(in[3]), cF(in[4]), F(out[0]), F(out[1]),
+                            F(out[2]), workspace(k::batchnorm_plan(g).workspace_bytes()), s);
       return;
+    }
     case Op::relu: k::relu_forward(in[0]->numel(), cF(in[0]), F(out[0]), s); return;
     case Op::relu_bwd: k::relu_backward(in[0]->numel(), cF(in[0]), cF(in[1]), F(out[0]), s); return;
     case Op::add: k::add_forward(in[0]->numel(), cF(in[0]), cF(in[1]), F(out[0]), s); return;

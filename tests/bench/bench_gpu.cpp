@@ -392,8 +392,13 @@ int main(int argc, char** argv) {
     const double t_f = timer.median_ms([&](int i) { safnet::cuda::conv2d_forward(g, x.at(i), view(i), y.p, stream); });
     const double t_d =
         timer.median_ms([&](int i) { safnet::cuda::conv2d_backward_data(g, dy.at(i), view(i), dx.p, stream); });
-    const double t_w = timer.median_ms(
-        [&](int i) { safnet::cuda::conv2d_backward_weight(g, x.at(i), dy.at(i), SafGrad{nullptr, tau}, dw.p, stream); });
+    // The split-K workspace is allocated once, as the backend does, so no timed launch allocates.
+    const std::size_t split_bytes = safnet::cuda::conv2d_backward_weight_plan(g).workspace_bytes();
+    DeviceBuffer split(split_bytes / sizeof(float));
+    const double t_w = timer.median_ms([&](int i) {
+      safnet::cuda::conv2d_backward_weight(g, x.at(i), dy.at(i), SafGrad{nullptr, tau}, dw.p, {split.p, split_bytes},
+                                           stream);
+    });
     // Ours and the library's last launches used the same input set: their results are compared.
     double lf[2] = {0, 0}, ld[2] = {0, 0}, lw[2] = {0, 0}, df = -1, dd = -1, dwd = -1;
     if (dnn.ok()) {
@@ -463,8 +468,11 @@ int main(int argc, char** argv) {
         timer.median_ms([&](int i) { safnet::cuda::linear_forward(n, in, out, x.at(i), view(i), nullptr, y.p, stream); });
     const double t_d =
         timer.median_ms([&](int i) { safnet::cuda::linear_backward_data(n, in, out, dy.at(i), view(i), dx.p, stream); });
+    const std::size_t split_bytes = safnet::cuda::linear_backward_weight_plan(n, in, out).workspace_bytes();
+    DeviceBuffer split(split_bytes / sizeof(float));
     const double t_w = timer.median_ms([&](int i) {
-      safnet::cuda::linear_backward_weight(n, in, out, x.at(i), dy.at(i), SafGrad{nullptr, tau}, dw.p, nullptr, stream);
+      safnet::cuda::linear_backward_weight(n, in, out, x.at(i), dy.at(i), SafGrad{nullptr, tau}, dw.p, nullptr,
+                                           {split.p, split_bytes}, stream);
     });
     double lf[2] = {0, 0}, ld[2] = {0, 0}, lw[2] = {0, 0}, df = -1, dd = -1, dwd = -1;
     if (blas.ok()) {

@@ -1,0 +1,75 @@
+// Deterministic split-K on the tiled GEMM (cuda/kernels/tiled_gemm.h), for the weight gradients,
+// whose long reduction (over the batch and the output pixels) feeds few output tiles. The K range is
+// cut into the partitions of a SplitKPlan (cuda/kernels/launch_geometry.h, from the shape alone);
+// block (x, y, z) sums partition z of its tile in increasing k into a workspace (parts, M, N); a
+// second launch adds each output's partitions in a fixed order and hands the sum to the problem's
+// store, where the epilogue (tau') applies. No sum depends on the schedule, so neither do the bits.
+#pragma once
+#include <cstdint>
+
+#include "cuda/hd.h"
+#include "cuda/kernels/launch_geometry.h"
+#include "cuda/kernels/tiled_gemm.h"
+#include "cuda/kernels/workspace.h"
+#include "cuda/launch.h"
+
+namespace safnet::cuda::inline SAFNET_BUILD {
+
+// Problem P read as is, its partial sums stored into the workspace slice of the block's partition.
+template <typename P>
+struct SplitKPartials {
+  static constexpr bool kAKFast = P::kAKFast;
+  static constexpr bool kBKFast = P::kBKFast;
+  int M, N, K;
+  P p;
+  float* ws;  // (parts, M, N)
+  __device__ float a(int m, int k) const { return p.a(m, k); }
+  __device__ float b(int k, int n) const { return p.b(k, n); }
+  __device__ void store(int m, int n, float v) const {
+    ws[(static_cast<std::int64_t>(blockIdx.z) * M + m) * N + n] = v;
+  }
+};
+
+// Block (kSplitKReduceOutputs, lanes) covers consecutive outputs i (row-major over (M, N)): thread
+// (x, y) adds partitions y, y + lanes, ... of output i in increasing order (a warp reads one
+// partition's consecutive outputs), then thread (x, 0) adds the lanes' sums in increasing y.
+template <typename P>
+__global__ void __launch_bounds__(kSplitKReduceOutputs * kSplitKReduceLanes)
+    splitk_reduce_kernel(P p, const float* ws, int parts) {
+  __shared__ float lane_sums[kSplitKReduceLanes][kSplitKReduceOutputs];
+  const int mn = p.M * p.N;  // < 2^31: the launchers check their tensors
+  const int i = static_cast<int>(blockIdx.x * kSplitKReduceOutputs + threadIdx.x);
+  const int lanes = static_cast<int>(blockDim.y);
+  float v = 0.0f;
+  if (i < mn)
+    for (int z = static_cast<int>(threadIdx.y); z < parts; z += lanes) v += ws[static_cast<std::int64_t>(z) * mn + i];
+  lane_sums[threadIdx.y][threadIdx.x] = v;
+  __syncthreads();
+  if (threadIdx.y == 0 && i < mn) {
+    float sum = lane_sums[0][threadIdx.x];
+    for (int y = 1; y < lanes; ++y) sum += lane_sums[y][threadIdx.x];
+    p.store(i / p.N, i % p.N, sum);
+  }
+}
+
+// Runs problem p with tile T as `plan` says (plan from plan_splitk with T's sizes): one launch when
+// plan.parts == 1, else the partial sums into `ws` (plan.workspace_bytes(), checked by the caller)
+// and the reduction.
+template <typename T, typename P>
+void launch_splitk_gemm(const P& p, const SplitKPlan& plan, const Workspace& ws, cudaStream_t s) {
+  if (p.M <= 0 || p.N <= 0) return;
+  if (plan.parts == 1) {
+    launch_tiled_gemm<T>(p, s);
+    return;
+  }
+  auto* partials = static_cast<float*>(ws.ptr);
+  const SplitKPartials<P> q{p.M, p.N, p.K, p, partials};
+  const dim3 grid((p.N + T::BN - 1) / T::BN, (p.M + T::BM - 1) / T::BM, plan.parts);
+  SAFNET_LAUNCH((tiled_gemm_kernel<T::BM, T::BN, T::BK, T::TM, T::TN, SplitKPartials<P>>), grid, T::kThreads, 0,
+                s, q, plan.k_per_part);
+  const dim3 block(kSplitKReduceOutputs, plan.reduce_lanes);
+  SAFNET_LAUNCH((splitk_reduce_kernel<P>), static_cast<unsigned>(plan.reduce_blocks()), block, 0, s, p, partials,
+                plan.parts);
+}
+
+}  // namespace safnet::cuda
