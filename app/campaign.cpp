@@ -88,62 +88,6 @@ std::vector<double> node_work(const Graph& g) {
   return work;
 }
 
-// The node positions whose live activations the golden prefix caches, under `budget` bytes.
-// reader[i], bits[i]: the first node reading target i and its bits that may flip; before[p]: the
-// work of nodes [0, p); bytes(p): the memory caching position p takes. A trial whose first faulty
-// tensor is read at f restarts at the last cached position <= f and saves before[that position].
-// Candidates are the readers with work before them. When they all fit, all are cached; otherwise
-// greedily the one adding the most expected saved work per byte, given those already chosen, where
-// P(first faulty reader is f) = P(no flip in the bits read before f) x P(some flip in those read
-// at f), averaged over the campaign's BERs.
-std::vector<std::size_t> choose_prefix_positions(const std::vector<std::size_t>& reader, const std::vector<double>& bits,
-                                                 const std::vector<double>& bers, const std::vector<double>& before,
-                                                 const std::function<double(std::size_t)>& bytes, double budget) {
-  const std::size_t nodes = before.size() - 1;
-  std::map<std::size_t, double> bits_at;  // reader -> target bits first read there
-  for (std::size_t i = 0; i < reader.size(); ++i) bits_at[reader[i]] += bits[i];
-  std::map<std::size_t, double> first;    // reader -> P(it is the first faulty one)
-  for (const double ber : bers) {
-    double none_before = 1;
-    for (const auto& [f, b] : bits_at) {
-      const double none_here = b > 0 ? std::exp(b * std::log1p(-std::min(ber, 1.0))) : 1.0;
-      first[f] += none_before * (1 - none_here) / static_cast<double>(bers.size());
-      none_before *= none_here;
-    }
-  }
-  std::vector<std::size_t> candidates;
-  std::map<std::size_t, double> size;
-  double all_bytes = 0;
-  for (const auto& [f, b] : bits_at)
-    if (f < nodes && before[f] > 0) {
-      candidates.push_back(f);
-      all_bytes += size[f] = bytes(f);
-    }
-  if (all_bytes <= budget) return candidates;
-  std::set<std::size_t> chosen;
-  double left = budget;
-  for (;;) {
-    std::size_t best = nodes;
-    double best_ratio = 0;
-    for (const std::size_t c : candidates) {
-      if (chosen.count(c) || size[c] > left) continue;
-      auto next = chosen.upper_bound(c);
-      const double prev = next == chosen.begin() ? 0.0 : before[*std::prev(next)];
-      const std::size_t until = next == chosen.end() ? nodes + 1 : *next;
-      double p = 0;
-      for (auto it = first.lower_bound(c); it != first.end() && it->first < until; ++it) p += it->second;
-      const double ratio = p * (before[c] - prev) / std::max(1.0, size[c]);
-      if (ratio > best_ratio) {
-        best_ratio = ratio;
-        best = c;
-      }
-    }
-    if (best == nodes) break;
-    chosen.insert(best);
-    left -= size[best];
-  }
-  return {chosen.begin(), chosen.end()};
-}
 
 // The golden prefix of the campaign: per dtype, a cache of the clean activations at chosen node
 // positions, built once by the first worker that needs it and shared read-only by all; building
@@ -178,6 +122,71 @@ struct Worker {
 };
 
 }  // namespace
+
+std::vector<std::size_t> choose_prefix_positions(const std::vector<std::size_t>& reader, const std::vector<double>& bits,
+                                                 const std::vector<double>& bers, const std::vector<double>& before,
+                                                 const std::function<double(std::size_t)>& bytes, double budget,
+                                                 double trials) {
+  const std::size_t nodes = before.size() - 1;
+  std::map<std::size_t, double> bits_at;  // reader -> target bits first read there
+  for (std::size_t i = 0; i < reader.size(); ++i) bits_at[reader[i]] += bits[i];
+  std::map<std::size_t, double> first;    // reader -> P(it is the first faulty one)
+  for (const double ber : bers) {
+    double none_before = 1;
+    for (const auto& [f, b] : bits_at) {
+      const double none_here = b > 0 ? std::exp(b * std::log1p(-std::min(ber, 1.0))) : 1.0;
+      first[f] += none_before * (1 - none_here) / static_cast<double>(bers.size());
+      none_before *= none_here;
+    }
+  }
+  std::vector<std::size_t> candidates;
+  std::map<std::size_t, double> size;
+  double all_bytes = 0;
+  for (const auto& [f, b] : bits_at)
+    if (f < nodes && before[f] > 0) {
+      candidates.push_back(f);
+      all_bytes += size[f] = bytes(f);
+    }
+  std::set<std::size_t> chosen;
+  if (all_bytes <= budget) chosen.insert(candidates.begin(), candidates.end());
+  double left = all_bytes <= budget ? 0.0 : budget;
+  while (all_bytes > budget) {
+    std::size_t best = nodes;
+    double best_ratio = 0;
+    for (const std::size_t c : candidates) {
+      if (chosen.count(c) || size[c] > left) continue;
+      auto next = chosen.upper_bound(c);
+      const double prev = next == chosen.begin() ? 0.0 : before[*std::prev(next)];
+      const std::size_t until = next == chosen.end() ? nodes + 1 : *next;
+      double p = 0;
+      for (auto it = first.lower_bound(c); it != first.end() && it->first < until; ++it) p += it->second;
+      const double ratio = p * (before[c] - prev) / std::max(1.0, size[c]);
+      if (ratio > best_ratio) {
+        best_ratio = ratio;
+        best = c;
+      }
+    }
+    if (best == nodes) break;
+    chosen.insert(best);
+    left -= size[best];
+  }
+  const std::vector<std::size_t> sorted(chosen.begin(), chosen.end());
+  double best_net = 0;
+  std::size_t keep = 0;
+  for (std::size_t cut = 1; cut <= sorted.size(); ++cut) {
+    double saved = 0;  // expected work saved per trial by positions sorted[0, cut)
+    for (const auto& [f, p] : first) {
+      const auto at = std::upper_bound(sorted.begin(), sorted.begin() + static_cast<std::ptrdiff_t>(cut), f);
+      if (at != sorted.begin()) saved += p * before[*std::prev(at)];
+    }
+    const double net = trials * saved - before[sorted[cut - 1]];
+    if (net > best_net) {
+      best_net = net;
+      keep = cut;
+    }
+  }
+  return {sorted.begin(), sorted.begin() + static_cast<std::ptrdiff_t>(keep)};
+}
 
 Campaign::Campaign(Checkpoint ck, std::string checkpoint_id, std::string dataset, std::int64_t limit, EvalSet data,
                    CampaignConfig cfg, Backend& backend)
@@ -320,7 +329,8 @@ std::shared_ptr<const PrefixCache> build_prefix(Worker& w, Prefix& prefix, std::
     return per_batch / static_cast<double>(n) * static_cast<double>(data.size());
   };
   const std::vector<std::size_t> positions =
-      choose_prefix_positions(reader, bits, cfg.bers, before, bytes, cfg.prefix_cache_mib * 1048576.0);
+      choose_prefix_positions(reader, bits, cfg.bers, before, bytes, cfg.prefix_cache_mib * 1048576.0,
+                              static_cast<double>(cfg.trials) * static_cast<double>(cfg.bers.size()));
   {
     std::lock_guard<std::mutex> lock(mu);
     if (prefix.reader.empty()) {  // the same for every dtype; read without the lock once a cache is out

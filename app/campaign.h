@@ -59,6 +59,22 @@ struct PrefixStats {
   std::string caches;  // per dtype: the positions and memory of its cache
 };
 
+// The node positions whose live activations the golden prefix caches, under `budget` bytes.
+// reader[i], bits[i]: the first node reading target i and its bits that may flip; before[p]: the
+// work of nodes [0, p); bytes(p): the memory caching position p takes. A trial whose first faulty
+// tensor is read at f restarts at the last cached position <= f and saves before[that position].
+// Candidates are the readers with work before them. When they all fit, all are chosen; otherwise
+// greedily the one adding the most expected saved work per byte, given those already chosen, where
+// P(first faulty reader is f) = P(no flip in the bits read before f) x P(some flip in those read
+// at f), averaged over the campaign's BERs. Building the cache costs a clean pass up to its
+// deepest position, so of the positions chosen only the shallowest ones are kept whose expected
+// saving over `trials` trials exceeds that pass the most; none when no cut saves work (at a BER
+// where nearly every trial hits the first layer, a few dozen trials never repay the pass).
+std::vector<std::size_t> choose_prefix_positions(const std::vector<std::size_t>& reader, const std::vector<double>& bits,
+                                                 const std::vector<double>& bers, const std::vector<double>& before,
+                                                 const std::function<double(std::size_t)>& bytes, double budget,
+                                                 double trials);
+
 // A flipped bit as replay lists it.
 struct FlipReport {
   std::string tensor;

@@ -31,7 +31,7 @@ def run(cmd):
 
 
 def img_per_s(text):
-    return float(re.findall(r"\(([\d.]+) img/s\)", text)[-1])
+    return float(re.findall(r"\(([\d.]+) img/s[,)]", text)[-1])
 
 
 def main():
