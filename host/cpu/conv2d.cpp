@@ -127,7 +127,7 @@ void forward_panels(const ConvGeom& g, const float* x, const float* w, float* y,
   const std::vector<float> wp = pack_weights(g.k, d.crs, w);  // (tiles, C*R*S, kTileRows)
   const int tiles = tile_count(g.k);
   const bool groups = groups_cover(g.k);
-  const std::vector<int> taps = groups ? tap_offsets(g) : std::vector<int>{};  // (C*R*S)
+  const std::vector<int> taps = tap_offsets(g);  // (C*R*S); empty where offsets overflow int
 #pragma omp parallel for schedule(static)
   for (int n = 0; n < g.n; ++n) {
     float* xp = thread_scratch(static_cast<std::size_t>(padded_image_floats(g)));               // (C, HP, WP) + slack
@@ -138,6 +138,12 @@ void forward_panels(const ConvGeom& g, const float* x, const float* w, float* y,
       const int cols = std::min(kPanelPixels, d.ohw - p0);
       if (groups) {
         panel_by_groups(g, wp.data(), xp, taps.empty() ? nullptr : taps.data(), p0, cols, panel, yn, d.ohw);
+      } else if (int lo, hi; !taps.empty() && halves_are_direct(g, p0, &lo, &hi)) {
+        for (int t = 0; t < tiles; ++t) {
+          const int m0 = tile_start(g.k, t), m1 = tile_start(g.k, t + 1);
+          run_tile_direct(m1 - m0, d.crs, wp.data() + static_cast<std::size_t>(t) * d.crs * kTileRows, xp + lo, xp + hi,
+                          taps.data(), yn + static_cast<long>(m0) * d.ohw + p0, d.ohw, cols);
+        }
       } else {
         im2col_panel(g, xp, p0, panel);
         for (int t = 0; t < tiles; ++t) {

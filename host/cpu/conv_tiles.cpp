@@ -35,16 +35,19 @@ std::vector<float> pack_weights(int k, int crs, const float* w) {
 namespace {
 
 // y rows [m0, m0 + Rows) (rows ldy apart), columns [0, cols) = the weight tile wt (C*R*S,
-// kTileRows) times the panel (C*R*S, kPanelPixels).
-template <int Rows>
-__attribute__((target("avx2,fma"))) void tile_kernel(int crs, const float* wt, const float* panel, float* y, long ldy,
+// kTileRows) times the panel (C*R*S, kPanelPixels): read from the unfolded panel, or (Direct)
+// term i's two halves straight from the padded image at lo + taps[i] and hi + taps[i].
+template <int Rows, bool Direct>
+__attribute__((target("avx2,fma"))) void tile_kernel(int crs, const float* wt, const float* panel, const float* lo_src,
+                                                      const float* hi_src, const int* taps, float* y, long ldy,
                                                       int cols) {
   // Every loop over m fully unrolled, or the accumulators live in memory.
   __m256 lo[Rows], hi[Rows];
 #pragma GCC unroll 6
   for (int m = 0; m < Rows; ++m) lo[m] = hi[m] = _mm256_setzero_ps();
   for (int i = 0; i < crs; ++i, wt += kTileRows, panel += kPanelPixels) {
-    const __m256 b0 = _mm256_loadu_ps(panel), b1 = _mm256_loadu_ps(panel + 8);
+    const __m256 b0 = Direct ? _mm256_loadu_ps(lo_src + taps[i]) : _mm256_loadu_ps(panel);
+    const __m256 b1 = Direct ? _mm256_loadu_ps(hi_src + taps[i]) : _mm256_loadu_ps(panel + 8);
 #pragma GCC unroll 6
     for (int m = 0; m < Rows; ++m) {
       const __m256 a = _mm256_broadcast_ss(wt + m);
@@ -69,15 +72,30 @@ __attribute__((target("avx2,fma"))) void tile_kernel(int crs, const float* wt, c
 
 }  // namespace
 
-void run_tile(int rows, int crs, const float* wt, const float* panel, float* y, long ldy, int cols) {
+namespace {
+
+template <bool Direct>
+void run_tile_rows(int rows, int crs, const float* wt, const float* panel, const float* lo, const float* hi,
+                   const int* taps, float* y, long ldy, int cols) {
   switch (rows) {
-    case 1: return tile_kernel<1>(crs, wt, panel, y, ldy, cols);
-    case 2: return tile_kernel<2>(crs, wt, panel, y, ldy, cols);
-    case 3: return tile_kernel<3>(crs, wt, panel, y, ldy, cols);
-    case 4: return tile_kernel<4>(crs, wt, panel, y, ldy, cols);
-    case 5: return tile_kernel<5>(crs, wt, panel, y, ldy, cols);
-    default: return tile_kernel<6>(crs, wt, panel, y, ldy, cols);
+    case 1: return tile_kernel<1, Direct>(crs, wt, panel, lo, hi, taps, y, ldy, cols);
+    case 2: return tile_kernel<2, Direct>(crs, wt, panel, lo, hi, taps, y, ldy, cols);
+    case 3: return tile_kernel<3, Direct>(crs, wt, panel, lo, hi, taps, y, ldy, cols);
+    case 4: return tile_kernel<4, Direct>(crs, wt, panel, lo, hi, taps, y, ldy, cols);
+    case 5: return tile_kernel<5, Direct>(crs, wt, panel, lo, hi, taps, y, ldy, cols);
+    default: return tile_kernel<6, Direct>(crs, wt, panel, lo, hi, taps, y, ldy, cols);
   }
+}
+
+}  // namespace
+
+void run_tile(int rows, int crs, const float* wt, const float* panel, float* y, long ldy, int cols) {
+  run_tile_rows<false>(rows, crs, wt, panel, nullptr, nullptr, nullptr, y, ldy, cols);
+}
+
+void run_tile_direct(int rows, int crs, const float* wt, const float* lo, const float* hi, const int* taps, float* y,
+                     long ldy, int cols) {
+  run_tile_rows<true>(rows, crs, wt, nullptr, lo, hi, taps, y, ldy, cols);
 }
 
 

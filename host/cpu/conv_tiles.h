@@ -25,6 +25,10 @@ std::vector<float> pack_weights(int k, int crs, const float* w);
 
 // AVX2: y rows [0, rows) (ldy apart), columns [0, cols) = tile wt (n, kTileRows) x panel (n, 16).
 void run_tile(int rows, int n, const float* wt, const float* panel, float* y, long ldy, int cols);
+// The same with the panel's term i read as two halves of 8 consecutive floats, lo + taps[i] and
+// hi + taps[i] (halves_are_direct), without unfolding it: the same sums, bit for bit.
+void run_tile_direct(int rows, int n, const float* wt, const float* lo, const float* hi, const int* taps, float* y,
+                     long ldy, int cols);
 
 // Where the AVX-512 kernel reads each term's 16 pixels: from the unfolded panel, or straight from
 // the padded image when they are 16 consecutive floats there (stride 1, one output row), which

@@ -185,14 +185,19 @@ struct Half {
   int offsets[8];  // of every pixel, for gathers
 };
 
+// Called for every panel of every image: the pixel's row and column are stepped, not divided for.
 Half describe_half(const ConvGeom& g, int p0) {
   const int ow = g.ow(), last = g.oh() * ow - 1, wp = g.w + 2 * g.pad;
   Half h;
   bool one_row = true;
+  int y = std::min(p0, last) / ow, x = std::min(p0, last) % ow;
   for (int j = 0; j < 8; ++j) {
-    const int p = std::min(p0 + j, last);
-    h.offsets[j] = (p / ow) * g.stride * wp + (p % ow) * g.stride;
-    one_row = one_row && p == p0 + j && p / ow == p0 / ow;
+    h.offsets[j] = y * g.stride * wp + x * g.stride;
+    one_row = one_row && p0 + j <= last && y == p0 / ow;
+    if (p0 + j < last && ++x == ow) {  // past the last pixel every offset repeats the last one's
+      x = 0;
+      ++y;
+    }
   }
   h.base = h.offsets[0];
   h.kind = !one_row           ? HalfKind::gather
@@ -250,6 +255,18 @@ bool panel_is_direct(const ConvGeom& g, int p0, int* base) {
   const int ow = g.ow();
   if (g.stride != 1 || p0 % ow + kPanelPixels > ow) return false;
   *base = (p0 / ow) * (g.w + 2 * g.pad) + p0 % ow;
+  return true;
+}
+
+bool halves_are_direct(const ConvGeom& g, int p0, int* lo_base, int* hi_base) {
+  const int ow = g.ow(), wp = g.w + 2 * g.pad;
+  if (g.stride != 1 || p0 + kPanelPixels > g.oh() * ow) return false;
+  int* bases[2] = {lo_base, hi_base};
+  for (int h = 0; h < 2; ++h) {
+    const int q = p0 + 8 * h;
+    if (q % ow + 8 > ow) return false;
+    *bases[h] = (q / ow) * wp + q % ow;
+  }
   return true;
 }
 

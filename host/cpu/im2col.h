@@ -28,6 +28,10 @@ void im2col_panel(const ConvGeom& g, const float* xp, int p0, float* panel);
 // 1, all in one output row): then the panel's row for tap offset o is xp[base + o, base + o + 16)
 // and needs no unfolding. Sets base, the offset of the first pixel's (0, 0) tap.
 bool panel_is_direct(const ConvGeom& g, int p0, int* base);
+// Whether each half (8 pixels) of panel p0 is 8 consecutive floats of the padded image for every
+// tap (stride 1, a whole panel, each half in one output row): sets the offsets of each half's first
+// pixel's (0, 0) tap. Unlike panel_is_direct, the halves may lie in two rows (8-pixel-wide outputs).
+bool halves_are_direct(const ConvGeom& g, int p0, int* lo_base, int* hi_base);
 // The offset in the padded image of every tap (c, r, s), in panel row order; empty where the
 // padded image is too large for int offsets.
 std::vector<int> tap_offsets(const ConvGeom& g);
