@@ -64,9 +64,18 @@ void pad_rows(const ConvGeom& g, const float* xc, int ih0, int ih1, float* plane
       continue;
     }
     const float* in = xc + static_cast<long>(ih) * g.w;  // (W)
-    for (int i = 0; i < g.pad; ++i) plane[i] = 0.0f;
+    float* right = plane + g.pad + g.w;
+    if (g.pad <= 3) {
+      // One store per border float: as loops, the compiler made each a memset call, which on rows
+      // of 8 to 32 floats cost more than the copy (4 % of a ResNet-20 fault trial).
+      if (g.pad > 0) plane[0] = right[0] = 0.0f;
+      if (g.pad > 1) plane[1] = right[1] = 0.0f;
+      if (g.pad > 2) plane[2] = right[2] = 0.0f;
+    } else {
+      std::fill(plane, plane + g.pad, 0.0f);
+      std::fill(right, right + g.pad, 0.0f);
+    }
     for (int i = 0; i < g.w; ++i) plane[g.pad + i] = in[i];
-    for (int i = g.pad + g.w; i < wp; ++i) plane[i] = 0.0f;
   }
 }
 
