@@ -145,6 +145,7 @@ TEST(Fusion, FusedRunEqualsTheNodeByNodeRunBitForBit) {
     cpu::set_avx512_kernels_enabled(blocked && avx512);
     for (const Case& c : cases)
       for (const bool nan : {false, true}) {
+        if (nan && &c != &cases.front() && &c != &cases.back()) continue;  // NaN: one ResNet-20, one ResNet-18
         SCOPED_TRACE(c.arch + " n=" + std::to_string(c.n) + " hw=" + std::to_string(c.hw) + " " + c.storage.name() +
                      (blocked ? " blocked" : " sgemm") + (nan ? " NaN weight" : ""));
         std::size_t fused = 0, plain = 0;
