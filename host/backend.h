@@ -40,7 +40,8 @@ class Backend {
 
   // Zero-filled storage on this backend's device.
   virtual Tensor zeros(Shape shape, DType dtype) = 0;
-  // Copies between tensors of equal size; either side may live on the host or on this device.
+  // Copies between tensors of equal size; either side may live on the host or on this device. A
+  // copy to the host returns when the data is there.
   virtual void copy(const Tensor& src, Tensor& dst) = 0;
   // Waits for all work issued so far (a no-op on the CPU).
   virtual void synchronize() = 0;

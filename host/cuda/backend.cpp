@@ -171,12 +171,12 @@ class CudaBackend final : public Backend {
     if (!from_host) SAFNET_CHECK(src.device() == device(), "copy from ", src.device().str(), " on ", device().str());
     if (!to_host) SAFNET_CHECK(dst.device() == device(), "copy to ", dst.device().str(), " on ", device().str());
     if (to_host) {
+      // Queued behind the stream's work, then one wait: a trial's metrics cost one synchronisation.
+      if (!from_host)
+        SAFNET_CUDA_CHECK(cudaMemcpyAsync(dst.device_raw(), src.device_raw(), src.nbytes(), cudaMemcpyDeviceToHost,
+                                          stream_));
       SAFNET_CUDA_CHECK(cudaStreamSynchronize(stream_));
-      if (from_host) {
-        std::memcpy(dst.device_raw(), src.device_raw(), src.nbytes());
-        return;
-      }
-      SAFNET_CUDA_CHECK(cudaMemcpy(dst.device_raw(), src.device_raw(), src.nbytes(), cudaMemcpyDeviceToHost));
+      if (from_host) std::memcpy(dst.device_raw(), src.device_raw(), src.nbytes());
       return;
     }
     // Uploads go through pinned staging memory: the copy is asynchronous (it queues behind the
