@@ -251,15 +251,18 @@ TrialRecord Campaign::base_record(DType dtype, double ber, std::int64_t trial) c
 namespace {
 
 // Restores the stored words, injects one trial's faults on the backend (which samples them itself
-// from the trial's seed and index and must find exactly the host's sites), evaluates. The flip
-// counts and the replay report come from the host's sites and clean words.
-// With `cache`, the evaluation starts at its k-th position.
+// from the trial's seed and index; with `verify` it hands them back and must find exactly the
+// host's sites), evaluates. The flip counts and the replay report come from the host's sites and
+// clean words. With `cache`, the evaluation starts at its k-th position.
 TrialRecord evaluate_trial(Worker& w, DType dtype, const std::vector<FlipSite>& sites, FaultModel model,
                            const FlipSpec& spec, const EvalSet& data, TrialRecord rec, std::vector<FlipReport>* report,
-                           const PrefixCache* cache = nullptr, std::size_t k = 0) {
+                           bool verify, const PrefixCache* cache = nullptr, std::size_t k = 0) {
   StoredModel& sm = w.stored(dtype);
   sm.restore();
-  if (rec.trial >= 0) {
+  if (rec.trial >= 0 && !verify)
+    w.backend.inject_sampled_faults(sm.words(), rec.seed, static_cast<std::uint64_t>(rec.trial), spec, model,
+                                    static_cast<std::int64_t>(sites.size()));
+  if (rec.trial >= 0 && verify) {
     const std::vector<FlipSite> injected =
         w.backend.inject_faults(sm.words(), rec.seed, static_cast<std::uint64_t>(rec.trial), spec, model);
     if (injected != sites)
@@ -360,7 +363,7 @@ TrialRecord Campaign::run_trial(DType dtype, double ber, std::int64_t trial, std
   const auto t0 = std::chrono::steady_clock::now();
   const std::vector<FlipSite> sites = sample(dtype, ber, trial);
   TrialRecord r = evaluate_trial(w, dtype, sites, cfg_.model, spec(dtype, ber), data_, base_record(dtype, ber, trial),
-                                 flips);
+                                 flips, true);
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return r;
 }
@@ -536,7 +539,7 @@ std::int64_t Campaign::run(ResultsWriter& out) {
               from = cache.get();
             }
           }
-          r = evaluate_trial(w, dt, sites, cfg_.model, spec(dt, ber), data_, r, nullptr, from, k);
+          r = evaluate_trial(w, dt, sites, cfg_.model, spec(dt, ber), data_, r, nullptr, cfg_.verify_sampler, from, k);
           if (!sites.empty()) {
             std::lock_guard<std::mutex> lock(mu);
             ++prefix_stats_.trials;
