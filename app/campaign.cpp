@@ -65,6 +65,16 @@ std::string saf_label(const Saf& s) {
   return buf;
 }
 
+// "cpu", "cuda" or "sim", as records name it: a card's index says nothing about its results.
+std::string device_kind(const Device& d) {
+  switch (d.kind) {
+    case DeviceKind::cpu: return "cpu";
+    case DeviceKind::cuda: return "cuda";
+    case DeviceKind::sim: return "sim";
+  }
+  return "?";
+}
+
 std::uint64_t load_word(const std::uint8_t* p, std::size_t size) {
   std::uint64_t w = 0;
   for (std::size_t i = 0; i < size; ++i) w |= static_cast<std::uint64_t>(p[i]) << (8 * i);
@@ -245,6 +255,7 @@ TrialRecord Campaign::base_record(DType dtype, double ber, std::int64_t trial) c
   r.ber = ber;
   r.trial = trial;
   r.seed = cfg_.seed;
+  r.device = device_kind(backend_.device());
   return r;
 }
 
@@ -381,6 +392,12 @@ std::int64_t Campaign::run(ResultsWriter& out) {
     std::map<std::int64_t, std::pair<TrialRecord, bool>> ready;
     bool stopped = false;
   };
+  const std::string device = device_kind(backend_.device());
+  for (const std::string& other : out.devices())
+    if (!other.empty() && other != device && !cfg_.allow_mixed_devices)
+      fail(out.path(), ": its trials ran on ", other, " and this run is on ", device,
+           "; the two may differ by a few images (a GPU's tanhf is not glibc's), so one file holds one kind of "
+           "device: write another --out (safnet report takes several), or pass --allow-mixed-devices");
   const bool until = cfg_.until_ci > 0;
   std::vector<Cell> cells;
   std::map<std::pair<std::string, double>, std::size_t> cell_of;

@@ -51,6 +51,9 @@ struct CampaignConfig {
   // bus); with this on it also hands them back and the run stops where they differ from the host
   // sampler's, whose sites every record and replay reports (`faults --verify-sampler`).
   bool verify_sampler = false;
+  // Adds to a results file whose trials ran on another kind of device (cpu, cuda, sim); refused
+  // otherwise, since a GPU's accuracies may differ from the CPU's by a few images.
+  bool allow_mixed_devices = false;
   bool quiet = false;
 };
 

@@ -1,6 +1,6 @@
 // What a GPU fault campaign sends across the bus per trial, counted on the simulator
 // (cuda/sim/counters.h): after setup, nothing host -> device, the metrics device -> host, one host
-// synchronisation; and the records are those of the CPU.
+// synchronisation; and its records: those of the CPU, naming the device, one kind per file.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -11,6 +11,7 @@
 #include "app/campaign.h"
 #include "app/devices.h"
 #include "cuda/sim/counters.h"
+#include "host/check.h"
 #include "tests/test_dir.h"
 
 namespace safnet {
@@ -40,7 +41,7 @@ EvalSet random_set() {
   return s;
 }
 
-CampaignConfig config(std::int64_t trials, double prefix_mib, bool verify) {
+CampaignConfig config(std::int64_t trials, double prefix_mib = 0, bool verify = false) {
   CampaignConfig cfg;
   cfg.dtypes = {DType::f16()};
   cfg.bers = {1e-3};  // every trial flips dozens of bits: none reuses the clean result
@@ -58,9 +59,8 @@ struct CampaignRun {
   std::map<std::int64_t, TrialRecord> records;
 };
 
-CampaignRun run_campaign(Backend& backend, std::int64_t trials, double prefix_mib, const std::string& file,
-                         bool verify = false) {
-  Campaign campaign(small_cnn(), "ck", "random", kImages, random_set(), config(trials, prefix_mib, verify), backend);
+CampaignRun run_campaign(Backend& backend, const CampaignConfig& cfg, const std::string& file) {
+  Campaign campaign(small_cnn(), "ck", "random", kImages, random_set(), cfg, backend);
   ResultsWriter out(file, campaign.id());
   sim::reset_counters();
   campaign.run(out);
@@ -79,8 +79,8 @@ TEST(CampaignTraffic, PerTrialNothingUpOneSmallReadbackOneSync) {
   const auto dir = test::scratch_dir("campaign_traffic");
   // Setup (uploads, plans, graph captures, the clean trial) is the same in both runs; what the
   // four extra trials add is the per-trial cost.
-  const CampaignRun few = run_campaign(device, 2, 0, (dir / "few.jsonl").string());
-  const CampaignRun many = run_campaign(device, 6, 0, (dir / "many.jsonl").string());
+  const CampaignRun few = run_campaign(device, config(2), (dir / "few.jsonl").string());
+  const CampaignRun many = run_campaign(device, config(6), (dir / "many.jsonl").string());
   ASSERT_EQ(many.records.size(), 7u);
   const sim::Counters& a = few.counts;
   const sim::Counters& b = many.counts;
@@ -103,15 +103,18 @@ TEST(CampaignTraffic, RecordsAreTheCpusWithAndWithoutTheGoldenPrefix) {
   const auto dir = test::scratch_dir("campaign_traffic_records");
   for (const double prefix_mib : {0.0, 64.0}) {
     const bool verify = prefix_mib > 0;
-    const CampaignRun cpu = run_campaign(backend_for(Device::parse("cpu")), 4, prefix_mib, (dir / "cpu.jsonl").string());
+    const CampaignRun cpu =
+        run_campaign(backend_for(Device::parse("cpu")), config(4, prefix_mib), (dir / "cpu.jsonl").string());
     const CampaignRun dev =
-        run_campaign(backend_for(Device::parse("sim")), 4, prefix_mib, (dir / "sim.jsonl").string(), verify);
+        run_campaign(backend_for(Device::parse("sim")), config(4, prefix_mib, verify), (dir / "sim.jsonl").string());
     std::filesystem::remove(dir / "cpu.jsonl");
     std::filesystem::remove(dir / "sim.jsonl");
     ASSERT_EQ(cpu.records.size(), 5u);
     ASSERT_EQ(dev.records.size(), cpu.records.size());
     for (const auto& [trial, c] : cpu.records) {
       const TrialRecord& s = dev.records.at(trial);
+      EXPECT_EQ(c.device, "cpu");
+      EXPECT_EQ(s.device, "sim");
       EXPECT_EQ(s.flips, c.flips) << "trial " << trial << ", prefix " << prefix_mib;
       EXPECT_EQ(s.nonfinite, c.nonfinite) << "trial " << trial;
       // The simulator runs the kernels with glibc's math: the same images are right and wrong.
@@ -121,6 +124,29 @@ TEST(CampaignTraffic, RecordsAreTheCpusWithAndWithoutTheGoldenPrefix) {
     }
     EXPECT_GT(cpu.records.at(0).flips, 10);
   }
+}
+
+// A results file holds the trials of one kind of device unless the run allows mixing; the refusal
+// names the file and both devices.
+TEST(CampaignTraffic, ResumingOnAnotherKindOfDeviceIsRefusedUnlessAllowed) {
+  const std::string file = (test::scratch_dir("campaign_devices") / "r.jsonl").string();
+  run_campaign(backend_for(Device::parse("cpu")), config(1), file);
+  Backend& device = backend_for(Device::parse("sim"));
+  try {
+    run_campaign(device, config(3), file);
+    ADD_FAILURE() << "resumed a cpu file on sim";
+  } catch (const Error& e) {
+    const std::string msg = e.what();
+    EXPECT_EQ(msg.rfind(file + ": its trials ran on cpu and this run is on sim", 0), 0u) << msg;
+    EXPECT_NE(msg.find("--allow-mixed-devices"), std::string::npos) << msg;
+  }
+  EXPECT_EQ(read_results(file).size(), 2u) << "nothing written by the refused run";
+  CampaignConfig mixed = config(3);
+  mixed.allow_mixed_devices = true;
+  const CampaignRun both = run_campaign(device, mixed, file);
+  ASSERT_EQ(both.records.size(), 4u);
+  EXPECT_EQ(both.records.at(0).device, "cpu");
+  EXPECT_EQ(both.records.at(2).device, "sim");
 }
 
 }  // namespace
