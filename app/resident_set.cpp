@@ -23,11 +23,15 @@ ResidentSet::ResidentSet(Backend& backend, const EvalSet& data, int batch, bool 
     return;
   }
   const Shape& s = data.images.shape();
-  // The largest chunk of whole batches that can be allocated, halving from the whole split: the
-  // allocator fails cleanly (its cache emptied first) when device memory is short.
+  // The largest chunk of whole batches, halving from the whole split, for which twice its size can
+  // be allocated: the split never takes more than half of what was free, so the model's own memory
+  // (a training run's, whose test passes use this too) is not crowded out. The allocator fails
+  // cleanly (its cache emptied first) when device memory is short.
   const std::int64_t step = std::max<std::int64_t>(1, std::min<std::int64_t>(batch, n));
+  const std::int64_t per_image = s[1] * s[2] * s[3] * 4 + 4;  // f32 pixels and an i32 label
   for (;;) {
     try {
+      backend.zeros({2 * chunk_ * per_image}, DType::u8());  // released at once
       images_ = backend.zeros({chunk_, s[1], s[2], s[3]}, DType::f32());
       labels_ = backend.zeros({chunk_}, DType::i32());
       break;

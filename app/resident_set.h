@@ -10,9 +10,10 @@ namespace safnet {
 
 struct EvalSet;  // app/evaluate.h
 
-// The images and labels of an EvalSet on the backend's device. Where the whole split does not fit
-// in free device memory it is held in chunks of whole batches, each uploaded when a batch in it is
-// asked for (a one-line notice says so); on the CPU the split's own storage serves.
+// The images and labels of an EvalSet on the backend's device. Where the whole split would take
+// more than half of the free device memory it is held in chunks of whole batches, each uploaded
+// when a batch in it is asked for (a one-line notice says so); on the CPU the split's own storage
+// serves.
 class ResidentSet {
  public:
   // `data` must outlive this; `batch`: the batch size the chunks hold a multiple of.
