@@ -65,6 +65,16 @@ std::string saf_label(const Saf& s) {
   return buf;
 }
 
+// "cpu", "cuda" or "sim", as records name it: a card's index says nothing about its results.
+std::string device_kind(const Device& d) {
+  switch (d.kind) {
+    case DeviceKind::cpu: return "cpu";
+    case DeviceKind::cuda: return "cuda";
+    case DeviceKind::sim: return "sim";
+  }
+  return "?";
+}
+
 std::uint64_t load_word(const std::uint8_t* p, std::size_t size) {
   std::uint64_t w = 0;
   for (std::size_t i = 0; i < size; ++i) w |= static_cast<std::uint64_t>(p[i]) << (8 * i);
@@ -245,21 +255,25 @@ TrialRecord Campaign::base_record(DType dtype, double ber, std::int64_t trial) c
   r.ber = ber;
   r.trial = trial;
   r.seed = cfg_.seed;
+  r.device = device_kind(backend_.device());
   return r;
 }
 
 namespace {
 
 // Restores the stored words, injects one trial's faults on the backend (which samples them itself
-// from the trial's seed and index and must find exactly the host's sites), evaluates. The flip
-// counts and the replay report come from the host's sites and clean words.
-// With `cache`, the evaluation starts at its k-th position.
+// from the trial's seed and index; with `verify` it hands them back and must find exactly the
+// host's sites), evaluates. The flip counts and the replay report come from the host's sites and
+// clean words. With `cache`, the evaluation starts at its k-th position.
 TrialRecord evaluate_trial(Worker& w, DType dtype, const std::vector<FlipSite>& sites, FaultModel model,
                            const FlipSpec& spec, const EvalSet& data, TrialRecord rec, std::vector<FlipReport>* report,
-                           const PrefixCache* cache = nullptr, std::size_t k = 0) {
+                           bool verify, const PrefixCache* cache = nullptr, std::size_t k = 0) {
   StoredModel& sm = w.stored(dtype);
   sm.restore();
-  if (rec.trial >= 0) {
+  if (rec.trial >= 0 && !verify)
+    w.backend.inject_sampled_faults(sm.words(), rec.seed, static_cast<std::uint64_t>(rec.trial), spec, model,
+                                    static_cast<std::int64_t>(sites.size()));
+  if (rec.trial >= 0 && verify) {
     const std::vector<FlipSite> injected =
         w.backend.inject_faults(sm.words(), rec.seed, static_cast<std::uint64_t>(rec.trial), spec, model);
     if (injected != sites)
@@ -360,7 +374,7 @@ TrialRecord Campaign::run_trial(DType dtype, double ber, std::int64_t trial, std
   const auto t0 = std::chrono::steady_clock::now();
   const std::vector<FlipSite> sites = sample(dtype, ber, trial);
   TrialRecord r = evaluate_trial(w, dtype, sites, cfg_.model, spec(dtype, ber), data_, base_record(dtype, ber, trial),
-                                 flips);
+                                 flips, true);
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return r;
 }
@@ -378,6 +392,12 @@ std::int64_t Campaign::run(ResultsWriter& out) {
     std::map<std::int64_t, std::pair<TrialRecord, bool>> ready;
     bool stopped = false;
   };
+  const std::string device = device_kind(backend_.device());
+  for (const std::string& other : out.devices())
+    if (!other.empty() && other != device && !cfg_.allow_mixed_devices)
+      fail(out.path(), ": its trials ran on ", other, " and this run is on ", device,
+           "; the two may differ by a few images (a GPU's tanhf is not glibc's), so one file holds one kind of "
+           "device: write another --out (safnet report takes several), or pass --allow-mixed-devices");
   const bool until = cfg_.until_ci > 0;
   std::vector<Cell> cells;
   std::map<std::pair<std::string, double>, std::size_t> cell_of;
@@ -536,7 +556,7 @@ std::int64_t Campaign::run(ResultsWriter& out) {
               from = cache.get();
             }
           }
-          r = evaluate_trial(w, dt, sites, cfg_.model, spec(dt, ber), data_, r, nullptr, from, k);
+          r = evaluate_trial(w, dt, sites, cfg_.model, spec(dt, ber), data_, r, nullptr, cfg_.verify_sampler, from, k);
           if (!sites.empty()) {
             std::lock_guard<std::mutex> lock(mu);
             ++prefix_stats_.trials;

@@ -47,6 +47,13 @@ struct CampaignConfig {
   // trial whose flips all lie in tensors first read at node k starts at the last cached position
   // <= k. Results are bit-identical to a full run. 0: every trial runs the whole network.
   double prefix_cache_mib = 1024;
+  // The backend samples each trial's flips itself (on a GPU: on the device, nothing crossing the
+  // bus); with this on it also hands them back and the run stops where they differ from the host
+  // sampler's, whose sites every record and replay reports (`faults --verify-sampler`).
+  bool verify_sampler = false;
+  // Adds to a results file whose trials ran on another kind of device (cpu, cuda, sim); refused
+  // otherwise, since a GPU's accuracies may differ from the CPU's by a few images.
+  bool allow_mixed_devices = false;
   bool quiet = false;
 };
 
@@ -106,7 +113,8 @@ class Campaign {
   // records) lack: what run() would do with that shard.
   std::int64_t pending(const std::vector<TrialRecord>& existing, Shard shard) const;
 
-  // Evaluates one trial, and lists its flipped bits when `flips` is given.
+  // Evaluates one trial, and lists its flipped bits when `flips` is given; the backend's sampler is
+  // always checked against the host's here.
   TrialRecord run_trial(DType dtype, double ber, std::int64_t trial, std::vector<FlipReport>* flips = nullptr);
 
   // The stored model of one trial with its faults applied, exactly as that trial is evaluated

@@ -82,22 +82,17 @@ ModelPlan& Evaluator::plan(const EvalSet& data) {
   return plan_at(static_cast<int>(std::max<std::int64_t>(1, std::min<std::int64_t>(batch_, data.size()))));
 }
 
-namespace {
-
-// A view of batch [start, start + n) of the split's images.
-Tensor batch_images(const EvalSet& data, const ModelConfig& cfg, std::int64_t start, int n) {
-  const std::int64_t per_image = data.images.numel() / std::max<std::int64_t>(1, data.size());
-  return Tensor::view_of(data.images, {n, cfg.in_channels, cfg.height, cfg.width}, DType::f32(),
-                         static_cast<std::size_t>(start * per_image) * sizeof(float));
+void Evaluator::set_batch(ModelPlan& p, const EvalSet& data, std::int64_t start, int n) {
+  if (!resident_ || !resident_->holds(data)) {
+    resident_.reset();  // frees the device copy of another split before uploading this one
+    resident_ = std::make_unique<ResidentSet>(plans_.backend(), data, batch_);
+  }
+  const ModelConfig& cfg = plans_.model();
+  SAFNET_CHECK(data.images.numel() == data.size() * cfg.in_channels * cfg.height * cfg.width, "the split's images are not (",
+               data.size(), ", ", cfg.in_channels, ", ", cfg.height, ", ", cfg.width, ")");
+  auto [images, labels] = resident_->batch(start, n);
+  p.set_batch(images, labels);
 }
-
-Tensor batch_labels(const EvalSet& data, std::int64_t start, int n) {
-  Tensor y({n}, DType::i32());
-  std::memcpy(y.data<std::int32_t>(), data.labels.data() + start, y.nbytes());
-  return y;
-}
-
-}  // namespace
 
 PrefixCache Evaluator::cache_prefix(ParamStore& params, const EvalSet& data, std::vector<std::size_t> positions) {
   Backend& backend = plans_.backend();
@@ -113,7 +108,7 @@ PrefixCache Evaluator::cache_prefix(ParamStore& params, const EvalSet& data, std
       SAFNET_CHECK(pos > 0 && pos <= p.exec->node_count(), "prefix position ", pos, " outside (0, ",
                    p.exec->node_count(), "]");
     p.exec->bind_params(params);
-    p.set_batch(batch_images(data, plans_.model(), start, n), batch_labels(data, start, n));
+    set_batch(p, data, start, n);
     std::size_t done = 0;
     for (std::size_t k = 0; k < positions.size(); ++k) {
       p.exec->run_range(done, positions[k]);
@@ -146,7 +141,7 @@ Metrics Evaluator::run_impl(ParamStore& params, const EvalSet& data, const Prefi
     const int n = static_cast<int>(std::min<std::int64_t>(batch_, data.size() - start));
     ModelPlan& p = plan_at(n);
     p.exec->bind_params(params);
-    p.set_batch(batch_images(data, plans_.model(), start, n), batch_labels(data, start, n));
+    set_batch(p, data, start, n);
     if (cache) {
       const std::size_t pos = cache->positions_[k];
       const std::vector<Tensor>& kept = cache->values_[k].at(batch);

@@ -1,10 +1,12 @@
 // Test-set evaluation of a model: top-1, top-5 and mean loss over a whole split.
 #pragma once
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "data/dataset.h"
 #include "app/plan.h"
+#include "app/resident_set.h"
 
 namespace safnet {
 
@@ -48,7 +50,9 @@ class Evaluator {
   Evaluator(ModelConfig cfg, int batch, Backend& backend, NanLogits rule = NanLogits::as_torch)
       : plans_(std::move(cfg), PlanOptions{}, backend), batch_(batch), rule_(rule) {}
   // Parameters may be bound in any storage dtype (f32, f16, bf16, fixed): weights are read
-  // through the model's SAF as they load. They live on the backend's device; `data` on the host.
+  // through the model's SAF as they load. They live on the backend's device; `data` on the host,
+  // copied to the device by the first run over it and kept there (ResidentSet) while later runs
+  // pass the same `data`; a run costs one copy of the metrics back and one synchronisation.
   Metrics run(ParamStore& params, const EvalSet& data);
 
   // The plan of the first batch of `data` (node positions are the same for every batch size).
@@ -64,6 +68,8 @@ class Evaluator {
  private:
   // The plan for a batch of n images, checked to have the node list of every other plan.
   ModelPlan& plan_at(int n);
+  // Batch [start, start + n) of `data` bound as the plan's inputs, read from the device-resident copy.
+  void set_batch(ModelPlan& p, const EvalSet& data, std::int64_t start, int n);
   Metrics run_impl(ParamStore& params, const EvalSet& data, const PrefixCache* cache, std::size_t k);
 
   ModelPlans plans_;
@@ -71,6 +77,7 @@ class Evaluator {
   int batch_;
   NanLogits rule_;
   Tensor sums_;  // MetricSums on the device
+  std::unique_ptr<ResidentSet> resident_;  // of the split last evaluated
 };
 
 // The metrics of sums gathered over n images.

@@ -3,10 +3,25 @@
 
 namespace safnet {
 
+namespace {
+
+// On a device every batch lands in the same slot (copied within the device when it lives there
+// already), since a recorded CUDA graph reads the address it was recorded with and binding another
+// would record the graph again; the CPU binds host tensors as they are.
+const Tensor& in_slot(Backend& b, const Tensor& t, Tensor& slot) {
+  if (b.device().is_cpu() || !(t.device() == b.device())) return b.stage(t, slot);
+  if (t.device_raw() == slot.device_raw()) return slot;
+  if (slot.shape() != t.shape() || slot.dtype() != t.dtype()) slot = b.zeros(t.shape(), t.dtype());
+  b.copy(t, slot);
+  return slot;
+}
+
+}  // namespace
+
 void ModelPlan::set_batch(const Tensor& x, const Tensor& y) {
   Backend& b = exec->backend();
-  exec->set_input(images, b.stage(x, images_slot));
-  exec->set_input(labels, b.stage(y, labels_slot));
+  exec->set_input(images, in_slot(b, x, images_slot));
+  exec->set_input(labels, in_slot(b, y, labels_slot));
 }
 
 Tensor& ModelPlan::device_images() {

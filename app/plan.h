@@ -18,7 +18,8 @@ struct ModelPlan {
   std::unique_ptr<Executor> exec;
   Tensor images_slot, labels_slot;  // where a host batch lands on the device (unused on the CPU)
 
-  // Binds a batch, from the host or already on the executor's device, as the graph's inputs.
+  // Binds a batch, from the host or already on the executor's device, as the graph's inputs; on a
+  // device it lands in the slots below, whose addresses a recorded CUDA graph keeps reading.
   void set_batch(const Tensor& images, const Tensor& labels);
   // The device tensor a batch of images can be written into directly (device augmentation).
   Tensor& device_images();

@@ -301,6 +301,23 @@ std::vector<GroupSummary> summarize(const std::vector<TrialRecord>& records) {
   return out;
 }
 
+namespace {
+
+// Which kinds of device the trials ran on, when records say (files from before they did say nothing).
+std::string devices_line(const std::vector<TrialRecord>& records) {
+  std::map<std::string, std::int64_t> count;
+  for (const TrialRecord& r : records)
+    if (r.trial >= 0) ++count[r.device.empty() ? "unknown" : r.device];
+  if (count.empty() || (count.size() == 1 && count.count("unknown"))) return "";
+  std::string list;
+  for (const auto& [device, n] : count)
+    list += (list.empty() ? "" : ", ") + device + " (" + std::to_string(n) + (n == 1 ? " trial)" : " trials)");
+  if (count.size() > 1) list += "; the groups above mix devices, whose accuracies may differ by a few images";
+  return "\nRan on: " + list + "\n";
+}
+
+}  // namespace
+
 std::string report_table(const std::vector<TrialRecord>& records) {
   const std::vector<GroupSummary> groups = summarize(records);
   if (groups.empty()) fail("report: no trial records (trial >= 0) to report");
@@ -333,6 +350,7 @@ std::string report_table(const std::vector<TrialRecord>& records) {
   s += "\nAfter Top-1: mean ± population std (ddof = 0) over the trials. 95% CI of the mean: "
        "mean ± t(0.975, n−1) · s / √n with the sample std s (ddof = 1). Non-finite logits: mean "
        "images per trial whose logits hold a NaN or infinity (* over the trials that recorded it).\n";
+  s += devices_line(records);
   std::string stopped;
   for (const GroupSummary& g : groups)
     if (g.until_ci > 0)

@@ -56,12 +56,13 @@ enum class Field {
   until_ci,          // optional, all three or none: only on the trial that stopped its cell
   min_trials,
   max_trials,
+  device,  // optional: absent from files written before it existed
   count
 };
 constexpr const char* kFieldNames[] = {"campaign",   "model",     "saf",     "dtype",            "ber",
                                        "trial",      "seed",      "flips",   "top1",             "top5",
                                        "loss",       "nonfinite", "seconds", "nonfinite_logits", "until_ci",
-                                       "min_trials", "max_trials"};
+                                       "min_trials", "max_trials", "device"};
 static_assert(std::size(kFieldNames) == static_cast<std::size_t>(Field::count));
 
 std::string field_list() {
@@ -124,6 +125,10 @@ class RecordSax : public nlohmann::json_sax<nlohmann::json> {
         return true;
       case Field::dtype:
         rec.dtype = s;
+        return true;
+      case Field::device:
+        if (s.empty()) return set_error("field 'device' is empty (omit it when unknown)");
+        rec.device = s;
         return true;
       case Field::loss:
         if (s == "nan")
@@ -371,6 +376,7 @@ bool same_result(const TrialRecord& a, const TrialRecord& b) {
 
 void absorb_duplicate(TrialRecord& kept, const TrialRecord& other) {
   if (kept.nonfinite_logits == -1) kept.nonfinite_logits = other.nonfinite_logits;  // an older writer knew less
+  if (kept.device.empty()) kept.device = other.device;
   if (!kept.stopped_cell() && other.stopped_cell()) {  // the copy of the run that stopped the cell there
     kept.until_ci = other.until_ci;
     kept.min_trials = other.min_trials;
@@ -393,6 +399,8 @@ void validate_record(const TrialRecord& r, const std::string& where) {
     fail(where, ": field 'top5' is ", r.top5, ", must be in [0, 100]");
   if (!finite_in(r.seconds, 0, std::numeric_limits<double>::max()))
     fail(where, ": field 'seconds' is ", r.seconds, ", must be finite and >= 0");
+  if (!r.device.empty() && std::find(std::begin(kDeviceKinds), std::end(kDeviceKinds), r.device) == std::end(kDeviceKinds))
+    fail(where, ": field 'device' is '", printable(r.device), "' (valid: cpu, cuda, sim)");
   if (r.until_ci == 0 && r.min_trials == 0 && r.max_trials == 0) return;
   // The stop fields: this trial ended its cell early, so the cell holds trials 0..trial.
   if (!finite_in(r.until_ci, 0, std::numeric_limits<double>::max()) || r.until_ci == 0)
@@ -424,6 +432,7 @@ std::string to_json_line(const TrialRecord& r) {
     j["loss"] = nonfinite_name(r.loss);
   j["nonfinite"] = r.nonfinite;
   j["seconds"] = r.seconds;
+  if (!r.device.empty()) j["device"] = r.device;
   if (r.nonfinite_logits >= 0) j["nonfinite_logits"] = r.nonfinite_logits;
   if (r.stopped_cell()) {
     j["until_ci"] = r.until_ci;
@@ -489,6 +498,7 @@ void ResultsWriter::load() {
            printable(n.rec.campaign), ", this one is ", campaign_,
            "), refusing to mix; use another --out");
     done_.insert({n.rec.dtype, n.rec.ber, n.rec.trial});
+    devices_.insert(n.rec.device);
   }
   if (fc.torn) {
     // Rebuilt from the parsed records, so every complete one survives byte for byte in value.

@@ -21,6 +21,11 @@ struct TrialRecord {
   double loss = 0;             // may be NaN or +-inf when faults make the logits non-finite
   std::int64_t nonfinite = 0;  // non-finite weights read, >= 0
   double seconds = 0;          // >= 0
+  // The kind of device the trial ran on: "cpu", "cuda" or "sim"; empty = unknown (files written
+  // before the field existed lack it), and then written without the field. Accuracies on a GPU
+  // may differ from the CPU's by a few images (its tanhf is not glibc's), so a file holds one kind
+  // unless the campaign allowed mixing (faults --allow-mixed-devices).
+  std::string device;
   // Images whose logits hold a NaN or infinity, >= 0; -1 = unknown. Files written before the
   // field existed lack it and read as -1; a record with -1 is written without the field.
   std::int64_t nonfinite_logits = -1;
@@ -35,7 +40,10 @@ struct TrialRecord {
   friend bool operator==(const TrialRecord&, const TrialRecord&) = default;
 };
 
-// Two evaluations of one trial agree on everything but `seconds` (NaN losses count as equal, and
+// The device kinds a record may name.
+inline constexpr const char* kDeviceKinds[] = {"cpu", "cuda", "sim"};
+
+// Two evaluations of one trial agree on everything but `seconds` and `device` (NaN losses count as equal, and
 // an unknown nonfinite_logits agrees with any count: the same trial from an older writer). The
 // stop fields say why a run ended a cell there, not what the trial measured: they are not compared.
 bool same_result(const TrialRecord& a, const TrialRecord& b);
@@ -76,6 +84,8 @@ class ResultsWriter {
 
   bool done(const std::string& dtype, double ber, std::int64_t trial) const;
   std::size_t size() const;  // finished (dtype, ber, trial) keys
+  // The device kinds the file's records name ("" for records that name none), as loaded.
+  const std::set<std::string>& devices() const { return devices_; }
   // Durable (fsync) and safe to call from several threads.
   void append(const TrialRecord& r);
 
@@ -87,6 +97,7 @@ class ResultsWriter {
   void load();  // the records already there, and the torn-line repair
   std::string path_, campaign_;
   std::set<Key> done_;
+  std::set<std::string> devices_;
   mutable std::mutex mu_;
   int lock_fd_ = -1;  // PATH.lock, flock'ed for the writer's life
 };

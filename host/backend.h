@@ -40,7 +40,8 @@ class Backend {
 
   // Zero-filled storage on this backend's device.
   virtual Tensor zeros(Shape shape, DType dtype) = 0;
-  // Copies between tensors of equal size; either side may live on the host or on this device.
+  // Copies between tensors of equal size; either side may live on the host or on this device. A
+  // copy to the host returns when the data is there.
   virtual void copy(const Tensor& src, Tensor& dst) = 0;
   // Waits for all work issued so far (a no-op on the CPU).
   virtual void synchronize() = 0;
@@ -108,6 +109,19 @@ class Backend {
                  "fault injection into ", spec.words, " words of ", word_bytes, " bytes over ", words.nbytes());
     return do_inject_faults(words, seed, trial, spec, model);
   }
+  // inject_faults for a caller that sampled the sites itself on the host (`expected` of them): the
+  // device samples and applies its own, and nothing comes back (no copy to the host, no
+  // synchronisation), so a trial costs the bus nothing. Nothing checks here that the two samplers
+  // agree; inject_faults, which returns the device's sites, is what tests and
+  // `faults --verify-sampler` compare.
+  void inject_sampled_faults(Tensor& words, std::uint64_t seed, std::uint64_t trial, const FlipSpec& spec,
+                             FaultModel model, std::int64_t expected) {
+    const int word_bytes = (spec.word_bits + 7) / 8;
+    SAFNET_CHECK(static_cast<std::size_t>(spec.words) * static_cast<std::size_t>(word_bytes) <= words.nbytes(),
+                 "fault injection into ", spec.words, " words of ", word_bytes, " bytes over ", words.nbytes());
+    SAFNET_CHECK(expected >= 0, "fault injection expecting ", expected, " sites");
+    do_inject_sampled_faults(words, seed, trial, spec, model, expected);
+  }
 
   // `t` where this backend computes: itself when it lives there already, else copied into `slot`
   // (allocated on first use, reused after) so a recorded CUDA graph keeps reading one address.
@@ -122,6 +136,11 @@ class Backend {
   // inject_faults once `words` is known to hold spec.words words.
   virtual std::vector<FlipSite> do_inject_faults(Tensor& words, std::uint64_t seed, std::uint64_t trial,
                                                  const FlipSpec& spec, FaultModel model) = 0;
+  // inject_sampled_faults once `words` is checked; by default inject_faults, its sites dropped.
+  virtual void do_inject_sampled_faults(Tensor& words, std::uint64_t seed, std::uint64_t trial, const FlipSpec& spec,
+                                        FaultModel model, std::int64_t expected) {
+    do_inject_faults(words, seed, trial, spec, model);
+  }
 };
 
 // The process's CPU backend.

@@ -90,6 +90,10 @@ int cmd_faults(int argc, char** argv) {
            "trials are still to run, then exit")
       .flag("per-layer", "after the campaign: the top-1 lost per target tensor, fitted over the trials' flip sites")
       .opt("per-layer-svg", "", "with --per-layer: write the per-tensor bar chart here")
+      .flag("verify-sampler",
+            "the device hands back every trial's flip sites and the run stops where they differ from the host "
+            "sampler's (slower on a GPU: a copy and synchronisations per trial)")
+      .flag("allow-mixed-devices", "add to a results file whose trials ran on another kind of device")
       .flag("quiet", "no progress line");
   add_device_flag(a);
   add_nan_logits_flag(a);
@@ -125,6 +129,8 @@ int cmd_faults(int argc, char** argv) {
   cfg.prefix_cache_mib = a.number("prefix-cache");
   if (!(cfg.prefix_cache_mib >= 0) || !std::isfinite(cfg.prefix_cache_mib))
     fail("--prefix-cache must be a number of MiB >= 0, got ", a.str("prefix-cache"));
+  cfg.verify_sampler = a.on("verify-sampler");
+  cfg.allow_mixed_devices = a.on("allow-mixed-devices");
   cfg.quiet = a.on("quiet");
   cfg.nan_logits = parse_nan_logits(a.str("nan-logits"));
   Backend& backend = backend_from_flags(a, cfg.quiet);

@@ -13,6 +13,7 @@
 #include <numeric>
 #include <vector>
 
+#include "cuda/sim/counters.h"
 #include "cuda/sim/fault.h"
 #include "cuda/sim/memory.h"
 #include "cuda/sim/stacks.h"
@@ -96,6 +97,7 @@ std::mutex g_launch_mutex;  // blocks run one at a time, process-wide, so atomic
 std::uint64_t g_seed = initial_seed();
 Rng g_rng{g_seed};
 thread_local Launch* t_launch = nullptr;
+thread_local bool t_graph_replay = false;  // for the counters: a graph launch is running this launch
 thread_local SimThread* t_current = nullptr;
 
 // A stack allocator handing boost the pooled stack of one thread slot; the pool keeps it.
@@ -344,6 +346,10 @@ void capture_launch(const LaunchSpec& spec, std::shared_ptr<void> keep) {
   auto r = capture_record(spec.stream, [spec, keep](cudaStream_t stream) {
     LaunchSpec replay = spec;
     replay.stream = stream;
+    struct Reset {
+      ~Reset() { t_graph_replay = false; }
+    } reset;
+    t_graph_replay = true;  // launches run by a graph replay are not host launches
     run_launch(replay);
     return cudaSuccess;
   });
@@ -357,6 +363,7 @@ void run_launch(const LaunchSpec& spec) {
     set_last_error(e);
     return;
   }
+  count_kernel_launch(t_graph_replay);
   std::lock_guard<std::mutex> lock(g_launch_mutex);
   install_fault_handler();
   Launch L;

@@ -7,6 +7,7 @@
 #include <utility>
 #include <vector>
 
+#include "cuda/sim/counters.h"
 #include "cuda/sim/runtime.h"
 
 using WorkList = std::vector<safnet::sim::detail::CapturedWork>;
@@ -172,6 +173,7 @@ cudaError_t cudaGraphLaunch(cudaGraphExec_t exec, cudaStream_t stream) {
   if (auto r = safnet::sim::detail::capture_record(
           stream, [work](cudaStream_t s) { return safnet::sim::detail::run_work(*work, s); }))
     return *r == cudaSuccess ? cudaSuccess : set_last_error(*r);
+  safnet::sim::detail::count_graph_launch();
   const cudaError_t e = safnet::sim::detail::run_work(*work, stream);
   return e == cudaSuccess ? e : set_last_error(e);
 }

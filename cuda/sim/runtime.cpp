@@ -10,6 +10,7 @@
 #include <set>
 #include <utility>
 
+#include "cuda/sim/counters.h"
 #include "cuda/sim/memory.h"
 
 struct CUstream_st {
@@ -73,6 +74,7 @@ cudaError_t copy_now(void* dst, const void* src, std::size_t count, cudaMemcpyKi
   if (const cudaError_t e = copy_error(dst, src, count, kind); e != cudaSuccess)
     return set_last_error(e);
   if (count != 0) std::memmove(dst, src, count);
+  count_copy(dst, src, count, kind);
   return cudaSuccess;
 }
 
@@ -226,7 +228,11 @@ cudaError_t cudaDeviceGetAttribute(int* value, cudaDeviceAttr attr, int device) 
   return cudaSuccess;
 }
 
-cudaError_t cudaDeviceSynchronize() { return capture_check_unsafe_call(); }
+cudaError_t cudaDeviceSynchronize() {
+  if (const cudaError_t e = capture_check_unsafe_call(); e != cudaSuccess) return e;
+  safnet::sim::detail::count_host_sync();
+  return cudaSuccess;
+}
 cudaError_t cudaDeviceReset() { return cudaSuccess; }
 
 cudaError_t cudaMalloc(void** dev_ptr, std::size_t size) {
@@ -292,7 +298,10 @@ cudaError_t cudaMemGetInfo(std::size_t* free_bytes, std::size_t* total_bytes) {
 
 cudaError_t cudaMemcpy(void* dst, const void* src, std::size_t count, cudaMemcpyKind kind) {
   if (const cudaError_t e = capture_check_unsafe_call(); e != cudaSuccess) return e;
-  return safnet::sim::detail::copy_now(dst, src, count, kind);
+  const cudaError_t e = safnet::sim::detail::copy_now(dst, src, count, kind);
+  // The host waits for the copy, and for the work queued before it, unless nothing touched the device.
+  if (e == cudaSuccess && count != 0 && kind != cudaMemcpyHostToHost) safnet::sim::detail::count_host_sync();
+  return e;
 }
 
 // A captured copy is checked now, as the real runtime checks its arguments, and again at replay,
@@ -355,12 +364,16 @@ cudaError_t cudaStreamDestroy(cudaStream_t stream) {
 }
 
 cudaError_t cudaStreamSynchronize(cudaStream_t stream) {
+  const cudaError_t e = cudaStreamQuery(stream);
+  if (e == cudaSuccess) safnet::sim::detail::count_host_sync();
+  return e;
+}
+
+cudaError_t cudaStreamQuery(cudaStream_t stream) {
   if (!safnet::sim::detail::stream_is_valid(stream))
     return set_last_error(cudaErrorInvalidResourceHandle);
   return capture_check_stream_sync(stream);
 }
-
-cudaError_t cudaStreamQuery(cudaStream_t stream) { return cudaStreamSynchronize(stream); }
 
 // Work runs in call order, so a wait has nothing to wait for; within a capture only waits on
 // events of the same capture are allowed (cross-stream capture is not simulated).
@@ -407,12 +420,16 @@ cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream) {
 }
 
 cudaError_t cudaEventSynchronize(cudaEvent_t event) {
+  const cudaError_t e = cudaEventQuery(event);
+  if (e == cudaSuccess) safnet::sim::detail::count_host_sync();
+  return e;
+}
+
+cudaError_t cudaEventQuery(cudaEvent_t event) {
   if (!safnet::sim::detail::event_is_valid(event))
     return set_last_error(cudaErrorInvalidResourceHandle);
   return event->captured ? set_last_error(cudaErrorCapturedEvent) : cudaSuccess;
 }
-
-cudaError_t cudaEventQuery(cudaEvent_t event) { return cudaEventSynchronize(event); }
 
 cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t start, cudaEvent_t end) {
   if (ms == nullptr) return set_last_error(cudaErrorInvalidValue);

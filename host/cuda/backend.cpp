@@ -53,6 +53,12 @@ k::SafGrad saf_grad(const Node& n, const Tensor& raw) {
   return k::SafGrad{raw.device_data<float>(), n.attrs.saf};
 }
 
+k::FlipPlan flip_plan(std::uint64_t seed, std::uint64_t trial, const FlipSpec& spec) {
+  const bool sampled = spec.ber > 0 && spec.ber < 1;
+  const FlipThresholds t = sampled ? flip_thresholds(spec.ber) : FlipThresholds{};
+  return k::make_flip_plan(seed, trial, spec.words, spec.word_bits, spec.bit_mask, spec.ber, sampled ? &t : nullptr);
+}
+
 class CudaBackend final : public Backend {
  public:
   explicit CudaBackend(int index) : index_(index) {
@@ -171,12 +177,12 @@ class CudaBackend final : public Backend {
     if (!from_host) SAFNET_CHECK(src.device() == device(), "copy from ", src.device().str(), " on ", device().str());
     if (!to_host) SAFNET_CHECK(dst.device() == device(), "copy to ", dst.device().str(), " on ", device().str());
     if (to_host) {
+      // Queued behind the stream's work, then one wait: a trial's metrics cost one synchronisation.
+      if (!from_host)
+        SAFNET_CUDA_CHECK(cudaMemcpyAsync(dst.device_raw(), src.device_raw(), src.nbytes(), cudaMemcpyDeviceToHost,
+                                          stream_));
       SAFNET_CUDA_CHECK(cudaStreamSynchronize(stream_));
-      if (from_host) {
-        std::memcpy(dst.device_raw(), src.device_raw(), src.nbytes());
-        return;
-      }
-      SAFNET_CUDA_CHECK(cudaMemcpy(dst.device_raw(), src.device_raw(), src.nbytes(), cudaMemcpyDeviceToHost));
+      if (from_host) std::memcpy(dst.device_raw(), src.device_raw(), src.nbytes());
       return;
     }
     // Uploads go through pinned staging memory: the copy is asynchronous (it queues behind the
@@ -218,10 +224,7 @@ class CudaBackend final : public Backend {
                                          FaultModel model) override {
     bind();
     const int word_bytes = (spec.word_bits + 7) / 8;
-    const bool sampled = spec.ber > 0 && spec.ber < 1;
-    const FlipThresholds t = sampled ? flip_thresholds(spec.ber) : FlipThresholds{};
-    const k::FlipPlan plan =
-        k::make_flip_plan(seed, trial, spec.words, spec.word_bits, spec.bit_mask, spec.ber, sampled ? &t : nullptr);
+    const k::FlipPlan plan = flip_plan(seed, trial, spec);
     const std::int64_t chunks = k::flip_chunks(plan);
     Tensor counts = zeros({(chunks + 1) * 8}, DType::u8());  // (chunks + 1) int64
     auto* c = counts.device_data<std::int64_t>();
@@ -238,6 +241,23 @@ class CudaBackend final : public Backend {
     synchronize();
     SAFNET_CUDA_CHECK(cudaMemcpy(sites.data(), ds, sites.size() * sizeof(FlipSite), cudaMemcpyDeviceToHost));
     return sites;
+  }
+
+  // The host's count sizes the device's site list, so nothing has to come back first.
+  void do_inject_sampled_faults(Tensor& words, std::uint64_t seed, std::uint64_t trial, const FlipSpec& spec,
+                                FaultModel model, std::int64_t expected) override {
+    bind();
+    if (expected == 0) return;
+    const k::FlipPlan plan = flip_plan(seed, trial, spec);
+    const std::int64_t chunks = k::flip_chunks(plan);
+    Tensor counts = zeros({(chunks + 1) * 8}, DType::u8());  // (chunks + 1) int64
+    auto* c = counts.device_data<std::int64_t>();
+    k::flip_count(plan, c, stream_);
+    Tensor dev_sites = zeros({expected * static_cast<std::int64_t>(sizeof(FlipSite))}, DType::u8());
+    auto* ds = dev_sites.device_data<FlipSite>();
+    k::flip_write(plan, c, ds, expected, stream_);
+    k::apply_faults(words.device_data<std::uint8_t>(), spec.words, (spec.word_bits + 7) / 8, ds, c + chunks, expected,
+                    model, stream_);
   }
 
  public:

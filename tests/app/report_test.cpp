@@ -215,6 +215,22 @@ TEST(ReportTable, PaperLayout) {
   EXPECT_THROW(report_table({rec("tanh", "f32", 1e-5, -1, 92)}), Error);
 }
 
+// Records that name their device are summed up under the table, with a warning when they mix
+// kinds; files from before records named it report as they did.
+TEST(ReportTable, ShowsTheDevicesTheTrialsRanOn) {
+  auto recs = example();
+  EXPECT_EQ(report_table(recs).find("Ran on"), std::string::npos);
+  for (TrialRecord& r : recs) r.device = "cuda";
+  const std::string one = report_table(recs);
+  EXPECT_NE(one.find("\nRan on: cuda (7 trials)\n"), std::string::npos) << one;
+  recs[0].device = "cpu";
+  recs[2].device = "";
+  const std::string mixed = report_table(recs);
+  EXPECT_NE(mixed.find("\nRan on: cpu (1 trial), cuda (5 trials), unknown (1 trial); the groups above mix devices"),
+            std::string::npos)
+      << mixed;
+}
+
 TEST(ReportTable, ManyModelsGetAModelColumn) {
   auto recs = example();
   TrialRecord other = rec("tanh", "f32", 1e-4, 0, 10);

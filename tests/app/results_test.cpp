@@ -14,6 +14,7 @@
 #include <limits>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <thread>
 
 #include "host/check.h"
@@ -153,6 +154,10 @@ TEST(ResultsRecord, MalformedLinesNamePathAndLine) {
       {with("nonfinite_logits", 2.5), "field 'nonfinite_logits' must be an integer"},
       {with("nonfinite_logits", "3"), "field 'nonfinite_logits' must not be a string"},
       {with("nonfinite_logits", nullptr), "field 'nonfinite_logits' must not be null"},
+      {with("device", "tpu"), "field 'device' is 'tpu' (valid: cpu, cuda, sim)"},
+      {with("device", "cuda:0"), "field 'device' is 'cuda:0' (valid: cpu, cuda, sim)"},
+      {with("device", ""), "field 'device' is empty (omit it when unknown)"},
+      {with("device", 1), "field 'device' must not be a number"},
   };
   for (const auto& [line, what] : cases) {
     SCOPED_TRACE(line);
@@ -184,6 +189,42 @@ TEST(ResultsRecord, NonfiniteLogitsIsOptionalAndUnknownIsMinusOne) {
   zero.nonfinite_logits = 0;  // known to be none: written, and distinct from unknown
   EXPECT_EQ(parse_record(to_json_line(zero), "x.jsonl", 1).nonfinite_logits, 0);
   EXPECT_FALSE(same_result(zero, other));
+}
+
+// A record names the kind of device it ran on; files from before it did read as unknown (empty),
+// are written back without the field, and a trial's copies from two devices agree.
+TEST(ResultsRecord, DeviceIsOptionalAndNotPartOfTheResult) {
+  TrialRecord sim = make_record(2);
+  sim.device = "sim";
+  const std::string line = to_json_line(sim);
+  EXPECT_NE(line.find("\"device\":\"sim\""), std::string::npos) << line;
+  EXPECT_EQ(parse_record(line, "x.jsonl", 1), sim);
+  const std::string old_line = without_field(line, "device");
+  const TrialRecord old = parse_record(old_line, "old.jsonl", 1);
+  EXPECT_EQ(old.device, "");
+  EXPECT_EQ(to_json_line(old), old_line);
+  TrialRecord cpu = sim;
+  cpu.device = "cpu";
+  EXPECT_TRUE(same_result(cpu, sim));
+  TrialRecord kept = old;
+  absorb_duplicate(kept, sim);
+  EXPECT_EQ(kept.device, "sim");
+}
+
+TEST(ResultsWriter, KnowsTheDevicesItsRecordsRanOn) {
+  const std::string path = temp_dir() + "/r.jsonl";
+  TrialRecord a = make_record(0), b = make_record(1), c = make_record(2);
+  a.device = "cpu";
+  b.device = "sim";
+  {
+    ResultsWriter w(path, a.campaign);
+    EXPECT_TRUE(w.devices().empty());
+    w.append(a);
+    w.append(b);
+    w.append(c);
+  }
+  ResultsWriter again(path, a.campaign);
+  EXPECT_EQ(again.devices(), (std::set<std::string>{"", "cpu", "sim"}));
 }
 
 // The trial that stopped its cell under --until-ci carries the rule; every other record is

@@ -251,15 +251,25 @@ TEST_P(DeviceBackend, HostCodeCannotReadADeviceTensor) {
   EXPECT_EQ(dev().to_host(t).data<float>()[3], 0.0f);
 }
 
-TEST_P(DeviceBackend, FaultInjectionOnTheDeviceFlipsTheHostSampledBits) {
-  const std::int64_t words = 5000;
-  Tensor host({words * 2}, DType::u8());
+// 5000 16-bit words of a fixed pattern, and a BER that flips a few hundred of their bits.
+constexpr std::int64_t kFaultWords = 5000;
+Tensor patterned_words() {
+  Tensor host({kFaultWords * 2}, DType::u8());
   for (std::int64_t i = 0; i < host.numel(); ++i) host.data<std::uint8_t>()[i] = static_cast<std::uint8_t>(i * 37);
-  Tensor stored = dev().to_device(host);
+  return host;
+}
+FlipSpec sparse_spec() {
   FlipSpec spec;
-  spec.words = words;
+  spec.words = kFaultWords;
   spec.word_bits = 16;
   spec.ber = 3e-3;
+  return spec;
+}
+
+TEST_P(DeviceBackend, FaultInjectionOnTheDeviceFlipsTheHostSampledBits) {
+  const Tensor host = patterned_words();
+  Tensor stored = dev().to_device(host);
+  const FlipSpec spec = sparse_spec();
   for (std::uint64_t trial : {0u, 5u}) {
     Tensor h = host.clone();
     dev().copy(host, stored);
@@ -269,6 +279,25 @@ TEST_P(DeviceBackend, FaultInjectionOnTheDeviceFlipsTheHostSampledBits) {
     EXPECT_EQ(on_cpu, on_sim);
     const Tensor back = dev().to_host(stored);
     EXPECT_EQ(0, std::memcmp(back.raw(), h.raw(), h.nbytes())) << "trial " << trial;
+  }
+}
+
+// The trusted path: the device's own sample, sized by the host's count, applied with nothing coming
+// back, leaves the words the host's sample gives (a wrong seed or trial would not).
+TEST_P(DeviceBackend, FaultInjectionWithoutReadbackLeavesTheHostSampledWords) {
+  const Tensor host = patterned_words();
+  Tensor stored = dev().to_device(host);
+  const FlipSpec spec = sparse_spec();
+  for (const FaultModel model : {FaultModel::flip, FaultModel::stuck1}) {
+    for (std::uint64_t trial : {0u, 5u}) {
+      Tensor h = host.clone();
+      dev().copy(host, stored);
+      const std::vector<FlipSite> on_cpu = cpu_backend().inject_faults(h, 42, trial, spec, model);
+      ASSERT_GT(on_cpu.size(), 100u);
+      dev().inject_sampled_faults(stored, 42, trial, spec, model, static_cast<std::int64_t>(on_cpu.size()));
+      const Tensor back = dev().to_host(stored);
+      EXPECT_EQ(0, std::memcmp(back.raw(), h.raw(), h.nbytes())) << "trial " << trial;
+    }
   }
 }
 

@@ -72,7 +72,8 @@ TEST(DeviceSim, FaultCampaignRecordsTheSameFlipsAndAccuracies) {
   for (int d = 0; d < 2; ++d) {
     const std::string out = dir + "/" + devices[d] + ".jsonl";
     r = test::run("faults --checkpoint " + dir + "/mlp/checkpoint.safetensors --limit 200 --dtype f32,f16,fixed2.5 "
-                  "--ber 1e-3 --trials 3 --seed 9 --quiet --device " + std::string(devices[d]) + " --out " + out);
+                  "--ber 1e-3 --trials 3 --seed 9 --quiet --verify-sampler --device " + std::string(devices[d]) +
+                  " --out " + out);
     ASSERT_EQ(r.code, 0) << r.output;
     for (const TrialRecord& t : read_results(out)) by[d][{t.dtype, t.trial}] = t;
   }
