@@ -4,6 +4,7 @@
 
 #include <omp.h>
 
+#include <bit>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -50,8 +51,10 @@ std::vector<std::uint8_t> logits(const Case& c, bool fuse, bool nan_weight, std:
   cfg.saf.kind = c.saf;
   ParamStore params = init_params(cfg, 3);
   randomize(params, 4);
+  // 1.2f with exponent bit 30 flipped: a signalling NaN with a payload, as a fault makes; its payload
+  // must travel the fused and unfused paths alike, not just the default NaN's.
   if (nan_weight) params.at(c.arch == "resnet20" ? "layer2.0.conv2.weight" : "layer2.0.downsample.0.weight").value.data<float>()[5] =
-      std::numeric_limits<float>::quiet_NaN();
+      std::bit_cast<float>(std::bit_cast<std::uint32_t>(1.2f) ^ (1u << 30));
   ParamStore stored;
   for (const ParamInfo& p : params.all()) {
     if (!p.carries_saf() || c.storage == DType::f32()) {

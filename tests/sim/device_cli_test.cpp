@@ -45,15 +45,15 @@ Checkpoint fresh(const TrainConfig& cfg) {
 
 TEST(DeviceSim, TrainingFollowsTheCpuStepForStep) {
   if (!test::have_fashion_mnist()) SAFNET_SKIP_OR_FAIL("dataset-fashion-mnist is not installed");
-  const Dataset train_set = load_dataset("fashion-mnist", "/usr/share/datasets/fashion-mnist", Split::train, 320);
+  const Dataset train_set = load_dataset("fashion-mnist", "/usr/share/datasets/fashion-mnist", Split::train, 192);
   const Dataset test_set = load_dataset("fashion-mnist", "/usr/share/datasets/fashion-mnist", Split::test, 64);
   const std::string dir = test::temp_dir("device_train");
   const TrainConfig on_cpu = cnn_config(train_set, dir + "/cpu"), on_sim = cnn_config(train_set, dir + "/sim");
   const TrainResult cpu = train(on_cpu, backend_for(Device::parse("cpu")), train_set, test_set, fresh(on_cpu));
   const TrainResult sim = train(on_sim, backend_for(Device::parse("sim")), train_set, test_set, fresh(on_sim));
-  ASSERT_EQ(cpu.step_losses.size(), 10u);
+  ASSERT_EQ(cpu.step_losses.size(), 6u);
   ASSERT_EQ(sim.step_losses.size(), cpu.step_losses.size());
-  // Reordered float32 sums drift by a few ulps per step; 1e-4 relative leaves room for 10 steps
+  // Reordered float32 sums drift by a few ulps per step; 1e-4 relative leaves room for many steps
   // of that and catches any real difference (one wrong kernel moves the loss by percents).
   for (std::size_t i = 0; i < cpu.step_losses.size(); ++i)
     EXPECT_NEAR(sim.step_losses[i], cpu.step_losses[i], 1e-4 * std::fabs(cpu.step_losses[i])) << "step " << i;
