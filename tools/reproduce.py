@@ -340,11 +340,25 @@ def write_page(a, cells, missing, models):
         figs.append(svg)
         lines += ["## Fig. 3: ResNet-20 on CIFAR-10 across BER (FP32)", "",
                   f"![accuracy vs BER]({os.path.relpath(svg, os.path.dirname(a.md))})", ""]
+    lines += kept_analysis(a.md)
     with open(a.md + ".tmp", "w") as f:
         f.write("\n".join(lines))
     os.replace(a.md + ".tmp", a.md)
     if not a.quiet:
         print(f"wrote {a.md}" + "".join(f" and {s}" for s in figs))
+
+
+ANALYSIS_BEGIN, ANALYSIS_END = "<!-- analysis: kept when the page is regenerated -->", "<!-- /analysis -->"
+
+
+def kept_analysis(md):
+    """The reader's analysis of the numbers, written by hand between the markers in the page, so
+    that a rerun which refreshes the tables does not lose it; the empty markers on a new page."""
+    old = open(md).read() if os.path.exists(md) else ""
+    begin, end = old.find(ANALYSIS_BEGIN), old.find(ANALYSIS_END)
+    if 0 <= begin < end:
+        return [old[begin:end + len(ANALYSIS_END)], ""]
+    return [ANALYSIS_BEGIN, ANALYSIS_END, ""]
 
 
 def nonfinite(row):
