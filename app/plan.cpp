@@ -30,6 +30,12 @@ Tensor& ModelPlan::device_images() {
   return images_slot;
 }
 
+std::size_t ModelPlans::bytes() const {
+  std::size_t b = 0;
+  for (const auto& [n, p] : plans_) b += p->exec->peak_bytes();
+  return b;
+}
+
 ModelPlan& ModelPlans::at(int n, bool* built) {
   auto& slot = plans_[n];
   if (built) *built = !slot;

@@ -40,6 +40,8 @@ class ModelPlans {
   ModelPlan& at(int n, bool* built = nullptr);
   Backend& backend() const { return backend_; }
   const ModelConfig& model() const { return model_; }
+  // Device memory the executors of the plans built so far hold (their activations).
+  std::size_t bytes() const;
 
  private:
   ModelConfig model_;
