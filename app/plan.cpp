@@ -36,6 +36,12 @@ std::size_t ModelPlans::bytes() const {
   return b;
 }
 
+Tensor& ModelPlan::device_labels() {
+  const Value& v = graph.value(labels);
+  if (labels_slot.shape() != v.shape) labels_slot = exec->backend().zeros(v.shape, v.dtype);
+  return labels_slot;
+}
+
 ModelPlan& ModelPlans::at(int n, bool* built) {
   auto& slot = plans_[n];
   if (built) *built = !slot;

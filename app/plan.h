@@ -23,6 +23,8 @@ struct ModelPlan {
   void set_batch(const Tensor& images, const Tensor& labels);
   // The device tensor a batch of images can be written into directly (device augmentation).
   Tensor& device_images();
+  // Likewise for the labels (a resident training set gathers them there).
+  Tensor& device_labels();
 };
 
 struct PlanOptions {

@@ -72,6 +72,14 @@ class Backend {
                              Tensor& out) {
     fail(device().str(), ": no device augmentation");
   }
+  // augment_batch over a training set held on this device: batch image i is image index[i] of
+  // `set` (M, C, H, W) u8, drawn with draws[i] (dy, dx, flip: 3 i32), and its label
+  // set_labels[index[i]] goes to out_labels (N) i32; index (N) and draws (N * 3) are i32 on this
+  // device. Nothing crosses the bus once the table `lut` is there.
+  virtual void augment_gather(const Tensor& set, const Tensor& set_labels, const Tensor& index, const Tensor& draws,
+                              const std::vector<float>& lut, Tensor& out, Tensor& out_labels) {
+    fail(device().str(), ": no device augmentation");
+  }
 
   // Whether several host threads may run work here side by side, each with its own executor.
   virtual bool parallel_callers() const { return false; }

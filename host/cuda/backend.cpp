@@ -118,12 +118,7 @@ class CudaBackend final : public Backend {
     SAFNET_CHECK(sh.size() == 4 && out.shape() == sh && draws.size() == static_cast<std::size_t>(sh[0]) &&
                      lut.size() == static_cast<std::size_t>(sh[1]) * 256,
                  "augment_batch shapes");
-    if (lut_.numel() != static_cast<std::int64_t>(lut.size()) || lut != lut_host_) {
-      lut_host_ = lut;
-      Tensor h({static_cast<std::int64_t>(lut.size())});
-      std::memcpy(h.data<float>(), lut.data(), lut.size() * sizeof(float));
-      lut_ = to_device(h);
-    }
+    const float* dev_lut = lut_on_device(lut);
     Tensor dev_pixels = to_device(pixels);
     std::vector<k::AugmentDrawDev> d(draws.size());
     for (std::size_t i = 0; i < draws.size(); ++i) d[i] = {draws[i].dy, draws[i].dx, draws[i].flip};
@@ -131,7 +126,26 @@ class CudaBackend final : public Backend {
     std::memcpy(host_draws.data<std::uint8_t>(), d.data(), host_draws.nbytes());
     Tensor dev_draws = to_device(host_draws);
     k::augment_normalize(dev_pixels.device_data<std::uint8_t>(), dev_draws.device_data<k::AugmentDrawDev>(), i(sh[0]),
-                         i(sh[1]), i(sh[2]), i(sh[3]), lut_.device_data<float>(), out.device_data<float>(), stream_);
+                         i(sh[1]), i(sh[2]), i(sh[3]), dev_lut, out.device_data<float>(), stream_);
+  }
+
+  void augment_gather(const Tensor& set, const Tensor& set_labels, const Tensor& index, const Tensor& draws,
+                      const std::vector<float>& lut, Tensor& out, Tensor& out_labels) override {
+    bind();
+    static_assert(sizeof(k::AugmentDrawDev) == 3 * sizeof(std::int32_t));
+    const Shape& sh = set.shape();
+    const std::int64_t n = index.numel();
+    SAFNET_CHECK(sh.size() == 4 && set.dtype() == DType::u8() && set_labels.numel() == sh[0] &&
+                     set_labels.dtype() == DType::i32() && index.dtype() == DType::i32() &&
+                     draws.dtype() == DType::i32() && draws.numel() == 3 * n &&
+                     out.shape() == Shape({n, sh[1], sh[2], sh[3]}) && out_labels.numel() == n &&
+                     out_labels.dtype() == DType::i32() && lut.size() == static_cast<std::size_t>(sh[1]) * 256,
+                 "augment_gather shapes");
+    const float* dev_lut = lut_on_device(lut);
+    k::augment_normalize_gather(set.device_data<std::uint8_t>(), index.device_data<std::int32_t>(),
+                                static_cast<const k::AugmentDrawDev*>(draws.device_raw()), i(n), i(sh[1]), i(sh[2]),
+                                i(sh[3]), dev_lut, out.device_data<float>(), set_labels.device_data<std::int32_t>(),
+                                out_labels.device_data<std::int32_t>(), stream_);
   }
 
   int lanes() const override { return static_cast<int>(lanes_.size()); }
@@ -374,6 +388,17 @@ class CudaBackend final : public Backend {
   }
 
  private:
+  // The normalisation table on the device, uploaded when it changes.
+  const float* lut_on_device(const std::vector<float>& lut) {
+    if (lut_.numel() != static_cast<std::int64_t>(lut.size()) || lut != lut_host_) {
+      lut_host_ = lut;
+      Tensor h({static_cast<std::int64_t>(lut.size())});
+      std::memcpy(h.data<float>(), lut.data(), lut.size() * sizeof(float));
+      lut_ = to_device(h);
+    }
+    return lut_.device_data<float>();
+  }
+
   // The current CUDA device is per host thread, and campaign workers and the loader call from
   // threads of their own: every call that touches the device first makes this one current.
   void bind() const {

@@ -17,6 +17,7 @@
 #include "app/trials_in_flight.h"
 #include "cuda/sim/counters.h"
 #include "host/check.h"
+#include "tests/sim/small_cnn.h"
 #include "tests/test_dir.h"
 
 namespace safnet {
@@ -27,11 +28,7 @@ constexpr int kBatch = 16;
 
 Checkpoint small_cnn() {
   Checkpoint ck;
-  ck.model.arch = "cnn";
-  ck.model.in_channels = 3;
-  ck.model.height = ck.model.width = 8;
-  ck.model.classes = 10;
-  ck.model.saf.kind = SafKind::tanh;
+  ck.model = test::small_cnn_config();
   ck.params = init_params(ck.model, 7);
   return ck;
 }
