@@ -133,9 +133,14 @@ TEST(CampaignTraffic, TrialsInFlightUnderShuffledStreamsAreTheCpus) {
     const CampaignRun cpu = run_campaign(backend_for(Device::parse("cpu")), cfg(prefix_mib, 0), (dir / "cpu.jsonl").string());
     std::filesystem::remove(dir / "cpu.jsonl");
     for (const std::uint64_t seed : {5u, 6u}) {
-      sim::set_stream_interleaving(seed);
-      const CampaignRun dev = run_campaign(backend_for(Device::parse("sim")), cfg(prefix_mib, 3), (dir / "sim.jsonl").string());
-      sim::set_stream_interleaving(0);
+      struct Interleaving {  // off again however the run ends
+        explicit Interleaving(std::uint64_t seed) { sim::set_stream_interleaving(seed); }
+        ~Interleaving() { sim::set_stream_interleaving(0); }
+      };
+      const CampaignRun dev = [&] {
+        Interleaving on(seed);
+        return run_campaign(backend_for(Device::parse("sim")), cfg(prefix_mib, 3), (dir / "sim.jsonl").string());
+      }();
       std::filesystem::remove(dir / "sim.jsonl");
       ASSERT_EQ(read_all(cpu).size(), 24u);
       EXPECT_GE(dev.counts.graph_launches, 8u) << "the trials with flips ran as graph replays";
