@@ -621,7 +621,7 @@ std::int64_t Campaign::run(ResultsWriter& out) {
       FlightTrial t;
       TrialRecord r;
     };
-    std::vector<Waiting> group;
+    std::vector<Waiting> group, flying;  // being gathered; launched and not yet collected
     auto finish = [&](const TrialRecord& r) {
       out.append(r);
       ++written;
@@ -632,16 +632,16 @@ std::int64_t Campaign::run(ResultsWriter& out) {
         progress.update(written, detail);
       }
     };
-    auto flush = [&] {
-      if (group.empty()) return;
-      const auto t0 = std::chrono::steady_clock::now();
-      std::vector<FlightTrial> trials;
-      for (const Waiting& g : group) trials.push_back(g.t);
-      const std::vector<Metrics> m = slots->run(trials);
-      const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() /
-                             static_cast<double>(group.size());
-      for (std::size_t i = 0; i < group.size(); ++i) {
-        TrialRecord& r = group[i].r;
+    // The host samples the next group while the device runs the one launched; a trial's seconds
+    // are its group's, from launch to metrics, shared out.
+    auto launched = std::chrono::steady_clock::now();
+    auto collect = [&] {
+      if (flying.empty()) return;
+      const std::vector<Metrics> m = slots->collect();
+      const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - launched).count() /
+                             static_cast<double>(flying.size());
+      for (std::size_t i = 0; i < flying.size(); ++i) {
+        TrialRecord& r = flying[i].r;
         r.top1 = m[i].top1;
         r.top5 = m[i].top5;
         r.loss = m[i].loss;
@@ -649,6 +649,16 @@ std::int64_t Campaign::run(ResultsWriter& out) {
         r.seconds = seconds;
         finish(r);
       }
+      flying.clear();
+    };
+    auto flush = [&] {
+      if (group.empty()) return;
+      collect();
+      std::vector<FlightTrial> trials;
+      for (const Waiting& g : group) trials.push_back(g.t);
+      launched = std::chrono::steady_clock::now();
+      slots->launch(trials);
+      flying = std::move(group);
       group.clear();
     };
     for (const Cell& c : cells)
@@ -687,6 +697,7 @@ std::int64_t Campaign::run(ResultsWriter& out) {
         if (static_cast<int>(group.size()) == slots->size()) flush();
       }
     flush();
+    collect();
     return true;
   };
   const bool in_flight = !backend_.device().is_cpu() && !until && !cfg_.verify_sampler;

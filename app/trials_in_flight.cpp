@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <utility>
 
 #include "host/check.h"
 
@@ -29,7 +30,14 @@ TrialSlots::TrialSlots(const Checkpoint& ck, const std::vector<TargetSlice>& sli
   slot_bytes_ = slots_[0]->eval.device_bytes() + static_cast<std::size_t>(words) * 16 + 2 * sizeof(MetricSums);
 }
 
-TrialSlots::~TrialSlots() = default;
+// The slots' memory goes back to lane 0's allocator, so no lane may still be reading it.
+TrialSlots::~TrialSlots() {
+  if (in_flight_ == 0) return;
+  try {
+    backend_.synchronize_lanes();
+  } catch (...) {  // already failing: the device's error was reported where it happened
+  }
+}
 
 void TrialSlots::resize(int slots) {
   SAFNET_CHECK(slots >= 1, "trials in flight: ", slots);
@@ -77,11 +85,13 @@ TrialSlots::Recorded& TrialSlots::recorded(int lane, const FlightTrial& t) {
   return r;
 }
 
-std::vector<Metrics> TrialSlots::run(const std::vector<FlightTrial>& group) {
+void TrialSlots::launch(const std::vector<FlightTrial>& group) {
   SAFNET_CHECK(group.size() <= slots_.size(), group.size(), " trials for ", slots_.size(), " slots");
+  SAFNET_CHECK(in_flight_ == 0, "a group launched while ", in_flight_, " trials are in flight");
   std::vector<Recorded*> rec;
   for (std::size_t i = 0; i < group.size(); ++i) rec.push_back(&recorded(static_cast<int>(i), group[i]));
   backend_.fork_lanes();
+  in_flight_ = group.size();  // from here the lanes may be reading the slots
   try {
     for (std::size_t i = 0; i < group.size(); ++i) {
       Slot& slot = *slots_[i];
@@ -97,9 +107,14 @@ std::vector<Metrics> TrialSlots::run(const std::vector<FlightTrial>& group) {
     throw;
   }
   backend_.use_lane(0);
+}
+
+std::vector<Metrics> TrialSlots::collect() {
+  if (in_flight_ == 0) return {};
   backend_.synchronize_lanes();
   std::vector<Metrics> out;
-  for (std::size_t i = 0; i < group.size(); ++i) {
+  const std::size_t n = std::exchange(in_flight_, 0);
+  for (std::size_t i = 0; i < n; ++i) {
     MetricSums s;
     std::memcpy(&s, slots_[i]->host_sums.raw(), sizeof s);
     out.push_back(metrics_from(s, data_.size()));

@@ -43,9 +43,12 @@ class TrialSlots {
   ~TrialSlots();
   int size() const { return static_cast<int>(slots_.size()); }
   void resize(int slots);
-  // Runs the trials of `group` (at most size()) side by side, trial i in slot i: forks the lanes
-  // from lane 0, queues each, waits once for all. Their metrics, in order.
-  std::vector<Metrics> run(const std::vector<FlightTrial>& group);
+  // Queues the trials of `group` (at most size()) side by side, trial i in slot i, after what lane
+  // 0 issued so far, and returns without waiting: the host may prepare the next group meanwhile.
+  // One group at a time.
+  void launch(const std::vector<FlightTrial>& group);
+  // Waits once for the group launched last; its metrics, in order (none when none is in flight).
+  std::vector<Metrics> collect();
   // Device memory one slot takes (its plans' activations, stored words and metric sums).
   std::size_t slot_bytes() const { return slot_bytes_; }
 
@@ -73,6 +76,7 @@ class TrialSlots {
   const Evaluator* share_;
   std::vector<std::unique_ptr<Slot>> slots_;
   std::size_t slot_bytes_ = 0;
+  std::size_t in_flight_ = 0;  // trials of the group launched and not yet collected
 };
 
 // The trials to keep in flight: `wanted` when > 0; otherwise as many slots of `slot_bytes` as half
