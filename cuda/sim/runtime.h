@@ -228,6 +228,13 @@ void set_device_memory_limit(std::size_t bytes);
 // the streams interleaved at random, waits on events honoured. 0 (the default) runs work as it is
 // issued, first running whatever is queued.
 void set_stream_interleaving(std::uint64_t seed);
+// set_stream_interleaving(seed) for a scope, off again however the scope ends.
+struct ScopedStreamInterleaving {
+  explicit ScopedStreamInterleaving(std::uint64_t seed) { set_stream_interleaving(seed); }
+  ~ScopedStreamInterleaving() { set_stream_interleaving(0); }
+  ScopedStreamInterleaving(const ScopedStreamInterleaving&) = delete;
+  ScopedStreamInterleaving& operator=(const ScopedStreamInterleaving&) = delete;
+};
 }  // namespace safnet::sim
 
 namespace safnet::sim::api {

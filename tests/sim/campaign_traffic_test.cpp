@@ -118,7 +118,7 @@ TEST(CampaignTraffic, PerTrialNothingUpOneSmallReadbackOneSyncPerGroup) {
   }
 }
 
-// K trials in flight, the streams run in orders drawn from several seeds: every trial's flips and
+// K trials in flight, the streams run in an order drawn from a seed: every trial's flips and
 // accuracies are the CPU's, with the golden prefix and without, over two dtypes (the second one
 // drops the first one's prefix cache) and a BER at which most trials flip nothing.
 TEST(CampaignTraffic, TrialsInFlightUnderShuffledStreamsAreTheCpus) {
@@ -129,35 +129,29 @@ TEST(CampaignTraffic, TrialsInFlightUnderShuffledStreamsAreTheCpus) {
     c.bers = {1e-6, 1e-3};
     return c;
   };
-  for (const double prefix_mib : {0.0, 64.0}) {
+  for (const auto& [prefix_mib, seed] : std::vector<std::pair<double, std::uint64_t>>{{0.0, 5}, {64.0, 6}}) {
     const CampaignRun cpu = run_campaign(backend_for(Device::parse("cpu")), cfg(prefix_mib, 0), (dir / "cpu.jsonl").string());
     std::filesystem::remove(dir / "cpu.jsonl");
-    for (const std::uint64_t seed : {5u, 6u}) {
-      struct Interleaving {  // off again however the run ends
-        explicit Interleaving(std::uint64_t seed) { sim::set_stream_interleaving(seed); }
-        ~Interleaving() { sim::set_stream_interleaving(0); }
-      };
-      const CampaignRun dev = [&] {
-        Interleaving on(seed);
-        return run_campaign(backend_for(Device::parse("sim")), cfg(prefix_mib, 3), (dir / "sim.jsonl").string());
-      }();
-      std::filesystem::remove(dir / "sim.jsonl");
-      ASSERT_EQ(read_all(cpu).size(), 24u);
-      EXPECT_GE(dev.counts.graph_launches, 8u) << "the trials with flips ran as graph replays";
-      const std::vector<TrialRecord> cpu_all = read_all(cpu), dev_all = read_all(dev);
-      ASSERT_EQ(dev_all.size(), 24u);
-      for (std::size_t i = 0; i < cpu_all.size(); ++i) {
-        const TrialRecord& c = cpu_all[i];
-        const TrialRecord& s = dev_all[i];
-        const std::string where = c.dtype + " ber " + std::to_string(c.ber) + " trial " + std::to_string(c.trial) +
-                                  ", prefix " + std::to_string(prefix_mib) + ", seed " + std::to_string(seed);
-        ASSERT_EQ(std::tie(s.dtype, s.ber, s.trial), std::tie(c.dtype, c.ber, c.trial)) << where;
-        EXPECT_EQ(s.flips, c.flips) << where;
-        EXPECT_EQ(s.nonfinite, c.nonfinite) << where;
-        EXPECT_EQ(s.top1, c.top1) << where;
-        EXPECT_EQ(s.top5, c.top5) << where;
-        EXPECT_NEAR(s.loss, c.loss, 1e-5 * (1 + std::fabs(c.loss))) << where;
-      }
+    const CampaignRun dev = [&] {
+      sim::ScopedStreamInterleaving on(seed);
+      return run_campaign(backend_for(Device::parse("sim")), cfg(prefix_mib, 3), (dir / "sim.jsonl").string());
+    }();
+    std::filesystem::remove(dir / "sim.jsonl");
+    ASSERT_EQ(read_all(cpu).size(), 24u);
+    EXPECT_GE(dev.counts.graph_launches, 8u) << "the trials with flips ran as graph replays";
+    const std::vector<TrialRecord> cpu_all = read_all(cpu), dev_all = read_all(dev);
+    ASSERT_EQ(dev_all.size(), 24u);
+    for (std::size_t i = 0; i < cpu_all.size(); ++i) {
+      const TrialRecord& c = cpu_all[i];
+      const TrialRecord& s = dev_all[i];
+      const std::string where = c.dtype + " ber " + std::to_string(c.ber) + " trial " + std::to_string(c.trial) +
+                                ", prefix " + std::to_string(prefix_mib) + ", seed " + std::to_string(seed);
+      ASSERT_EQ(std::tie(s.dtype, s.ber, s.trial), std::tie(c.dtype, c.ber, c.trial)) << where;
+      EXPECT_EQ(s.flips, c.flips) << where;
+      EXPECT_EQ(s.nonfinite, c.nonfinite) << where;
+      EXPECT_EQ(s.top1, c.top1) << where;
+      EXPECT_EQ(s.top5, c.top5) << where;
+      EXPECT_NEAR(s.loss, c.loss, 1e-5 * (1 + std::fabs(c.loss))) << where;
     }
   }
 }

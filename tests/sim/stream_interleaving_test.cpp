@@ -13,11 +13,6 @@ namespace {
 
 __global__ void append_kernel(int* log, int* n, int id) { log[(*n)++] = id; }
 
-struct Interleaving {
-  explicit Interleaving(std::uint64_t seed) { safnet::sim::set_stream_interleaving(seed); }
-  ~Interleaving() { safnet::sim::set_stream_interleaving(0); }
-};
-
 // Stream a appends 0..39, with an event recorded after its 10th; stream b waits on that event after
 // its 5th and appends 100..119, the last ten from a graph. Returns the log.
 std::vector<int> run(std::uint64_t seed) {
@@ -39,7 +34,7 @@ std::vector<int> run(std::uint64_t seed) {
   EXPECT_EQ(cudaGraphInstantiate(&exec, g), cudaSuccess);
   std::vector<int> out;
   {
-    Interleaving on(seed);
+    safnet::sim::ScopedStreamInterleaving on(seed);
     for (int i = 0; i < 40; ++i) {
       SAFNET_LAUNCH(append_kernel, 1, 1, 0, a, log, n, i);
       if (i == 9) EXPECT_EQ(cudaEventRecord(ten, a), cudaSuccess);
