@@ -24,6 +24,7 @@
 #include "app/progress.h"
 #include "app/report.h"
 #include "app/stored_model.h"
+#include "app/trials_in_flight.h"
 
 namespace safnet {
 
@@ -261,26 +262,10 @@ TrialRecord Campaign::base_record(DType dtype, double ber, std::int64_t trial) c
 
 namespace {
 
-// Restores the stored words, injects one trial's faults on the backend (which samples them itself
-// from the trial's seed and index; with `verify` it hands them back and must find exactly the
-// host's sites), evaluates. The flip counts and the replay report come from the host's sites and
-// clean words. With `cache`, the evaluation starts at its k-th position.
-TrialRecord evaluate_trial(Worker& w, DType dtype, const std::vector<FlipSite>& sites, FaultModel model,
-                           const FlipSpec& spec, const EvalSet& data, TrialRecord rec, std::vector<FlipReport>* report,
-                           bool verify, const PrefixCache* cache = nullptr, std::size_t k = 0) {
-  StoredModel& sm = w.stored(dtype);
-  sm.restore();
-  if (rec.trial >= 0 && !verify)
-    w.backend.inject_sampled_faults(sm.words(), rec.seed, static_cast<std::uint64_t>(rec.trial), spec, model,
-                                    static_cast<std::int64_t>(sites.size()));
-  if (rec.trial >= 0 && verify) {
-    const std::vector<FlipSite> injected =
-        w.backend.inject_faults(sm.words(), rec.seed, static_cast<std::uint64_t>(rec.trial), spec, model);
-    if (injected != sites)
-      fail("trial ", rec.trial, " (", dtype.name(), ", ber ", rec.ber, "): ", w.backend.device().str(), " flipped ",
-           injected.size(), " bits where the host sampler flips ", sites.size(), "; the samplers disagree");
-  }
-  sm.refresh();
+// The record's flip count and non-finite weights, and the replay report, from the host's sites
+// and the clean words of `sm`.
+void summarize_faults(const StoredModel& sm, DType dtype, const std::vector<FlipSite>& sites, FaultModel model,
+                      TrialRecord& rec, std::vector<FlipReport>* report) {
   const std::size_t ws = dtype.size();
   const std::vector<TargetSlice>& slices = sm.slices();
   const std::uint8_t* clean = sm.clean_words().data<std::uint8_t>();
@@ -308,6 +293,29 @@ TrialRecord evaluate_trial(Worker& w, DType dtype, const std::vector<FlipSite>& 
   rec.flips = static_cast<std::int64_t>(sites.size());
   for (const auto& [word, value] : faulty)
     if (!std::isfinite(decode_word(reinterpret_cast<const std::uint8_t*>(&value), dtype))) ++rec.nonfinite;
+}
+
+// Restores the stored words, injects one trial's faults on the backend (which samples them itself
+// from the trial's seed and index; with `verify` it hands them back and must find exactly the
+// host's sites), evaluates. The flip counts and the replay report come from the host's sites and
+// clean words. With `cache`, the evaluation starts at its k-th position.
+TrialRecord evaluate_trial(Worker& w, DType dtype, const std::vector<FlipSite>& sites, FaultModel model,
+                           const FlipSpec& spec, const EvalSet& data, TrialRecord rec, std::vector<FlipReport>* report,
+                           bool verify, const PrefixCache* cache = nullptr, std::size_t k = 0) {
+  StoredModel& sm = w.stored(dtype);
+  sm.restore();
+  if (rec.trial >= 0 && !verify)
+    w.backend.inject_sampled_faults(sm.words(), rec.seed, static_cast<std::uint64_t>(rec.trial), spec, model,
+                                    static_cast<std::int64_t>(sites.size()));
+  if (rec.trial >= 0 && verify) {
+    const std::vector<FlipSite> injected =
+        w.backend.inject_faults(sm.words(), rec.seed, static_cast<std::uint64_t>(rec.trial), spec, model);
+    if (injected != sites)
+      fail("trial ", rec.trial, " (", dtype.name(), ", ber ", rec.ber, "): ", w.backend.device().str(), " flipped ",
+           injected.size(), " bits where the host sampler flips ", sites.size(), "; the samplers disagree");
+  }
+  sm.refresh();
+  summarize_faults(sm, dtype, sites, model, rec, report);
   const Metrics m = cache ? w.eval.run_from(sm.params(), data, *cache, k) : w.eval.run(sm.params(), data);
   rec.top1 = m.top1;
   rec.top5 = m.top5;
@@ -474,6 +482,63 @@ std::int64_t Campaign::run(ResultsWriter& out) {
   std::condition_variable wake;
   bool halt = false;
   std::exception_ptr error;
+  // The golden prefix: a trial with flips restarts from the clean activations at the last cached
+  // position at or before the first node reading a tensor it hits. The cache to start from (null:
+  // the first node) and its position; counted in prefix_stats_.
+  auto start_of = [&](Worker& w, DType dt, const std::vector<FlipSite>& sites)
+      -> std::pair<std::shared_ptr<const PrefixCache>, std::size_t> {
+    std::shared_ptr<const PrefixCache> cache;
+    bool build = false;
+    if (!sites.empty() && cfg_.prefix_cache_mib > 0) {
+      std::lock_guard<std::mutex> lock(mu);
+      Prefix::Entry& e = prefix.by_dtype[dt.name()];
+      if (e.state == Prefix::State::ready) {
+        cache = e.cache;
+      } else if (e.state == Prefix::State::none) {
+        e.state = Prefix::State::building;
+        build = true;
+        for (auto& [name, other] : prefix.by_dtype)
+          if (&other != &e && (other.state == Prefix::State::ready || other.state == Prefix::State::building)) {
+            other.state = Prefix::State::dropped;
+            other.cache.reset();
+          }
+      }
+    }
+    if (build) {
+      cache = build_prefix(w, prefix, mu, dt, cfg_, data_, prefix_stats_);
+      std::lock_guard<std::mutex> lock(mu);
+      Prefix::Entry& e = prefix.by_dtype[dt.name()];
+      if (e.state == Prefix::State::building) {
+        e.state = Prefix::State::ready;
+        e.cache = cache;
+      }
+    }
+    std::shared_ptr<const PrefixCache> from;
+    std::size_t k = 0;
+    if (cache && !cache->positions().empty()) {
+      std::size_t first = prefix.before.size() - 1;  // no target read: the end
+      for (const FlipSite& site : sites) {
+        const auto sl = std::upper_bound(slices_.begin(), slices_.end(), site.word,
+                                         [](std::int64_t word, const TargetSlice& t) { return word < t.first_word; });
+        first = std::min(first, prefix.reader[static_cast<std::size_t>(sl - slices_.begin()) - 1]);
+      }
+      const auto& pos = cache->positions();
+      const auto at = std::upper_bound(pos.begin(), pos.end(), first);
+      if (at != pos.begin()) {
+        k = static_cast<std::size_t>(at - pos.begin()) - 1;
+        from = cache;
+      }
+    }
+    if (!sites.empty()) {
+      std::lock_guard<std::mutex> lock(mu);
+      ++prefix_stats_.trials;
+      if (from) {
+        ++prefix_stats_.started_late;
+        prefix_stats_.skipped_share += prefix.before[from->positions()[k]] / prefix.before.back();
+      }
+    }
+    return {from, k};
+  };
   auto work = [&] {
     omp_set_num_threads(1);
     Worker w(ck_, slices_, cfg_, backend_);
@@ -512,59 +577,9 @@ std::int64_t Campaign::run(ResultsWriter& out) {
           }
         }
         if (!reused) {
-          // The golden prefix: a trial with flips restarts from the clean activations at the last
-          // cached position at or before the first node reading a tensor it hits.
-          std::shared_ptr<const PrefixCache> cache;
-          bool build = false;
-          if (!sites.empty() && cfg_.prefix_cache_mib > 0) {
-            std::lock_guard<std::mutex> lock(mu);
-            Prefix::Entry& e = prefix.by_dtype[dt.name()];
-            if (e.state == Prefix::State::ready) {
-              cache = e.cache;
-            } else if (e.state == Prefix::State::none) {
-              e.state = Prefix::State::building;
-              build = true;
-              for (auto& [name, other] : prefix.by_dtype)
-                if (&other != &e && (other.state == Prefix::State::ready || other.state == Prefix::State::building)) {
-                  other.state = Prefix::State::dropped;
-                  other.cache.reset();
-                }
-            }
-          }
-          if (build) {
-            cache = build_prefix(w, prefix, mu, dt, cfg_, data_, prefix_stats_);
-            std::lock_guard<std::mutex> lock(mu);
-            Prefix::Entry& e = prefix.by_dtype[dt.name()];
-            if (e.state == Prefix::State::building) {
-              e.state = Prefix::State::ready;
-              e.cache = cache;
-            }
-          }
-          const PrefixCache* from = nullptr;
-          std::size_t k = 0;
-          if (cache && !cache->positions().empty()) {
-            std::size_t first = prefix.before.size() - 1;  // no target read: the end
-            for (const FlipSite& site : sites) {
-              const auto sl = std::upper_bound(slices_.begin(), slices_.end(), site.word,
-                                               [](std::int64_t word, const TargetSlice& t) { return word < t.first_word; });
-              first = std::min(first, prefix.reader[static_cast<std::size_t>(sl - slices_.begin()) - 1]);
-            }
-            const auto& pos = cache->positions();
-            const auto at = std::upper_bound(pos.begin(), pos.end(), first);
-            if (at != pos.begin()) {
-              k = static_cast<std::size_t>(at - pos.begin()) - 1;
-              from = cache.get();
-            }
-          }
-          r = evaluate_trial(w, dt, sites, cfg_.model, spec(dt, ber), data_, r, nullptr, cfg_.verify_sampler, from, k);
-          if (!sites.empty()) {
-            std::lock_guard<std::mutex> lock(mu);
-            ++prefix_stats_.trials;
-            if (from) {
-              ++prefix_stats_.started_late;
-              prefix_stats_.skipped_share += prefix.before[from->positions()[k]] / prefix.before.back();
-            }
-          }
+          const auto [from, k] = start_of(w, dt, sites);
+          r = evaluate_trial(w, dt, sites, cfg_.model, spec(dt, ber), data_, r, nullptr, cfg_.verify_sampler,
+                             from.get(), k);
         }
         r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         if (sites.empty() && !reused) {
@@ -595,11 +610,104 @@ std::int64_t Campaign::run(ResultsWriter& out) {
       wake.notify_all();
     }
   };
-  std::vector<std::thread> pool;
-  for (int t = 1; t < threads; ++t) pool.emplace_back(work);
-  work();
-  for (auto& t : pool) t.join();
-  if (error) std::rethrow_exception(error);
+  // On a device with lanes: trials in flight, a group at a time (app/trials_in_flight.h); the clean
+  // trial and those whose sample is empty run as in work(). False, before any trial ran, when the
+  // test split is held in chunks (a recording cannot upload them).
+  auto fly = [&] {
+    Worker w(ck_, slices_, cfg_, backend_);
+    if (!w.eval.prepare(data_)) return false;
+    std::unique_ptr<TrialSlots> slots;
+    struct Waiting {
+      FlightTrial t;
+      TrialRecord r;
+    };
+    std::vector<Waiting> group, flying;  // being gathered; launched and not yet collected
+    auto finish = [&](const TrialRecord& r) {
+      out.append(r);
+      ++written;
+      if (!cfg_.quiet) {
+        char detail[96];
+        std::snprintf(detail, sizeof detail, "[%s ber %g trial %lld: top1 %.2f%%]", r.dtype.c_str(), r.ber,
+                      static_cast<long long>(r.trial), r.top1);
+        progress.update(written, detail);
+      }
+    };
+    // The host samples the next group while the device runs the one launched; a trial's seconds
+    // are its group's, from launch to metrics, shared out.
+    auto launched = std::chrono::steady_clock::now();
+    auto collect = [&] {
+      if (flying.empty()) return;
+      const std::vector<Metrics> m = slots->collect();
+      const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - launched).count() /
+                             static_cast<double>(flying.size());
+      for (std::size_t i = 0; i < flying.size(); ++i) {
+        TrialRecord& r = flying[i].r;
+        r.top1 = m[i].top1;
+        r.top5 = m[i].top5;
+        r.loss = m[i].loss;
+        r.nonfinite_logits = m[i].nonfinite_logits;
+        r.seconds = seconds;
+        finish(r);
+      }
+      flying.clear();
+    };
+    auto flush = [&] {
+      if (group.empty()) return;
+      collect();
+      std::vector<FlightTrial> trials;
+      for (const Waiting& g : group) trials.push_back(g.t);
+      launched = std::chrono::steady_clock::now();
+      slots->launch(trials);
+      flying = std::move(group);
+      group.clear();
+    };
+    for (const Cell& c : cells)
+      for (const std::int64_t trial : c.todo) {
+        if (interrupted()) break;
+        const DType dt = cfg_.dtypes[c.dtype];
+        const double ber = cfg_.bers[c.ber];
+        const auto t0 = std::chrono::steady_clock::now();
+        const std::vector<FlipSite> sites = sample(dt, ber, trial);
+        TrialRecord r = base_record(dt, ber, trial);
+        if (sites.empty()) {
+          auto it = clean.find(dt.name());
+          if (it == clean.end()) {
+            r = evaluate_trial(w, dt, sites, cfg_.model, spec(dt, ber), data_, r, nullptr, false);
+            it = clean.emplace(dt.name(), r).first;
+          }
+          r.top1 = it->second.top1;
+          r.top5 = it->second.top5;
+          r.loss = it->second.loss;
+          r.nonfinite_logits = it->second.nonfinite_logits;
+          r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+          finish(r);
+          continue;
+        }
+        if (!slots) {
+          slots = std::make_unique<TrialSlots>(ck_, slices_, ck_.model, cfg_.batch, cfg_.nan_logits, cfg_.seed,
+                                               cfg_.model, backend_, data_, &w.eval);
+          slots->resize(trials_in_flight(cfg_.trials_in_flight, slots->slot_bytes(), backend_.free_bytes(), total));
+          if (!cfg_.quiet)
+            std::fprintf(stderr, "%d trial%s in flight (%.1f MiB of device memory each)\n", slots->size(),
+                         slots->size() == 1 ? "" : "s", static_cast<double>(slots->slot_bytes()) / 1048576.0);
+        }
+        const auto [from, k] = start_of(w, dt, sites);
+        summarize_faults(w.stored(dt), dt, sites, cfg_.model, r, nullptr);
+        group.push_back(Waiting{FlightTrial{dt, ber, trial, spec(dt, ber), static_cast<std::int64_t>(sites.size()), from, k}, r});
+        if (static_cast<int>(group.size()) == slots->size()) flush();
+      }
+    flush();
+    collect();
+    return true;
+  };
+  const bool in_flight = !backend_.device().is_cpu() && !until && !cfg_.verify_sampler;
+  if (!in_flight || !fly()) {
+    std::vector<std::thread> pool;
+    for (int t = 1; t < threads; ++t) pool.emplace_back(work);
+    work();
+    for (auto& t : pool) t.join();
+    if (error) std::rethrow_exception(error);
+  }
   if (!cfg_.quiet && total > 0) progress.finish();
   const PrefixStats& ps = prefix_stats_;
   if (!cfg_.quiet && cfg_.prefix_cache_mib > 0 && ps.trials > 0)

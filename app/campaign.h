@@ -40,7 +40,11 @@ struct CampaignConfig {
   FaultTargets targets;
   std::string bits = "all";  // bit positions, per parse_bit_positions
   Shard shard;
-  int threads = 1;   // trials side by side where the backend allows (the CPU); a GPU runs one at a time
+  int threads = 1;   // trials side by side where the backend allows (the CPU)
+  // On a GPU: trials in flight, each on its own stream (app/trials_in_flight.h); 0: as many as
+  // half of the free device memory holds, at most 8. Not with until_ci or verify_sampler, which
+  // run one trial at a time.
+  int trials_in_flight = 0;
   int batch = 256;
   NanLogits nan_logits = NanLogits::as_torch;  // how top-1/top-5 rank NaN logits
   // Device memory (MiB) for the clean activations a trial restarts from (the golden prefix): a

@@ -85,7 +85,7 @@ ModelPlan& Evaluator::plan(const EvalSet& data) {
 void Evaluator::set_batch(ModelPlan& p, const EvalSet& data, std::int64_t start, int n) {
   if (!resident_ || !resident_->holds(data)) {
     resident_.reset();  // frees the device copy of another split before uploading this one
-    resident_ = std::make_unique<ResidentSet>(plans_.backend(), data, batch_);
+    resident_ = std::make_shared<ResidentSet>(plans_.backend(), data, batch_);
   }
   const ModelConfig& cfg = plans_.model();
   SAFNET_CHECK(data.images.numel() == data.size() * cfg.in_channels * cfg.height * cfg.width, "the split's images are not (",
@@ -133,9 +133,25 @@ Metrics Evaluator::run_from(ParamStore& params, const EvalSet& data, const Prefi
   return run_impl(params, data, &cache, k);
 }
 
-Metrics Evaluator::run_impl(ParamStore& params, const EvalSet& data, const PrefixCache* cache, std::size_t k) {
+bool Evaluator::prepare(const EvalSet& data, const Evaluator* other) {
+  if (other && other->resident_ && other->resident_->holds(data)) resident_ = other->resident_;
+  for (std::int64_t start = 0; start < data.size(); start += batch_) {
+    const int n = static_cast<int>(std::min<std::int64_t>(batch_, data.size() - start));
+    set_batch(plan_at(n), data, start, n);
+  }
+  if (!zero_sums_.defined()) zero_sums_ = plans_.backend().zeros({sizeof(MetricSums)}, DType::u8());
+  return resident_->chunk_images() >= data.size();
+}
+
+void Evaluator::issue(ParamStore& params, const EvalSet& data, Tensor& sums, const PrefixCache* cache, std::size_t k) {
+  SAFNET_CHECK(sums.nbytes() == sizeof(MetricSums), "metric sums of ", sums.nbytes(), " bytes");
+  plans_.backend().copy(zero_sums_, sums);
+  add_batches(params, data, sums, cache, k, false);
+}
+
+void Evaluator::add_batches(ParamStore& params, const EvalSet& data, Tensor& sums, const PrefixCache* cache,
+                            std::size_t k, bool replay) {
   Backend& backend = plans_.backend();
-  sums_ = backend.zeros({sizeof(MetricSums)}, DType::u8());
   std::size_t batch = 0;
   for (std::int64_t start = 0; start < data.size(); start += batch_, ++batch) {
     const int n = static_cast<int>(std::min<std::int64_t>(batch_, data.size() - start));
@@ -143,18 +159,26 @@ Metrics Evaluator::run_impl(ParamStore& params, const EvalSet& data, const Prefi
     p.exec->bind_params(params);
     set_batch(p, data, start, n);
     if (cache) {
-      const std::size_t pos = cache->positions_[k];
+      const std::size_t pos = cache->positions_.at(k);
       const std::vector<Tensor>& kept = cache->values_[k].at(batch);
       const std::vector<ValueId> live = p.exec->live_across(pos);
       SAFNET_CHECK(live.size() == kept.size(), "prefix cache holds ", kept.size(), " values at node ", pos, ", the plan needs ",
                    live.size());
       for (std::size_t i = 0; i < live.size(); ++i) backend.copy(kept[i], p.exec->get(live[i]));
       p.exec->run_range(pos, p.exec->node_count());
-    } else {
+    } else if (replay) {
       p.exec->run();
+    } else {
+      p.exec->run_range(0, p.exec->node_count());
     }
-    backend.accumulate_metrics(p.exec->get(p.logits), p.exec->get(p.labels), p.exec->get(p.loss), rule_, sums_);
+    backend.accumulate_metrics(p.exec->get(p.logits), p.exec->get(p.labels), p.exec->get(p.loss), rule_, sums);
   }
+}
+
+Metrics Evaluator::run_impl(ParamStore& params, const EvalSet& data, const PrefixCache* cache, std::size_t k) {
+  Backend& backend = plans_.backend();
+  sums_ = backend.zeros({sizeof(MetricSums)}, DType::u8());
+  add_batches(params, data, sums_, cache, k, true);
   MetricSums s;
   std::memcpy(&s, backend.to_host(sums_).raw(), sizeof s);
   return metrics_from(s, data.size());

@@ -65,19 +65,37 @@ class Evaluator {
   // after that position and the kernels run with the same thread count as when it was built.
   Metrics run_from(ParamStore& params, const EvalSet& data, const PrefixCache& cache, std::size_t k);
 
+  // For a recording of whole evaluations (app/trials_in_flight.h): builds the plans of every batch
+  // size of `data` and puts the split on the device, shared with `other` (an Evaluator of the same
+  // model on the same backend) when given, so that issue() allocates nothing. False when the split
+  // is held in chunks (a recording cannot upload them).
+  bool prepare(const EvalSet& data, const Evaluator* other = nullptr);
+  // run(params, data), or run_from(..., *cache, k), without reading the metrics back: zeroes `sums`
+  // (a MetricSums on the device) and adds every batch to it. After prepare(data) it allocates
+  // nothing, copies nothing to or from the host and never waits.
+  void issue(ParamStore& params, const EvalSet& data, Tensor& sums, const PrefixCache* cache = nullptr,
+             std::size_t k = 0);
+  // Device memory the plans built so far hold (not the split).
+  std::size_t device_bytes() const { return plans_.bytes(); }
+
  private:
   // The plan for a batch of n images, checked to have the node list of every other plan.
   ModelPlan& plan_at(int n);
   // Batch [start, start + n) of `data` bound as the plan's inputs, read from the device-resident copy.
   void set_batch(ModelPlan& p, const EvalSet& data, std::int64_t start, int n);
   Metrics run_impl(ParamStore& params, const EvalSet& data, const PrefixCache* cache, std::size_t k);
+  // Adds every batch's metrics to `sums`; a whole-network pass replays the executor's recording
+  // when `replay` (not inside a recording of the caller's, which records the nodes themselves).
+  void add_batches(ParamStore& params, const EvalSet& data, Tensor& sums, const PrefixCache* cache, std::size_t k,
+                   bool replay);
 
   ModelPlans plans_;
   std::vector<std::string> nodes_;  // name/op of every node, as the first plan built has them
   int batch_;
   NanLogits rule_;
   Tensor sums_;  // MetricSums on the device
-  std::unique_ptr<ResidentSet> resident_;  // of the split last evaluated
+  Tensor zero_sums_;  // a zero MetricSums on the device, which issue() copies into its sums
+  std::shared_ptr<ResidentSet> resident_;  // of the split last evaluated, perhaps another Evaluator's too
 };
 
 // The metrics of sums gathered over n images.

@@ -30,6 +30,18 @@ Tensor& ModelPlan::device_images() {
   return images_slot;
 }
 
+std::size_t ModelPlans::bytes() const {
+  std::size_t b = 0;
+  for (const auto& [n, p] : plans_) b += p->exec->peak_bytes();
+  return b;
+}
+
+Tensor& ModelPlan::device_labels() {
+  const Value& v = graph.value(labels);
+  if (labels_slot.shape() != v.shape) labels_slot = exec->backend().zeros(v.shape, v.dtype);
+  return labels_slot;
+}
+
 ModelPlan& ModelPlans::at(int n, bool* built) {
   auto& slot = plans_[n];
   if (built) *built = !slot;

@@ -23,6 +23,8 @@ struct ModelPlan {
   void set_batch(const Tensor& images, const Tensor& labels);
   // The device tensor a batch of images can be written into directly (device augmentation).
   Tensor& device_images();
+  // Likewise for the labels (a resident training set gathers them there).
+  Tensor& device_labels();
 };
 
 struct PlanOptions {
@@ -40,6 +42,8 @@ class ModelPlans {
   ModelPlan& at(int n, bool* built = nullptr);
   Backend& backend() const { return backend_; }
   const ModelConfig& model() const { return model_; }
+  // Device memory the executors of the plans built so far hold (their activations).
+  std::size_t bytes() const;
 
  private:
   ModelConfig model_;

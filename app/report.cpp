@@ -8,6 +8,7 @@
 #include <deque>
 #include <limits>
 #include <map>
+#include <set>
 #include <tuple>
 
 #include "host/check.h"
@@ -37,9 +38,19 @@ int saf_rank(const std::string& s) {
 }
 
 // Within a datatype, the SAFs at one BER sit together, as each block of the paper's Table I.
-using GroupKey = std::tuple<std::string, int, std::string, double, int, std::string>;
-GroupKey group_key(const TrialRecord& r) {
-  return {r.model, dtype_rank(r.dtype), r.dtype, r.ber, saf_rank(r.saf), r.saf};
+using GroupKey = std::tuple<std::string, int, std::string, double, int, std::string, std::string>;
+GroupKey group_key(const TrialRecord& r, bool by_device) {
+  return {r.model,         dtype_rank(r.dtype), r.dtype, r.ber, saf_rank(r.saf), r.saf,
+          by_device ? (r.device.empty() ? "unknown" : r.device) : ""};
+}
+
+// Whether the records name more than one kind of device: then a GPU's rows and the CPU's, which
+// may differ by a few images, are reported apart.
+bool mixes_devices(const std::vector<TrialRecord>& records) {
+  std::set<std::string> kinds;
+  for (const TrialRecord& r : records)
+    if (!r.device.empty()) kinds.insert(r.device);
+  return kinds.size() > 1;
 }
 
 // Regularized incomplete beta I_x(a, b) by its continued fraction (DLMF 8.17.22), evaluated
@@ -210,9 +221,10 @@ std::vector<GroupSummary> summarize(const std::vector<TrialRecord>& records) {
   std::map<GroupKey, std::map<std::int64_t, const TrialRecord*>> groups;
   std::map<GroupKey, const TrialRecord*> clean;
   std::deque<TrialRecord> joined;  // agreeing repeats that each knew something the other did not
+  const bool by_device = mixes_devices(records);
   for (const TrialRecord& r : records) {
     validate_record(r, "report: record of " + r.model + "/" + r.saf + "/" + r.dtype);
-    auto& slot = r.trial < 0 ? clean[group_key(r)] : groups[group_key(r)][r.trial];
+    auto& slot = r.trial < 0 ? clean[group_key(r, by_device)] : groups[group_key(r, by_device)][r.trial];
     if (slot == nullptr) {
       slot = &r;
       continue;
@@ -238,6 +250,7 @@ std::vector<GroupSummary> summarize(const std::vector<TrialRecord>& records) {
     g.saf = first.saf;
     g.dtype = first.dtype;
     g.ber = first.ber;
+    g.device = std::get<6>(key);
     g.trials = static_cast<std::int64_t>(trials.size());
     std::vector<double> top1, top5, loss, flips, nonfinite, nonfinite_logits;
     for (const auto& [t, r] : trials) {
@@ -283,13 +296,16 @@ std::vector<GroupSummary> summarize(const std::vector<TrialRecord>& records) {
     g.nonfinite_logits_known = static_cast<std::int64_t>(nonfinite_logits.size());
     g.nonfinite_logits_mean = mean_of(nonfinite_logits);
     // Prefer the clean run recorded at this BER; a campaign may record it once (e.g. at BER 0).
+    // Split by device, the clean run of the group's own device first.
     const TrialRecord* c = nullptr;
     if (auto it = clean.find(key); it != clean.end()) c = it->second;
-    for (auto it = clean.begin(); c == nullptr && it != clean.end(); ++it) {
-      const TrialRecord& r = *it->second;
-      if (r.model == g.model && r.saf == g.saf && r.dtype == g.dtype && r.campaign == g.campaign)
-        c = &r;
-    }
+    for (const bool same_device : {true, false})
+      for (auto it = clean.begin(); c == nullptr && it != clean.end(); ++it) {
+        const TrialRecord& r = *it->second;
+        if (r.model == g.model && r.saf == g.saf && r.dtype == g.dtype && r.campaign == g.campaign &&
+            (!same_device || std::get<6>(it->first) == g.device))
+          c = &r;
+      }
     if (c != nullptr) {
       if (c->campaign != g.campaign)
         fail("report: ", g.model, " ", g.saf, " ", g.dtype, " ber ", g.ber,
@@ -312,7 +328,8 @@ std::string devices_line(const std::vector<TrialRecord>& records) {
   std::string list;
   for (const auto& [device, n] : count)
     list += (list.empty() ? "" : ", ") + device + " (" + std::to_string(n) + (n == 1 ? " trial)" : " trials)");
-  if (count.size() > 1) list += "; the groups above mix devices, whose accuracies may differ by a few images";
+  if (count.size() > 1 && mixes_devices(records))
+    list += "; rows are split by device, whose accuracies may differ by a few images";
   return "\nRan on: " + list + "\n";
 }
 
@@ -323,18 +340,22 @@ std::string report_table(const std::vector<TrialRecord>& records) {
   if (groups.empty()) fail("report: no trial records (trial >= 0) to report");
   bool many_models = false;
   for (const GroupSummary& g : groups) many_models = many_models || g.model != groups[0].model;
+  const bool devices = !groups[0].device.empty();
   std::string s;
   if (many_models) s += "| Model ";
-  s += "| Datatype | SAF | BER | Top-1 (%) | After Top-1 (%) | 95% CI | trials | mean flips | non-finite logits |\n";
+  s += "| Datatype | SAF | BER | ";
+  if (devices) s += "Device | ";
+  s += "Top-1 (%) | After Top-1 (%) | 95% CI | trials | mean flips | non-finite logits |\n";
   if (many_models) s += "| --- ";
-  s += "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |\n";
+  s += devices ? "| --- | --- | --- | --- |" : "| --- | --- | --- |";
+  s += " ---: | ---: | ---: | ---: | ---: | ---: |\n";
   std::string prev_model, prev_dtype;
   for (const GroupSummary& g : groups) {
     // As in the paper, a datatype is named once at the top of its block.
     const bool new_block = g.model != prev_model || g.dtype != prev_dtype;
     if (many_models) s += "| " + (g.model != prev_model ? md_cell(g.model) : "") + " ";
     s += "| " + (new_block ? md_cell(display_dtype(g.dtype)) : "") + " | " +
-         md_cell(display_saf(g.saf)) + " | " + fmt_ber(g.ber) + " | " +
+         md_cell(display_saf(g.saf)) + " | " + fmt_ber(g.ber) + " | " + (devices ? md_cell(g.device) + " | " : "") +
          (g.clean_top1 ? fixed(*g.clean_top1, 2) : "n/a") + " | " + fixed(g.top1_mean, 2) + " ± " +
          fixed(g.top1_std, 2) + " | " +
          (g.trials >= 2 ? "[" + fixed(g.top1_ci_lo, 2) + ", " + fixed(g.top1_ci_hi, 2) + "]"
@@ -355,7 +376,8 @@ std::string report_table(const std::vector<TrialRecord>& records) {
   for (const GroupSummary& g : groups)
     if (g.until_ci > 0)
       stopped += "- " + (many_models ? g.model + " " : std::string()) + display_dtype(g.dtype) + " " +
-                 display_saf(g.saf) + " BER " + fmt_ber(g.ber) + ": " + stop_reason(g) + "\n";
+                 display_saf(g.saf) + " BER " + fmt_ber(g.ber) + (devices ? " on " + g.device : std::string()) +
+                 ": " + stop_reason(g) + "\n";
   if (!stopped.empty())
     s += "\nStopped early (faults --until-ci: the first trial count, from the minimum on, whose CI meets the "
          "width):\n" + stopped;
@@ -367,7 +389,7 @@ std::string report_csv(const std::vector<TrialRecord>& records) {
       "model,saf,dtype,ber,campaign,clean_top1,trials,top1_mean,top1_std_pop,top1_std_sample,"
       "top1_ci95_lo,top1_ci95_hi,top5_mean,top5_std_pop,loss_mean_finite,loss_nonfinite_trials,"
       "flips_mean,nonfinite_weights_mean,trials_with_nonfinite_weights,seconds_total,"
-      "nonfinite_logits_mean,nonfinite_logits_trials,stopped_until_ci,stopped_min_trials,stopped_max_trials\n";
+      "nonfinite_logits_mean,nonfinite_logits_trials,stopped_until_ci,stopped_min_trials,stopped_max_trials,device\n";
   for (const GroupSummary& g : summarize(records)) {
     const std::vector<std::string> cells = {csv_field(g.model),
                                             csv_field(g.saf),
@@ -393,7 +415,8 @@ std::string report_csv(const std::vector<TrialRecord>& records) {
                                             std::to_string(g.nonfinite_logits_known),
                                             g.until_ci > 0 ? shortest(g.until_ci) : "",
                                             g.until_ci > 0 ? std::to_string(g.min_trials) : "",
-                                            g.until_ci > 0 ? std::to_string(g.max_trials) : ""};
+                                            g.until_ci > 0 ? std::to_string(g.max_trials) : "",
+                                            csv_field(g.device)};
     for (std::size_t i = 0; i < cells.size(); ++i) s += (i ? "," : "") + cells[i];
     s += "\n";
   }
@@ -402,11 +425,12 @@ std::string report_csv(const std::vector<TrialRecord>& records) {
 
 std::string report_svg(const std::vector<TrialRecord>& records) {
   const std::vector<GroupSummary> groups = summarize(records);
-  std::vector<std::string> models, safs;  // in report order; a saf keeps its colour in every panel
+  std::vector<std::string> models, safs, devices;  // in report order; a saf keeps its colour in every panel
   for (const GroupSummary& g : groups) {
     if (g.ber <= 0) continue;
     if (std::find(models.begin(), models.end(), g.model) == models.end()) models.push_back(g.model);
     if (std::find(safs.begin(), safs.end(), g.saf) == safs.end()) safs.push_back(g.saf);
+    if (std::find(devices.begin(), devices.end(), g.device) == devices.end()) devices.push_back(g.device);
   }
   if (models.empty()) fail("report: no trials with BER > 0 to plot");
   std::sort(safs.begin(), safs.end(), [](const std::string& a, const std::string& b) {
@@ -429,15 +453,17 @@ std::string report_svg(const std::vector<TrialRecord>& records) {
                               [&](const PlotPanel& p) { return p.title == panel_title; });
     if (panel == fig.panels.end())
       panel = fig.panels.insert(fig.panels.end(), PlotPanel{panel_title, {}, {}});
-    const std::string label =
-        (models.size() > 1 ? g.model + " " : std::string()) + display_saf(g.saf);
+    const std::string label = (models.size() > 1 ? g.model + " " : std::string()) + display_saf(g.saf) +
+                              (g.device.empty() ? std::string() : " (" + g.device + ")");
     auto series = std::find_if(panel->series.begin(), panel->series.end(),
                                [&](const PlotSeries& s) { return s.label == label; });
     if (series == panel->series.end()) {
-      const int style =
-          static_cast<int>((std::find(models.begin(), models.end(), g.model) - models.begin()) *
-                               static_cast<std::ptrdiff_t>(safs.size()) +
-                           (std::find(safs.begin(), safs.end(), g.saf) - safs.begin()));
+      const auto rank = [](const std::vector<std::string>& v, const std::string& x) {
+        return static_cast<std::ptrdiff_t>(std::find(v.begin(), v.end(), x) - v.begin());
+      };
+      const auto n_models = static_cast<std::ptrdiff_t>(models.size()), n_safs = static_cast<std::ptrdiff_t>(safs.size());
+      const int style = static_cast<int>((rank(devices, g.device) * n_models + rank(models, g.model)) * n_safs +
+                                         rank(safs, g.saf));
       series = panel->series.insert(panel->series.end(), PlotSeries{label, style, {}, {}});
     }
     series->points.push_back(

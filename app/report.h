@@ -14,6 +14,9 @@ namespace safnet {
 // std s (ddof = 1): mean +- t(0.975, n - 1) * s / sqrt(n). With n = 1 the CI is NaN.
 struct GroupSummary {
   std::string campaign, model, saf, dtype;
+  // When the records name more than one kind of device, groups are split by it: "cpu", "cuda",
+  // "sim", or "unknown" for records that name none. Empty otherwise.
+  std::string device;
   double ber = 0;
   std::optional<double> clean_top1;  // the trial -1 record: same ber if present, else any ber
   std::int64_t trials = 0;
@@ -43,7 +46,7 @@ struct GroupSummary {
 double ci95_half_width(const std::vector<double>& values);
 
 // Groups in report order: model, dtype (f32, f16, bf16, fixed), ber, saf (none, tanh, tanh_c,
-// softsign, arctan, others). Repeated trials that agree are counted once; conflicting
+// softsign, arctan, others), then device where the records name more than one kind. Repeated trials that agree are counted once; conflicting
 // repeats, or one group fed by two campaigns, are errors.
 std::vector<GroupSummary> summarize(const std::vector<TrialRecord>& records);
 

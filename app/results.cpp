@@ -527,14 +527,14 @@ void ResultsWriter::append(const TrialRecord& r) {
   done_.insert({r.dtype, r.ber, r.trial});
 }
 
-void merge_results(const std::vector<std::string>& inputs, const std::string& output) {
+void merge_results(const std::vector<std::string>& inputs, const std::string& output, bool allow_mixed_devices) {
   if (inputs.empty()) fail("merge: no input files");
   for (const std::string& in : inputs) {
     if (!file_exists(in)) fail(in, ": merge input not found");
     if (same_file(in, output))
       fail(output, ": merge output is also an input; refusing to overwrite it");
   }
-  std::string campaign, campaign_src;
+  std::string campaign, campaign_src, device, device_src;
   using Key = std::tuple<std::string, double, std::int64_t>;
   std::map<Key, std::pair<TrialRecord, std::string>> merged;  // value: record, where it came from
   for (const std::string& in : inputs) {
@@ -546,6 +546,14 @@ void merge_results(const std::vector<std::string>& inputs, const std::string& ou
       } else if (n.rec.campaign != campaign) {
         fail(where, ": holds results of campaign ", printable(n.rec.campaign), " but ",
              campaign_src, " holds campaign ", printable(campaign), "; refusing to mix them");
+      }
+      if (!n.rec.device.empty() && device.empty()) {
+        device = n.rec.device;
+        device_src = where;
+      } else if (!n.rec.device.empty() && n.rec.device != device && !allow_mixed_devices) {
+        fail(where, ": ran on ", printable(n.rec.device), " but ", device_src, " ran on ", printable(device),
+             "; the two may differ by a few images, so a merged file holds one kind of device: merge each kind "
+             "on its own (safnet report takes several files), or pass --allow-mixed-devices");
       }
       Key key{n.rec.dtype, n.rec.ber, n.rec.trial};
       auto it = merged.find(key);

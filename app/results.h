@@ -105,8 +105,10 @@ class ResultsWriter {
 // Joins shard files of one campaign into `output` (written atomically), sorted by
 // (dtype, ber, trial). Duplicates that agree on everything but `seconds` are kept once (the copy
 // that knows more: a nonfinite_logits count, the stop fields); any other duplicate is an error.
-// Refuses a missing input and an output that is an input.
-void merge_results(const std::vector<std::string>& inputs, const std::string& output);
+// Refuses a missing input and an output that is an input, and records of two kinds of device
+// (records that name none excepted) unless `allow_mixed_devices`.
+void merge_results(const std::vector<std::string>& inputs, const std::string& output,
+                   bool allow_mixed_devices = false);
 
 // Deterministic split of trials: shard k of n owns trial t iff t % n == k. The clean
 // evaluation (trial -1) belongs to every shard, so each shard file is self-contained.

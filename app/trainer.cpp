@@ -18,6 +18,7 @@
 #include "app/evaluate.h"
 #include "app/interrupt.h"
 #include "app/progress.h"
+#include "app/resident_train_set.h"
 #include "app/stored_model.h"
 
 namespace safnet {
@@ -73,6 +74,10 @@ TrainResult train(const TrainConfig& cfg, Backend& backend, const Dataset& train
   // the device.
   const bool device_augment = backend.augments_on_device() && train_set.files.empty();
   loader.set_raw(device_augment);
+  // Where it fits, the whole set stays on the device and the loader only orders the epochs.
+  const std::unique_ptr<ResidentTrainSet> resident = ResidentTrainSet::make(backend, train_set, cfg.quiet);
+  // What a step reads back, in memory the device copies into without a wait of its own.
+  Tensor loss_back = backend.host_buffer({1}, DType::f32()), sums_back = backend.host_buffer({sizeof(MetricSums)}, DType::u8());
   const EvalSet test = make_eval_set(test_set, default_normalization(cfg.dataset));
   Evaluator evaluator(cfg.model, cfg.batch, backend);
   ModelPlans plans(cfg.model, PlanOptions{true, cfg.label_smoothing}, backend);
@@ -81,19 +86,32 @@ TrainResult train(const TrainConfig& cfg, Backend& backend, const Dataset& train
   const auto t0 = std::chrono::steady_clock::now();
 
   for (int epoch = first_epoch; epoch < cfg.epochs; ++epoch) {
-    loader.start_epoch(epoch);
+    std::int64_t next_image = 0;  // resident: the first image of the next batch in the epoch's order
+    if (resident)
+      resident->start_epoch(loader.epoch_order(epoch), cfg.augment, cfg.seed, epoch);
+    else
+      loader.start_epoch(epoch);
+    // Resident, a batch is only its size: its images and labels are gathered on the device.
+    auto next = [&](Batch& b) {
+      if (!resident) return loader.next(b);
+      const std::int64_t n = std::min<std::int64_t>(cfg.batch, train_set.size() - next_image);
+      if (n <= 0) return false;
+      b.indices.assign(static_cast<std::size_t>(n), 0);
+      next_image += n;
+      return true;
+    };
     Progress progress("epoch " + std::to_string(epoch + 1) + "/" + std::to_string(cfg.epochs), steps_per_epoch);
     double loss_sum = 0;
     std::int64_t seen = 0, step = 0;
     Tensor epoch_sums = backend.zeros({sizeof(MetricSums)}, DType::u8());  // train accuracy, on the device
     Batch batch;
     const auto e0 = std::chrono::steady_clock::now();
-    while (loader.next(batch)) {
+    while (next(batch)) {
       if (epoch == first_epoch && step < skip_steps) {  // resuming mid-epoch: same order, skip done batches
         ++step;
         continue;
       }
-      const int n = static_cast<int>(batch.labels.size());
+      const int n = static_cast<int>(batch.indices.size());
       bool built = false;
       ModelPlan* plan = &plans.at(n, &built);
       if (built) {
@@ -102,10 +120,13 @@ TrainResult train(const TrainConfig& cfg, Backend& backend, const Dataset& train
                        n, plan->graph.nodes().size(), plan->exec->peak_bytes() / 1048576.0,
                        plan->exec->unplanned_bytes() / 1048576.0);
       }
-      Tensor labels({n}, DType::i32());
-      std::memcpy(labels.data<std::int32_t>(), batch.labels.data(), labels.nbytes());
       plan->exec->bind_params(params);
-      if (device_augment) {
+      Tensor labels({n}, DType::i32());
+      if (!resident) std::memcpy(labels.data<std::int32_t>(), batch.labels.data(), labels.nbytes());
+      if (resident) {
+        resident->batch(next_image - n, n, loader.lut(), plan->device_images(), plan->device_labels());
+        plan->set_batch(plan->device_images(), plan->device_labels());
+      } else if (device_augment) {
         std::vector<Backend::ImageDraw> draws;
         for (const AugmentDraw& d : batch.draws) draws.push_back({d.dy, d.dx, d.flip ? 1 : 0});
         backend.augment_batch(batch.pixels, draws, loader.lut(), plan->device_images());
@@ -124,16 +145,22 @@ TrainResult train(const TrainConfig& cfg, Backend& backend, const Dataset& train
       opt.step(params, grads, lr, backend);
       backend.pop_range();
 
-      const float loss = backend.to_host(plan->exec->get(plan->loss)).data<float>()[0];
-      if (!std::isfinite(loss)) fail("training diverged: loss is ", loss, " at epoch ", epoch + 1, " step ", step + 1);
       backend.accumulate_metrics(plan->exec->get(plan->logits), plan->exec->get(plan->labels),
                                  plan->exec->get(plan->loss), NanLogits::as_torch, epoch_sums);
+      // The loss (and, for the progress line, the accuracy so far) come back after one wait.
+      backend.copy_to_host_async(plan->exec->get(plan->loss), loss_back);
+      if (!cfg.quiet) backend.copy_to_host_async(epoch_sums, sums_back);
+      backend.synchronize();
+      const float loss = loss_back.data<float>()[0];
+      if (!std::isfinite(loss)) fail("training diverged: loss is ", loss, " at epoch ", epoch + 1, " step ", step + 1);
       result.step_losses.push_back(loss);
       loss_sum += static_cast<double>(loss) * n;
       seen += n;
       ++step;
       if (!cfg.quiet) {
-        const std::int64_t correct = read_sums(backend, epoch_sums).top1;
+        MetricSums sums;
+        std::memcpy(&sums, sums_back.raw(), sizeof sums);
+        const std::int64_t correct = sums.top1;
         const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - e0).count();
         char detail[160];
         std::snprintf(detail, sizeof detail, "loss %.4f acc %.2f%% lr %.4g %.0f img/s", loss_sum / seen,

@@ -72,6 +72,14 @@ class Backend {
                              Tensor& out) {
     fail(device().str(), ": no device augmentation");
   }
+  // augment_batch over a training set held on this device: batch image i is image index[i] of
+  // `set` (M, C, H, W) u8, drawn with draws[i] (dy, dx, flip: 3 i32), and its label
+  // set_labels[index[i]] goes to out_labels (N) i32; index (N) and draws (N * 3) are i32 on this
+  // device. Nothing crosses the bus once the table `lut` is there.
+  virtual void augment_gather(const Tensor& set, const Tensor& set_labels, const Tensor& index, const Tensor& draws,
+                              const std::vector<float>& lut, Tensor& out, Tensor& out_labels) {
+    fail(device().str(), ": no device augmentation");
+  }
 
   // Whether several host threads may run work here side by side, each with its own executor.
   virtual bool parallel_callers() const { return false; }
@@ -122,6 +130,41 @@ class Backend {
     SAFNET_CHECK(expected >= 0, "fault injection expecting ", expected, " sites");
     do_inject_sampled_faults(words, seed, trial, spec, model, expected);
   }
+
+  // Trials in flight (app/trials_in_flight.h): queues of device work that run side by side (CUDA
+  // streams). Every call's work goes to lane 0 unless use_lane(i) sent later calls' work to lane
+  // i; a recording made on a lane replays there. Allocation and uploads belong on lane 0. One lane
+  // where the backend has a single queue (the CPU).
+  virtual int lanes() const { return 1; }
+  virtual void add_lanes(int n) { SAFNET_CHECK(n <= 1, device().str(), " has one queue of work, not ", n); }
+  virtual void use_lane(int lane) { SAFNET_CHECK(lane == 0, device().str(), " has no lane ", lane); }
+  // The later work of every lane waits for what lane 0 issued so far; the host does not wait.
+  virtual void fork_lanes() {}
+  // Waits on the host for all the work of every lane: one synchronisation.
+  virtual void synchronize_lanes() { synchronize(); }
+  // Host memory a recording may copy into (pinned on a GPU).
+  virtual Tensor host_buffer(Shape shape, DType dtype) { return Tensor(std::move(shape), dtype); }
+  // Queues a copy of `src` (on this device) into `dst` (from host_buffer) without waiting: it is
+  // there once synchronize() or synchronize_lanes() returns.
+  virtual void copy_to_host_async(const Tensor& src, Tensor& dst) { copy(src, dst); }
+  // Device memory free now, in bytes (0 on the CPU).
+  virtual std::size_t free_bytes() const { return 0; }
+
+  // A fault trial a recording can hold: restores nothing, allocates nothing and never waits.
+  // Samples the sites of (seed, *trial, spec) on the device, where `trial` is a u64 on this device
+  // read when the work runs (write it with set_trial before each replay), and applies at most
+  // `capacity` of them to `words` (the caller sizes it from the host's sample); `scratch` holds
+  // fault_scratch_bytes(spec, capacity) bytes on this device.
+  virtual std::size_t fault_scratch_bytes(const FlipSpec& spec, std::int64_t capacity) const {
+    fail(device().str(), ": no recorded fault injection");
+  }
+  virtual void inject_recorded_faults(Tensor& words, std::uint64_t seed, const Tensor& trial, const FlipSpec& spec,
+                                      FaultModel model, std::int64_t capacity, Tensor& scratch) {
+    fail(device().str(), ": no recorded fault injection");
+  }
+  // Queues *trial = index (trial: a u64 on this device) on the current lane; the index travels in
+  // a launch's arguments, so nothing is copied.
+  virtual void set_trial(Tensor& trial, std::uint64_t index) { fail(device().str(), ": no recorded fault injection"); }
 
   // `t` where this backend computes: itself when it lives there already, else copied into `slot`
   // (allocated on first use, reused after) so a recorded CUDA graph keeps reading one address.

@@ -94,6 +94,9 @@ int cmd_faults(int argc, char** argv) {
             "the device hands back every trial's flip sites and the run stops where they differ from the host "
             "sampler's (slower on a GPU: a copy and synchronisations per trial)")
       .flag("allow-mixed-devices", "add to a results file whose trials ran on another kind of device")
+      .opt("trials-in-flight", "0",
+           "on a GPU: trials run side by side, each on its own stream and recorded graph (0: as many as half of "
+           "the free device memory holds, at most 8); with --until-ci or --verify-sampler one at a time")
       .flag("quiet", "no progress line");
   add_device_flag(a);
   add_nan_logits_flag(a);
@@ -130,6 +133,9 @@ int cmd_faults(int argc, char** argv) {
   if (!(cfg.prefix_cache_mib >= 0) || !std::isfinite(cfg.prefix_cache_mib))
     fail("--prefix-cache must be a number of MiB >= 0, got ", a.str("prefix-cache"));
   cfg.verify_sampler = a.on("verify-sampler");
+  const std::int64_t in_flight = a.integer("trials-in-flight");
+  if (in_flight < 0 || in_flight > 1024) fail("--trials-in-flight must be 0 (automatic) or 1..1024, got ", in_flight);
+  cfg.trials_in_flight = static_cast<int>(in_flight);
   cfg.allow_mixed_devices = a.on("allow-mixed-devices");
   cfg.quiet = a.on("quiet");
   cfg.nan_logits = parse_nan_logits(a.str("nan-logits"));

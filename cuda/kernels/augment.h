@@ -23,4 +23,11 @@ void augment_normalize(const std::uint8_t* images /* (N, C, H, W) */,
                        const float* lut /* (C, 256) device */, float* out /* (N, C, H, W) */,
                        cudaStream_t s);
 
+// augment_normalize over a training set held on the device: image i of the batch is image
+// index[i] of `set`, and labels_out[i] = labels[index[i]] (index, labels, labels_out device i32).
+void augment_normalize_gather(const std::uint8_t* set /* (M, C, H, W) */, const std::int32_t* index /* (N) */,
+                              const AugmentDrawDev* draws /* (N) */, int n, int c, int h, int w, const float* lut,
+                              float* out, const std::int32_t* labels /* (M) */, std::int32_t* labels_out /* (N) */,
+                              cudaStream_t s);
+
 }  // namespace safnet::cuda

@@ -36,6 +36,10 @@ struct WriteEmit {
   }
 };
 
+__device__ std::uint64_t trial_of(const FlipPlan& p) { return p.trial_at ? *p.trial_at : p.trial; }
+
+__global__ void set_trial_kernel(std::uint64_t* at, std::uint64_t trial) { *at = trial; }
+
 __global__ void flip_count_kernel(FlipPlan p, std::int64_t chunks, std::int64_t* counts) {
   for (std::int64_t c = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; c < chunks;
        c += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
@@ -44,7 +48,7 @@ __global__ void flip_count_kernel(FlipPlan p, std::int64_t chunks, std::int64_t*
     if (p.mode == FlipPlan::Mode::all)
       n = len;
     else
-      sample_flip_chunk(p.seed, p.trial, c, len, p.t, CountEmit{&n});
+      sample_flip_chunk(p.seed, trial_of(p), c, len, p.t, CountEmit{&n});
     counts[c] = n;
   }
 }
@@ -88,7 +92,7 @@ __global__ void flip_write_kernel(FlipPlan p, std::int64_t chunks, const std::in
     if (p.mode == FlipPlan::Mode::all)
       for (std::int64_t i = 0; i < len; ++i) emit(i);
     else
-      sample_flip_chunk(p.seed, p.trial, c, len, p.t, emit);
+      sample_flip_chunk(p.seed, trial_of(p), c, len, p.t, emit);
   }
 }
 
@@ -166,6 +170,10 @@ void flip_write(const FlipPlan& plan, const std::int64_t* counts, FlipSite* site
   if (chunks == 0 || capacity == 0) return;
   SAFNET_LAUNCH(flip_write_kernel, grid_for(chunks, kThreads), kThreads, 0, s, plan, chunks, counts, sites,
                 capacity);
+}
+
+void set_trial(std::uint64_t* at, std::uint64_t trial, cudaStream_t s) {
+  SAFNET_LAUNCH(set_trial_kernel, 1, 1, 0, s, at, trial);
 }
 
 void apply_faults(std::uint8_t* bytes, std::int64_t words, int word_bytes, const FlipSite* sites,

@@ -23,6 +23,9 @@ struct FlipPlan {
   std::int8_t positions[64] = {};
   Mode mode = Mode::none;
   FlipThresholds t{};            // used when mode == sample
+  // When set, the trial index is read here on the device instead of `trial`: one captured graph
+  // then serves every trial, its index written before each replay (set_trial).
+  const std::uint64_t* trial_at = nullptr;
 };
 
 // Checks the arguments as sample_flips() does. `t` must be flip_thresholds(ber) when 0 < ber < 1
@@ -38,6 +41,9 @@ void flip_count(const FlipPlan& plan, std::int64_t* counts, cudaStream_t s);
 // sites past `capacity` are dropped (compare the total with capacity to detect that).
 void flip_write(const FlipPlan& plan, const std::int64_t* counts, FlipSite* sites, std::int64_t capacity,
                 cudaStream_t s);
+// *at = trial, queued on s: the index a plan with trial_at == at reads, carried by the launch's
+// arguments, so nothing is copied from the host.
+void set_trial(std::uint64_t* at, std::uint64_t trial, cudaStream_t s);
 // Applies min(*count, capacity) sorted sites (count in device memory) to `words` little-endian
 // words of word_bytes bytes: XOR for flip, clear for stuck0, set for stuck1. Sites outside the
 // buffer are skipped. One thread owns each touched byte, so no atomics are needed.

@@ -343,13 +343,15 @@ void capture_launch(const LaunchSpec& spec, std::shared_ptr<void> keep) {
     set_last_error(e);
     return;
   }
-  auto r = capture_record(spec.stream, [spec, keep](cudaStream_t stream) {
+  const bool by_graph = stream_capturing(spec.stream);  // else queued on an interleaved stream
+  auto r = capture_record(spec.stream, [spec, keep, by_graph](cudaStream_t stream) {
     LaunchSpec replay = spec;
     replay.stream = stream;
     struct Reset {
-      ~Reset() { t_graph_replay = false; }
-    } reset;
-    t_graph_replay = true;  // launches run by a graph replay are not host launches
+      bool was;
+      ~Reset() { t_graph_replay = was; }
+    } reset{t_graph_replay};
+    if (by_graph) t_graph_replay = true;  // launches run by a graph replay are not host launches
     run_launch(replay);
     return cudaSuccess;
   });

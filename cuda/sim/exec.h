@@ -53,7 +53,7 @@ struct LaunchSpec {
 // Runs every block; configuration errors set the last CUDA error, model errors throw SimError,
 // out-of-bounds accesses abort the process with a message.
 void run_launch(const LaunchSpec& spec);
-// Records a launch on a capturing stream: the configuration is checked now (an error sets the last
+// Records a launch on a capturing stream (or queues it on an interleaved one): the configuration is checked now (an error sets the last
 // error and invalidates the capture), the blocks run when the graph is launched. `keep` owns
 // spec.body_ctx, the launch's copied arguments.
 void capture_launch(const LaunchSpec& spec, std::shared_ptr<void> keep);
@@ -89,8 +89,8 @@ void launch(const char* name, void (*kernel)(P...), dim3 grid, dim3 block, std::
                             std::apply(k->kernel, k->params);  // each thread gets its own copies
                           },
                           &ctx};
-  if (detail::stream_capturing(stream)) {
-    // Arguments by value, as a graph node holds them.
+  if (detail::stream_capturing(stream) || detail::stream_deferred(stream)) {
+    // Arguments by value, as a graph node (or a queued launch) holds them.
     auto held = std::make_shared<Ctx>(std::move(ctx));
     spec.body_ctx = held.get();
     detail::capture_launch(spec, std::move(held));

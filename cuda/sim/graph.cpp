@@ -56,13 +56,16 @@ bool stream_capturing(cudaStream_t stream) {
 }
 
 std::optional<cudaError_t> capture_record(cudaStream_t stream, CapturedWork work) {
-  if (stream == nullptr) return std::nullopt;
-  std::lock_guard<std::mutex> lock(g_mutex);
-  auto it = g_captures.find(stream);
-  if (it == g_captures.end()) return std::nullopt;
-  if (it->second.invalidated) return cudaErrorStreamCaptureInvalidated;
-  it->second.work.push_back(std::move(work));
-  return cudaSuccess;
+  {
+    std::lock_guard<std::mutex> lock(g_mutex);
+    auto it = stream == nullptr ? g_captures.end() : g_captures.find(stream);
+    if (it != g_captures.end()) {
+      if (it->second.invalidated) return cudaErrorStreamCaptureInvalidated;
+      it->second.work.push_back(std::move(work));
+      return cudaSuccess;
+    }
+  }
+  return defer(stream, std::move(work));
 }
 
 void capture_invalidate(cudaStream_t stream) {
@@ -113,6 +116,8 @@ cudaError_t cudaStreamBeginCapture(cudaStream_t stream, cudaStreamCaptureMode mo
   if (mode != cudaStreamCaptureModeGlobal && mode != cudaStreamCaptureModeThreadLocal &&
       mode != cudaStreamCaptureModeRelaxed)
     return set_last_error(cudaErrorInvalidValue);
+  // Work queued before the capture is not part of it.
+  if (const cudaError_t e = safnet::sim::detail::drain_stream(stream); e != cudaSuccess) return e;
   std::lock_guard<std::mutex> lock(g_mutex);
   if (g_captures.count(stream) != 0) return set_last_error(cudaErrorIllegalState);
   g_captures.emplace(stream, safnet::sim::detail::Capture{mode, std::this_thread::get_id(), false, {}});
@@ -170,10 +175,17 @@ cudaError_t cudaGraphLaunch(cudaGraphExec_t exec, cudaStream_t stream) {
     if (g_execs.count(exec) == 0) return set_last_error(cudaErrorInvalidResourceHandle);
     work = exec->work;
   }
-  if (auto r = safnet::sim::detail::capture_record(
-          stream, [work](cudaStream_t s) { return safnet::sim::detail::run_work(*work, s); }))
-    return *r == cudaSuccess ? cudaSuccess : set_last_error(*r);
+  auto run = [work](cudaStream_t s) { return safnet::sim::detail::run_work(*work, s); };
+  if (safnet::sim::detail::stream_capturing(stream))
+    if (auto r = safnet::sim::detail::capture_record(stream, run)) return *r == cudaSuccess ? cudaSuccess : set_last_error(*r);
   safnet::sim::detail::count_graph_launch();
+  // On an interleaved stream each node is queued on its own, so other streams' work runs between them.
+  if (safnet::sim::detail::stream_deferred(stream)) {
+    for (std::size_t i = 0; i < work->size(); ++i)
+      if (auto r = safnet::sim::detail::defer(stream, [work, i](cudaStream_t s) { return (*work)[i](s); }))
+        if (*r != cudaSuccess) return set_last_error(*r);
+    return cudaSuccess;
+  }
   const cudaError_t e = safnet::sim::detail::run_work(*work, stream);
   return e == cudaSuccess ? e : set_last_error(e);
 }

@@ -21,6 +21,8 @@ struct CUevent_st {
   bool recorded;
   bool captured;  // last recorded into a capture: its completion is meaningless until replayed
   std::chrono::steady_clock::time_point time;
+  // Records issued and run: on an interleaved stream a record runs when its queue reaches it.
+  std::uint64_t issued, done;
 };
 
 namespace safnet::sim::detail {
@@ -230,6 +232,7 @@ cudaError_t cudaDeviceGetAttribute(int* value, cudaDeviceAttr attr, int device) 
 
 cudaError_t cudaDeviceSynchronize() {
   if (const cudaError_t e = capture_check_unsafe_call(); e != cudaSuccess) return e;
+  if (const cudaError_t e = safnet::sim::detail::drain_all(); e != cudaSuccess) return e;
   safnet::sim::detail::count_host_sync();
   return cudaSuccess;
 }
@@ -253,6 +256,7 @@ cudaError_t cudaMalloc(void** dev_ptr, std::size_t size) {
 
 cudaError_t cudaFree(void* dev_ptr) {
   if (const cudaError_t e = capture_check_unsafe_call(); e != cudaSuccess) return e;
+  if (const cudaError_t e = safnet::sim::detail::drain_all(); e != cudaSuccess) return e;
   if (dev_ptr == nullptr) return cudaSuccess;
   return safnet::sim::region_free(dev_ptr, RegionKind::device)
              ? cudaSuccess
@@ -283,6 +287,7 @@ cudaError_t cudaMallocHost(void** ptr, std::size_t size) {
 
 cudaError_t cudaFreeHost(void* ptr) {
   if (const cudaError_t e = capture_check_unsafe_call(); e != cudaSuccess) return e;
+  if (const cudaError_t e = safnet::sim::detail::drain_all(); e != cudaSuccess) return e;
   std::free(ptr);
   return cudaSuccess;
 }
@@ -298,6 +303,7 @@ cudaError_t cudaMemGetInfo(std::size_t* free_bytes, std::size_t* total_bytes) {
 
 cudaError_t cudaMemcpy(void* dst, const void* src, std::size_t count, cudaMemcpyKind kind) {
   if (const cudaError_t e = capture_check_unsafe_call(); e != cudaSuccess) return e;
+  if (const cudaError_t e = safnet::sim::detail::drain_all(); e != cudaSuccess) return e;
   const cudaError_t e = safnet::sim::detail::copy_now(dst, src, count, kind);
   // The host waits for the copy, and for the work queued before it, unless nothing touched the device.
   if (e == cudaSuccess && count != 0 && kind != cudaMemcpyHostToHost) safnet::sim::detail::count_host_sync();
@@ -323,6 +329,7 @@ cudaError_t cudaMemcpyAsync(void* dst, const void* src, std::size_t count, cudaM
 
 cudaError_t cudaMemset(void* dev_ptr, int value, std::size_t count) {
   if (const cudaError_t e = capture_check_unsafe_call(); e != cudaSuccess) return e;
+  if (const cudaError_t e = safnet::sim::detail::drain_all(); e != cudaSuccess) return e;
   return safnet::sim::detail::memset_now(dev_ptr, value, count);
 }
 
@@ -358,6 +365,8 @@ cudaError_t cudaStreamDestroy(cudaStream_t stream) {
     if (stream == nullptr || safnet::sim::detail::g_streams.erase(stream) == 0)
       return set_last_error(cudaErrorInvalidResourceHandle);
   }
+  safnet::sim::detail::drain_stream(stream);
+  safnet::sim::detail::forget_stream(stream);
   safnet::sim::detail::capture_forget(stream);
   delete stream;
   return cudaSuccess;
@@ -369,13 +378,16 @@ cudaError_t cudaStreamSynchronize(cudaStream_t stream) {
   return e;
 }
 
+// Queued work is run, so the stream has always finished.
 cudaError_t cudaStreamQuery(cudaStream_t stream) {
   if (!safnet::sim::detail::stream_is_valid(stream))
     return set_last_error(cudaErrorInvalidResourceHandle);
-  return capture_check_stream_sync(stream);
+  if (const cudaError_t e = capture_check_stream_sync(stream); e != cudaSuccess) return e;
+  return safnet::sim::detail::drain_stream(stream);
 }
 
-// Work runs in call order, so a wait has nothing to wait for; within a capture only waits on
+// Work runs in call order, so a wait has nothing to wait for unless the stream is interleaved: then
+// its later work waits until the event's last record has run. Within a capture only waits on
 // events of the same capture are allowed (cross-stream capture is not simulated).
 cudaError_t cudaStreamWaitEvent(cudaStream_t stream, cudaEvent_t event, unsigned int) {
   if (!safnet::sim::detail::stream_is_valid(stream) || !safnet::sim::detail::event_is_valid(event))
@@ -386,6 +398,12 @@ cudaError_t cudaStreamWaitEvent(cudaStream_t stream, cudaEvent_t event, unsigned
     safnet::sim::detail::capture_invalidate(stream);
     return set_last_error(cudaErrorStreamCaptureIsolation);
   }
+  if (safnet::sim::detail::stream_deferred(stream)) {
+    const std::uint64_t target = event->issued;
+    if (auto r = safnet::sim::detail::defer(
+            stream, [](cudaStream_t) { return cudaSuccess; }, [event, target] { return event->done >= target; }))
+      return *r == cudaSuccess ? cudaSuccess : set_last_error(*r);
+  }
   return cudaSuccess;
 }
 
@@ -395,7 +413,7 @@ cudaError_t cudaEventCreate(cudaEvent_t* event) {
 
 cudaError_t cudaEventCreateWithFlags(cudaEvent_t* event, unsigned int flags) {
   if (event == nullptr) return set_last_error(cudaErrorInvalidValue);
-  *event = new CUevent_st{flags, false, false, {}};
+  *event = new CUevent_st{flags, false, false, {}, 0, 0};
   std::lock_guard<std::mutex> lock(safnet::sim::detail::g_handles_mutex);
   safnet::sim::detail::g_events.insert(*event);
   return cudaSuccess;
@@ -414,9 +432,15 @@ cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream) {
     return set_last_error(cudaErrorInvalidResourceHandle);
   event->captured = safnet::sim::detail::stream_capturing(stream);
   if (event->captured) return cudaSuccess;
-  event->recorded = true;
-  event->time = std::chrono::steady_clock::now();
-  return cudaSuccess;
+  const std::uint64_t gen = ++event->issued;
+  auto mark = [event, gen](cudaStream_t) {
+    event->done = gen;
+    event->recorded = true;
+    event->time = std::chrono::steady_clock::now();
+    return cudaSuccess;
+  };
+  if (auto r = safnet::sim::detail::defer(stream, mark)) return *r == cudaSuccess ? cudaSuccess : set_last_error(*r);
+  return mark(stream);
 }
 
 cudaError_t cudaEventSynchronize(cudaEvent_t event) {
@@ -428,7 +452,8 @@ cudaError_t cudaEventSynchronize(cudaEvent_t event) {
 cudaError_t cudaEventQuery(cudaEvent_t event) {
   if (!safnet::sim::detail::event_is_valid(event))
     return set_last_error(cudaErrorInvalidResourceHandle);
-  return event->captured ? set_last_error(cudaErrorCapturedEvent) : cudaSuccess;
+  if (event->captured) return set_last_error(cudaErrorCapturedEvent);
+  return safnet::sim::detail::drain_while([event] { return event->done < event->issued; });
 }
 
 cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t start, cudaEvent_t end) {

@@ -1,9 +1,11 @@
 // The simulated CUDA runtime API: memory, streams, events and errors for kernels run on the CPU.
 // Names and signatures follow cuda_runtime.h so backend code compiles unchanged. Streams and events
-// are executed in order: every call completes before it returns. A capturing stream records its
+// are executed in order: every call completes before it returns, unless interleaving is on
+// (set_stream_interleaving). A capturing stream records its
 // work into a CUDA graph instead (cuda/sim/graph.cpp), with the real runtime's capture rules.
 #pragma once
 #include <cstddef>
+#include <cstdint>
 #include <cstring>
 #include <functional>
 #include <optional>
@@ -199,12 +201,40 @@ cudaError_t capture_check_unsafe_call();
 cudaError_t capture_check_stream_sync(cudaStream_t stream);
 // A destroyed stream's capture is dropped.
 void capture_forget(cudaStream_t stream);
+
+// Interleaved streams (cuda/sim/streams.cpp). True when work issued on `stream` is queued rather
+// than run: interleaving is on and the stream is neither the legacy one nor capturing.
+bool stream_deferred(cudaStream_t stream);
+// Queues `work` on `stream`, to run once it is first in the queue and `ready` (when given) holds:
+// nullopt when the stream runs work at once (interleaving off; the legacy stream, after every
+// queue has run).
+std::optional<cudaError_t> defer(cudaStream_t stream, CapturedWork work, std::function<bool()> ready = {});
+// Runs queued work, streams interleaved at random, until every queue is empty / `stream`'s is /
+// `pending` turns false. Returns the first error of the work run (also the last error).
+cudaError_t drain_all();
+cudaError_t drain_stream(cudaStream_t stream);
+cudaError_t drain_while(const std::function<bool()>& pending);
+// A destroyed stream's queue is dropped.
+void forget_stream(cudaStream_t stream);
 }  // namespace safnet::sim::detail
 
 namespace safnet::sim {
 // Makes cudaMalloc fail with cudaErrorMemoryAllocation once the live device bytes would exceed
 // `bytes` (0: no limit, the default), so out-of-memory paths can be tested.
 void set_device_memory_limit(std::size_t bytes);
+// With a nonzero seed every stream but the legacy one queues its work, and the host's waits
+// (stream, event and device synchronisations, synchronous copies, cudaFree, work on the legacy
+// stream) run the queues in an order drawn from the seed: each stream's work in its own order,
+// the streams interleaved at random, waits on events honoured. 0 (the default) runs work as it is
+// issued, first running whatever is queued.
+void set_stream_interleaving(std::uint64_t seed);
+// set_stream_interleaving(seed) for a scope, off again however the scope ends.
+struct ScopedStreamInterleaving {
+  explicit ScopedStreamInterleaving(std::uint64_t seed) { set_stream_interleaving(seed); }
+  ~ScopedStreamInterleaving() { set_stream_interleaving(0); }
+  ScopedStreamInterleaving(const ScopedStreamInterleaving&) = delete;
+  ScopedStreamInterleaving& operator=(const ScopedStreamInterleaving&) = delete;
+};
 }  // namespace safnet::sim
 
 namespace safnet::sim::api {

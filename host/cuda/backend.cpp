@@ -78,6 +78,7 @@ class CudaBackend final : public Backend {
                 std::to_string(prop.totalGlobalMem >> 20) + " MiB";
     SAFNET_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
     SAFNET_CUDA_CHECK(cudaEventCreateWithFlags(&staging_free_, cudaEventDisableTiming));
+    lanes_.push_back(Lane{stream_, nullptr});
     alloc_ = new k::CachingAllocator(stream_);  // never freed: tensors may outlive the backend at exit
   }
 
@@ -86,6 +87,8 @@ class CudaBackend final : public Backend {
 
   Tensor zeros(Shape shape, DType dtype) override {
     bind();
+    // The allocator orders reuse on lane 0's stream.
+    SAFNET_CHECK(stream_ == lanes_[0].stream, "device memory allocated while lane ", lane_, " is current");
     const std::size_t bytes = std::max<std::size_t>(1, static_cast<std::size_t>(shape_numel(shape)) * dtype.size());
     void* p = alloc_->allocate(bytes);
     SAFNET_CUDA_CHECK(cudaMemsetAsync(p, 0, bytes, stream_));
@@ -115,12 +118,7 @@ class CudaBackend final : public Backend {
     SAFNET_CHECK(sh.size() == 4 && out.shape() == sh && draws.size() == static_cast<std::size_t>(sh[0]) &&
                      lut.size() == static_cast<std::size_t>(sh[1]) * 256,
                  "augment_batch shapes");
-    if (lut_.numel() != static_cast<std::int64_t>(lut.size()) || lut != lut_host_) {
-      lut_host_ = lut;
-      Tensor h({static_cast<std::int64_t>(lut.size())});
-      std::memcpy(h.data<float>(), lut.data(), lut.size() * sizeof(float));
-      lut_ = to_device(h);
-    }
+    const float* dev_lut = lut_on_device(lut);
     Tensor dev_pixels = to_device(pixels);
     std::vector<k::AugmentDrawDev> d(draws.size());
     for (std::size_t i = 0; i < draws.size(); ++i) d[i] = {draws[i].dy, draws[i].dx, draws[i].flip};
@@ -128,7 +126,112 @@ class CudaBackend final : public Backend {
     std::memcpy(host_draws.data<std::uint8_t>(), d.data(), host_draws.nbytes());
     Tensor dev_draws = to_device(host_draws);
     k::augment_normalize(dev_pixels.device_data<std::uint8_t>(), dev_draws.device_data<k::AugmentDrawDev>(), i(sh[0]),
-                         i(sh[1]), i(sh[2]), i(sh[3]), lut_.device_data<float>(), out.device_data<float>(), stream_);
+                         i(sh[1]), i(sh[2]), i(sh[3]), dev_lut, out.device_data<float>(), stream_);
+  }
+
+  void augment_gather(const Tensor& set, const Tensor& set_labels, const Tensor& index, const Tensor& draws,
+                      const std::vector<float>& lut, Tensor& out, Tensor& out_labels) override {
+    bind();
+    static_assert(sizeof(k::AugmentDrawDev) == 3 * sizeof(std::int32_t));
+    const Shape& sh = set.shape();
+    const std::int64_t n = index.numel();
+    SAFNET_CHECK(sh.size() == 4 && set.dtype() == DType::u8() && set_labels.numel() == sh[0] &&
+                     set_labels.dtype() == DType::i32() && index.dtype() == DType::i32() &&
+                     draws.dtype() == DType::i32() && draws.numel() == 3 * n &&
+                     out.shape() == Shape({n, sh[1], sh[2], sh[3]}) && out_labels.numel() == n &&
+                     out_labels.dtype() == DType::i32() && lut.size() == static_cast<std::size_t>(sh[1]) * 256,
+                 "augment_gather shapes");
+    const float* dev_lut = lut_on_device(lut);
+    k::augment_normalize_gather(set.device_data<std::uint8_t>(), index.device_data<std::int32_t>(),
+                                static_cast<const k::AugmentDrawDev*>(draws.device_raw()), i(n), i(sh[1]), i(sh[2]),
+                                i(sh[3]), dev_lut, out.device_data<float>(), set_labels.device_data<std::int32_t>(),
+                                out_labels.device_data<std::int32_t>(), stream_);
+  }
+
+  int lanes() const override { return static_cast<int>(lanes_.size()); }
+  void add_lanes(int n) override {
+    bind();
+    while (static_cast<int>(lanes_.size()) < n) {
+      Lane l;
+      SAFNET_CUDA_CHECK(cudaStreamCreateWithFlags(&l.stream, cudaStreamNonBlocking));
+      SAFNET_CUDA_CHECK(cudaEventCreateWithFlags(&l.done, cudaEventDisableTiming));
+      lanes_.push_back(l);
+    }
+    if (!forked_) SAFNET_CUDA_CHECK(cudaEventCreateWithFlags(&forked_, cudaEventDisableTiming));
+  }
+  void use_lane(int lane) override {
+    SAFNET_CHECK(lane >= 0 && lane < lanes(), "lane ", lane, " of ", lanes());
+    lane_ = lane;
+    stream_ = lanes_[static_cast<std::size_t>(lane)].stream;
+  }
+  void fork_lanes() override {
+    bind();
+    if (lanes_.size() < 2) return;
+    SAFNET_CUDA_CHECK(cudaEventRecord(forked_, lanes_[0].stream));
+    for (std::size_t l = 1; l < lanes_.size(); ++l) SAFNET_CUDA_CHECK(cudaStreamWaitEvent(lanes_[l].stream, forked_, 0));
+  }
+  // Lane 0 waits on the device for the others, then the host for lane 0: one synchronisation.
+  void synchronize_lanes() override {
+    bind();
+    for (std::size_t l = 1; l < lanes_.size(); ++l) {
+      SAFNET_CUDA_CHECK(cudaEventRecord(lanes_[l].done, lanes_[l].stream));
+      SAFNET_CUDA_CHECK(cudaStreamWaitEvent(lanes_[0].stream, lanes_[l].done, 0));
+    }
+    SAFNET_CUDA_CHECK(cudaStreamSynchronize(lanes_[0].stream));
+  }
+  Tensor host_buffer(Shape shape, DType dtype) override {
+    bind();
+    const std::size_t bytes = std::max<std::size_t>(1, static_cast<std::size_t>(shape_numel(shape)) * dtype.size());
+    void* p = nullptr;
+    SAFNET_CUDA_CHECK(cudaMallocHost(&p, bytes));
+    std::memset(p, 0, bytes);
+    std::shared_ptr<std::byte[]> storage(static_cast<std::byte*>(p), [](std::byte* q) { cudaFreeHost(q); });
+    return Tensor(std::move(shape), dtype, Device{}, std::move(storage));
+  }
+  void copy_to_host_async(const Tensor& src, Tensor& dst) override {
+    bind();
+    SAFNET_CHECK(src.nbytes() == dst.nbytes() && !src.device().is_cpu() && dst.device().is_cpu(),
+                 "copy_to_host_async of ", src.nbytes(), " bytes on ", src.device().str(), " into ", dst.nbytes(),
+                 " on ", dst.device().str());
+    SAFNET_CUDA_CHECK(
+        cudaMemcpyAsync(dst.device_raw(), src.device_raw(), src.nbytes(), cudaMemcpyDeviceToHost, stream_));
+  }
+  std::size_t free_bytes() const override {
+    bind();
+    std::size_t free = 0, total = 0;
+    SAFNET_CUDA_CHECK(cudaMemGetInfo(&free, &total));
+    return free;
+  }
+
+  // Counts (chunks + 1 int64), then the sites.
+  std::size_t fault_scratch_bytes(const FlipSpec& spec, std::int64_t capacity) const override {
+    const std::int64_t chunks = k::flip_chunks(flip_plan(0, 0, spec));
+    return static_cast<std::size_t>((chunks + 1) * 8) + static_cast<std::size_t>(capacity) * sizeof(FlipSite);
+  }
+  void inject_recorded_faults(Tensor& words, std::uint64_t seed, const Tensor& trial, const FlipSpec& spec,
+                              FaultModel model, std::int64_t capacity, Tensor& scratch) override {
+    bind();
+    const int word_bytes = (spec.word_bits + 7) / 8;
+    SAFNET_CHECK(static_cast<std::size_t>(spec.words) * static_cast<std::size_t>(word_bytes) <= words.nbytes(),
+                 "fault injection into ", spec.words, " words of ", word_bytes, " bytes over ", words.nbytes());
+    SAFNET_CHECK(trial.nbytes() == 8 && !trial.device().is_cpu(), "the trial index must be one u64 on the device");
+    SAFNET_CHECK(scratch.nbytes() >= fault_scratch_bytes(spec, capacity), "fault scratch of ", scratch.nbytes(),
+                 " bytes for ", capacity, " sites");
+    k::FlipPlan plan = flip_plan(seed, 0, spec);
+    plan.trial_at = static_cast<const std::uint64_t*>(static_cast<const void*>(trial.device_raw()));
+    const std::int64_t chunks = k::flip_chunks(plan);
+    auto* c = scratch.device_data<std::int64_t>();
+    auto* ds = reinterpret_cast<FlipSite*>(c + chunks + 1);
+    k::flip_count(plan, c, stream_);
+    k::flip_write(plan, c, ds, capacity, stream_);
+    if (capacity > 0)
+      k::apply_faults(words.device_data<std::uint8_t>(), spec.words, word_bytes, ds, c + chunks, capacity, model,
+                      stream_);
+  }
+  void set_trial(Tensor& trial, std::uint64_t index) override {
+    bind();
+    SAFNET_CHECK(trial.nbytes() == 8 && !trial.device().is_cpu(), "the trial index must be one u64 on the device");
+    k::set_trial(static_cast<std::uint64_t*>(static_cast<void*>(trial.device_raw())), index, stream_);
   }
 
   void push_range(const std::string& name) override { ranges_.push_back(std::make_unique<k::NvtxRange>(name.c_str())); }
@@ -285,6 +388,17 @@ class CudaBackend final : public Backend {
   }
 
  private:
+  // The normalisation table on the device, uploaded when it changes.
+  const float* lut_on_device(const std::vector<float>& lut) {
+    if (lut_.numel() != static_cast<std::int64_t>(lut.size()) || lut != lut_host_) {
+      lut_host_ = lut;
+      Tensor h({static_cast<std::int64_t>(lut.size())});
+      std::memcpy(h.data<float>(), lut.data(), lut.size() * sizeof(float));
+      lut_ = to_device(h);
+    }
+    return lut_.device_data<float>();
+  }
+
   // The current CUDA device is per host thread, and campaign workers and the loader call from
   // threads of their own: every call that touches the device first makes this one current.
   void bind() const {
@@ -297,6 +411,8 @@ class CudaBackend final : public Backend {
   // never freed (replays still write it), and growing inside a capture is an error, since the
   // executor's first run, never recorded, has sized it.
   k::Workspace workspace(std::size_t bytes) {
+    // One buffer for all nodes: lanes running side by side would share it.
+    SAFNET_CHECK(lane_ == 0, "a kernel needing workspace issued on lane ", lane_);
     if (bytes <= workspace_.bytes) return workspace_;
     if (capturing_)
       fail("the CUDA kernels' workspace would grow from ", workspace_.bytes, " to ", bytes,
@@ -309,7 +425,14 @@ class CudaBackend final : public Backend {
 
   int index_;
   std::string describe_;
-  cudaStream_t stream_ = nullptr;
+  cudaStream_t stream_ = nullptr;  // the current lane's
+  struct Lane {
+    cudaStream_t stream;
+    cudaEvent_t done;  // recorded when synchronize_lanes joins it to lane 0
+  };
+  std::vector<Lane> lanes_;
+  int lane_ = 0;
+  cudaEvent_t forked_ = nullptr;
   k::CachingAllocator* alloc_ = nullptr;
   k::PinnedBuffer<std::byte> staging_;  // host side of uploads
   std::vector<float> lut_host_;         // the normalisation table last uploaded to lut_

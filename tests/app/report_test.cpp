@@ -216,7 +216,7 @@ TEST(ReportTable, PaperLayout) {
 }
 
 // Records that name their device are summed up under the table, with a warning when they mix
-// kinds; files from before records named it report as they did.
+// kinds (then the rows are split by device); files from before records named it report as they did.
 TEST(ReportTable, ShowsTheDevicesTheTrialsRanOn) {
   auto recs = example();
   EXPECT_EQ(report_table(recs).find("Ran on"), std::string::npos);
@@ -226,9 +226,35 @@ TEST(ReportTable, ShowsTheDevicesTheTrialsRanOn) {
   recs[0].device = "cpu";
   recs[2].device = "";
   const std::string mixed = report_table(recs);
-  EXPECT_NE(mixed.find("\nRan on: cpu (1 trial), cuda (5 trials), unknown (1 trial); the groups above mix devices"),
+  EXPECT_NE(mixed.find("\nRan on: cpu (1 trial), cuda (5 trials), unknown (1 trial); rows are split by device"),
             std::string::npos)
       << mixed;
+}
+
+// A cell whose trials ran on two kinds of device reports a row per device, each with the clean
+// run of its own device, in the table, the CSV and the plot.
+TEST(ReportTable, RowsSplitByDeviceWhenTheRecordsMixThem) {
+  auto recs = example();
+  for (TrialRecord& r : recs) r.device = "cuda";
+  EXPECT_EQ(report_table(recs).find("Device"), std::string::npos);
+  EXPECT_EQ(summarize(recs).size(), 3u);
+  for (const auto& [trial, top1] : std::vector<std::pair<std::int64_t, double>>{{-1, 92.4}, {0, 91}, {1, 81}}) {
+    TrialRecord r = rec("tanh", "f32", 1e-5, trial, top1);
+    r.device = "cpu";
+    recs.push_back(r);
+  }
+  const std::vector<GroupSummary> groups = summarize(recs);
+  ASSERT_EQ(groups.size(), 4u);
+  const std::string t = report_table(recs);
+  EXPECT_NE(t.find("| Datatype | SAF | BER | Device | Top-1 (%) |"), std::string::npos) << t;
+  EXPECT_NE(t.find("| Tanh | 1e-5 | cpu | 92.40 | 86.00 ± 5.00 |"), std::string::npos) << t;
+  EXPECT_NE(t.find("| Tanh | 1e-5 | cuda | 92.50 | 75.00 ± 11.18 |"), std::string::npos) << t;
+  const std::string csv = report_csv(recs);
+  EXPECT_NE(csv.find(",stopped_max_trials,device\n"), std::string::npos) << csv;
+  EXPECT_NE(csv.find(",cpu\n"), std::string::npos) << csv;
+  const std::string svg = report_svg(recs);
+  EXPECT_NE(svg.find("Tanh (cpu)"), std::string::npos);
+  EXPECT_NE(svg.find("Tanh (cuda)"), std::string::npos);
 }
 
 TEST(ReportTable, ManyModelsGetAModelColumn) {
@@ -264,9 +290,9 @@ TEST(ReportTable, NamesTheGroupsStoppedEarly) {
       << t;
   EXPECT_EQ(t.find("None BER"), std::string::npos) << t;
   const std::string csv = report_csv(recs);
-  EXPECT_NE(csv.find(",stopped_until_ci,stopped_min_trials,stopped_max_trials\n"), std::string::npos) << csv;
-  EXPECT_NE(csv.find(",25,3,1000\n"), std::string::npos) << csv;
-  EXPECT_NE(csv.find(",0,,,\n"), std::string::npos) << csv;  // Q2.5: not stopped
+  EXPECT_NE(csv.find(",stopped_until_ci,stopped_min_trials,stopped_max_trials,device\n"), std::string::npos) << csv;
+  EXPECT_NE(csv.find(",25,3,1000,\n"), std::string::npos) << csv;
+  EXPECT_NE(csv.find(",0,,,,\n"), std::string::npos) << csv;  // Q2.5: not stopped
 
   recs.push_back(rec("tanh", "f32", 1e-5, 4, 50));  // extended past the stop by a later run
   EXPECT_EQ(report_table(recs).find("stopped at"), std::string::npos);

@@ -515,6 +515,35 @@ TEST(ResultsMerge, UnionSortedWithCleanRunsDeduplicated) {
   EXPECT_EQ(read_text(dir + "/again.jsonl"), read_text(dir + "/all.jsonl"));
 }
 
+// Shards that ran on different kinds of device merge only when allowed; records that name no device
+// (from before records named it) go with any.
+TEST(ResultsMerge, MixedDevicesRefusedUnlessAllowed) {
+  const std::string dir = temp_dir();
+  std::vector<std::string> paths;
+  std::size_t trials = 0;
+  for (int k = 0; k < 3; ++k) {
+    paths.push_back(dir + "/shard" + std::to_string(k) + ".jsonl");
+    ResultsWriter w(paths.back(), "c0ffee");
+    for (TrialRecord r : campaign_records())
+      if (r.trial >= 0 && Shard{k, 3}.owns(r.trial)) {
+        r.device = k == 0 ? "cuda" : k == 1 ? "" : "cpu";
+        w.append(r);
+        ++trials;
+      }
+  }
+  merge_results({paths[0], paths[1]}, dir + "/one.jsonl");
+  expect_error([&] { merge_results(paths, dir + "/all.jsonl"); }, paths[2] + ":",
+               ": ran on cpu but " + paths[0] + ":1 ran on cuda");
+  EXPECT_FALSE(fs::exists(dir + "/all.jsonl"));
+  try {
+    merge_results(paths, dir + "/all.jsonl");
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("--allow-mixed-devices"), std::string::npos) << e.what();
+  }
+  merge_results(paths, dir + "/all.jsonl", true);
+  EXPECT_EQ(read_results(dir + "/all.jsonl").size(), trials);
+}
+
 TEST(ResultsMerge, ConflictingDuplicateIsAnError) {
   const std::string dir = temp_dir();
   const auto shards = write_shards(dir, 2);

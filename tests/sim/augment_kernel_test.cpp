@@ -102,6 +102,53 @@ TEST(AugmentKernel, EveryOffsetAndFlipOfASmallImage) {
   EXPECT_EQ(compare(static_cast<int>(draws.size()), 2, h, w, draws, rng), 0);
 }
 
+// Batches gathered from a set held on the device (a resident training set) are the batches of the
+// same images gathered on the host, bit for bit, and carry their labels; an image may repeat.
+TEST(AugmentKernel, GatherFromADeviceSetEqualsTheHostGatheredBatch) {
+  std::mt19937 rng(9);
+  const int m = 7, c = 3, h = 5, w = 6;
+  const std::size_t img = static_cast<std::size_t>(c) * h * w;
+  std::vector<std::uint8_t> set(m * img);
+  for (auto& v : set) v = static_cast<std::uint8_t>(rng());
+  std::vector<std::int32_t> labels(m);
+  for (int i = 0; i < m; ++i) labels[i] = 100 + i;
+  const std::vector<std::int32_t> index = {6, 0, 3, 6, 2};
+  const int n = static_cast<int>(index.size());
+  const auto lut = make_lut(c, rng);
+  std::vector<sc::AugmentDrawDev> draws;
+  std::vector<std::uint8_t> gathered;
+  for (int i = 0; i < n; ++i) {
+    const safnet::AugmentDraw d = safnet::draw_augment(safnet::AugmentConfig{2, true}, 7, 1, index[i]);
+    draws.push_back({d.dy, d.dx, d.flip ? 1 : 0});
+    gathered.insert(gathered.end(), set.begin() + index[i] * img, set.begin() + (index[i] + 1) * img);
+  }
+  auto* d_set = to_device(set);
+  auto* d_gathered = to_device(gathered);
+  auto* d_labels = to_device(labels);
+  auto* d_index = to_device(index);
+  auto* d_draws = to_device(draws);
+  auto* d_lut = to_device(lut);
+  auto* d_want = to_device(std::vector<float>(n * img));
+  auto* d_got = to_device(std::vector<float>(n * img));
+  auto* d_got_labels = to_device(std::vector<std::int32_t>(n));
+  sc::augment_normalize(d_gathered, d_draws, n, c, h, w, d_lut, d_want, nullptr);
+  sc::augment_normalize_gather(d_set, d_index, d_draws, n, c, h, w, d_lut, d_got, d_labels, d_got_labels, nullptr);
+  std::vector<float> want(n * img), got(n * img);
+  std::vector<std::int32_t> got_labels(n);
+  SAFNET_CUDA_CHECK(cudaMemcpy(want.data(), d_want, want.size() * sizeof(float), cudaMemcpyDeviceToHost));
+  SAFNET_CUDA_CHECK(cudaMemcpy(got.data(), d_got, got.size() * sizeof(float), cudaMemcpyDeviceToHost));
+  SAFNET_CUDA_CHECK(cudaMemcpy(got_labels.data(), d_got_labels, n * sizeof(std::int32_t), cudaMemcpyDeviceToHost));
+  for (void* p : {static_cast<void*>(d_set), static_cast<void*>(d_gathered), static_cast<void*>(d_labels),
+                  static_cast<void*>(d_index), static_cast<void*>(d_draws), static_cast<void*>(d_lut),
+                  static_cast<void*>(d_want), static_cast<void*>(d_got), static_cast<void*>(d_got_labels)})
+    SAFNET_CUDA_CHECK(cudaFree(p));
+  EXPECT_EQ(std::memcmp(got.data(), want.data(), got.size() * sizeof(float)), 0);
+  for (int i = 0; i < n; ++i) EXPECT_EQ(got_labels[i], 100 + index[i]) << i;
+  EXPECT_THROW(sc::augment_normalize_gather(nullptr, nullptr, nullptr, 2, c, h, w, nullptr, nullptr, nullptr, nullptr,
+                                            nullptr),
+               std::invalid_argument);
+}
+
 TEST(AugmentKernel, BadShapesAreRejectedAndAnEmptyBatchLaunchesNothing) {
   const float* lut = nullptr;
   float* out = nullptr;
