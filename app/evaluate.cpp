@@ -84,12 +84,13 @@ ModelPlan& Evaluator::plan(const EvalSet& data) {
 
 void Evaluator::set_batch(ModelPlan& p, const EvalSet& data, std::int64_t start, int n) {
   if (!resident_ || !resident_->holds(data)) {
+    const ModelConfig& cfg = plans_.model();
+    SAFNET_CHECK(data.images.numel() == data.size() * cfg.in_channels * cfg.height * cfg.width,
+                 "the split's images are not (", data.size(), ", ", cfg.in_channels, ", ", cfg.height, ", ", cfg.width,
+                 ")");
     resident_.reset();  // frees the device copy of another split before uploading this one
     resident_ = std::make_shared<ResidentSet>(plans_.backend(), data, batch_);
   }
-  const ModelConfig& cfg = plans_.model();
-  SAFNET_CHECK(data.images.numel() == data.size() * cfg.in_channels * cfg.height * cfg.width, "the split's images are not (",
-               data.size(), ", ", cfg.in_channels, ", ", cfg.height, ", ", cfg.width, ")");
   auto [images, labels] = resident_->batch(start, n);
   p.set_batch(images, labels);
 }

@@ -11,7 +11,11 @@
 namespace safnet {
 
 ResidentSet::ResidentSet(Backend& backend, const EvalSet& data, int batch, bool quiet)
-    : backend_(backend), data_(data), images_source_(data.images.device_raw()), labels_source_(data.labels.data()) {
+    : backend_(backend),
+      data_(data),
+      images_source_(data.images.device_raw()),
+      labels_source_(data.labels.data()),
+      image_bytes_(data.size() ? data.images.nbytes() / static_cast<std::size_t>(data.size()) : 0) {
   const std::int64_t n = data.size();
   host_labels_ = Tensor({n}, DType::i32());
   if (n) std::memcpy(host_labels_.data<std::int32_t>(), data.labels.data(), host_labels_.nbytes());
@@ -28,7 +32,7 @@ ResidentSet::ResidentSet(Backend& backend, const EvalSet& data, int batch, bool 
   // (a training run's, whose test passes use this too) is not crowded out. The allocator fails
   // cleanly (its cache emptied first) when device memory is short.
   const std::int64_t step = std::max<std::int64_t>(1, std::min<std::int64_t>(batch, n));
-  const std::int64_t per_image = s[1] * s[2] * s[3] * 4 + 4;  // f32 pixels and an i32 label
+  const std::int64_t per_image = static_cast<std::int64_t>(image_bytes_) + 4;  // f32 pixels and an i32 label
   for (;;) {
     try {
       backend.zeros({2 * chunk_ * per_image}, DType::u8());  // released at once
@@ -55,11 +59,10 @@ bool ResidentSet::holds(const EvalSet& data) const {
 
 void ResidentSet::load(std::int64_t first) {
   const std::int64_t n = std::min(chunk_, data_.size() - first);
-  const std::size_t per_image = data_.images.nbytes() / static_cast<std::size_t>(data_.size());
   const Shape& s = data_.images.shape();
   const Shape shape{n, s[1], s[2], s[3]};
   Tensor dst = Tensor::view_of(images_, shape, DType::f32());
-  backend_.copy(Tensor::view_of(data_.images, shape, DType::f32(), static_cast<std::size_t>(first) * per_image), dst);
+  backend_.copy(Tensor::view_of(data_.images, shape, DType::f32(), static_cast<std::size_t>(first) * image_bytes_), dst);
   Tensor dst_labels = Tensor::view_of(labels_, {n}, DType::i32());
   backend_.copy(Tensor::view_of(host_labels_, {n}, DType::i32(), static_cast<std::size_t>(first) * 4), dst_labels);
   loaded_ = first;
@@ -71,8 +74,7 @@ std::pair<Tensor, Tensor> ResidentSet::batch(std::int64_t start, int n) {
   if (loaded_ < 0 || start < loaded_ || start + n > loaded_ + chunk_) load(start / chunk_ * chunk_);
   const std::int64_t at = start - loaded_;
   const Shape& s = data_.images.shape();
-  const std::size_t per_image = data_.images.nbytes() / static_cast<std::size_t>(data_.size());
-  return {Tensor::view_of(images_, {n, s[1], s[2], s[3]}, DType::f32(), static_cast<std::size_t>(at) * per_image),
+  return {Tensor::view_of(images_, {n, s[1], s[2], s[3]}, DType::f32(), static_cast<std::size_t>(at) * image_bytes_),
           Tensor::view_of(labels_, {n}, DType::i32(), static_cast<std::size_t>(at) * 4)};
 }
 

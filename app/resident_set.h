@@ -1,6 +1,7 @@
 // An evaluation split kept where the model runs: on a GPU uploaded once and read batch by batch
 // in place, so repeated evaluations (fault trials) send nothing across the bus.
 #pragma once
+#include <cstddef>
 #include <cstdint>
 #include <utility>
 
@@ -33,6 +34,7 @@ class ResidentSet {
   const EvalSet& data_;
   const void* images_source_;  // data_'s storage when uploaded: a split moved into data_ since differs
   const void* labels_source_;
+  std::size_t image_bytes_;  // f32 pixels of one image
   Tensor host_labels_;       // (N) i32
   Tensor images_, labels_;   // (chunk_, C, H, W) f32, (chunk_) i32 on the device
   std::int64_t chunk_ = 0;
