@@ -256,6 +256,7 @@ TrialRecord Campaign::base_record(DType dtype, double ber, std::int64_t trial) c
   r.trial = trial;
   r.seed = cfg_.seed;
   r.device = device_kind(backend_.device());
+  r.math = math_mode_name(backend_.math_mode());
   return r;
 }
 
