@@ -1,5 +1,5 @@
 // Conv2d as three implicit GEMMs on the tiled SIMT GEMM (cuda/kernels/tiled_gemm.h), the forward
-// also on tensor cores (cuda/kernels/tc_gemm.h): the problem types below map GEMM coordinates to
+// and backward-data also on tensor cores (cuda/kernels/tc_gemm.h): the problem types below map GEMM coordinates to
 // NCHW addresses; nothing is unfolded in memory.
 #include "cuda/kernels/conv2d.h"
 
@@ -141,11 +141,12 @@ void conv2d_forward_fused(const ConvGeom& g, const float* x, const WeightView& w
   launch_gemm(p, mode, s);
 }
 
-void conv2d_backward_data(const ConvGeom& g, const float* dy, const WeightView& w, float* dx, cudaStream_t s) {
+void conv2d_backward_data(const ConvGeom& g, const float* dy, const WeightView& w, float* dx, cudaStream_t s,
+                          MathMode mode) {
   check_geom(g, "conv2d_backward_data");
   check_weight_storage(w.storage, "conv2d_backward_data");
   const ConvBackwardData p{g.c, g.n * g.h * g.w, g.k * g.r * g.s, g, dy, w, dx};
-  launch_tiled_gemm<DefaultTile>(p, s);
+  launch_gemm(p, mode, s);
 }
 
 SplitKPlan conv2d_backward_weight_plan(const ConvGeom& g) {

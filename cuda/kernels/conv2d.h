@@ -33,8 +33,9 @@ struct ConvEpilogue {
 };
 void conv2d_forward_fused(const ConvGeom& g, const float* x, const WeightView& w, const ConvEpilogue& e, float* y,
                           cudaStream_t s, MathMode mode = MathMode::fp32);
-// dx (N, C, H, W) from dy (N, K, OH, OW) and tau(dequant(w.raw (K, C, R, S))).
-void conv2d_backward_data(const ConvGeom& g, const float* dy, const WeightView& w, float* dx, cudaStream_t s);
+// dx (N, C, H, W) from dy (N, K, OH, OW) and tau(dequant(w.raw (K, C, R, S))), in math mode `mode`.
+void conv2d_backward_data(const ConvGeom& g, const float* dy, const WeightView& w, float* dx, cudaStream_t s,
+                          MathMode mode = MathMode::fp32);
 // dw (K, C, R, S) = (sum over the batch of dy x) * tau'(e.raw), the gradient of the raw weights
 // (e.raw null: of tau(W) itself). Split-K over the N*OH*OW positions as conv2d_backward_weight_plan
 // says, each partial and their combination summed in a fixed order: the same bits on any schedule.

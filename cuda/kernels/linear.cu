@@ -1,5 +1,5 @@
 // Linear layers as GEMMs on the tiled SIMT GEMM (cuda/kernels/tiled_gemm.h), the forward also on
-// tensor cores (cuda/kernels/tc_gemm.h), and the bias gradient.
+// tensor cores (cuda/kernels/tc_gemm.h) as is backward-data, and the bias gradient.
 #include "cuda/kernels/linear.h"
 
 #include <cstdint>
@@ -86,10 +86,11 @@ void linear_forward(int n, int in, int out, const float* x, const WeightView& w,
   launch_gemm(LinearForward{n, out, in, x, w, b, y}, mode, s);
 }
 
-void linear_backward_data(int n, int in, int out, const float* dy, const WeightView& w, float* dx, cudaStream_t s) {
+void linear_backward_data(int n, int in, int out, const float* dy, const WeightView& w, float* dx, cudaStream_t s,
+                          MathMode mode) {
   check_dims(n, in, out, "linear_backward_data");
   check_weight_storage(w.storage, "linear_backward_data");
-  launch_tiled_gemm<DefaultTile>(LinearBackwardData{n, in, out, dy, w, dx}, s);
+  launch_gemm(LinearBackwardData{n, in, out, dy, w, dx}, mode, s);
 }
 
 SplitKPlan linear_backward_weight_plan(int n, int in, int out) {

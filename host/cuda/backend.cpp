@@ -337,7 +337,7 @@ void CudaBackend::run_node(const Node& n, const std::vector<Tensor*>& in, const 
       return;
     case Op::conv2d_bwd_data:  // in: dy, w
       k::conv2d_backward_data(conv_geom(n, out[0]->shape(), in[1]->shape()), cF(in[0]), weight_view(n, *in[1]),
-                              F(out[0]), s);
+                              F(out[0]), s, math_);
       return;
     case Op::conv2d_bwd_weight: {  // in: x, dy, w
       const ConvGeom g = conv_geom(n, in[0]->shape(), in[2]->shape());
@@ -353,7 +353,8 @@ void CudaBackend::run_node(const Node& n, const std::vector<Tensor*>& in, const 
     }
     case Op::linear_bwd_data: {  // in: dy, w
       const Shape& ws = in[1]->shape();
-      k::linear_backward_data(i(in[0]->dim(0)), i(ws[1]), i(ws[0]), cF(in[0]), weight_view(n, *in[1]), F(out[0]), s);
+      k::linear_backward_data(i(in[0]->dim(0)), i(ws[1]), i(ws[0]), cF(in[0]), weight_view(n, *in[1]), F(out[0]), s,
+                              math_);
       return;
     }
     case Op::linear_bwd_weight: {  // in: x, dy, w

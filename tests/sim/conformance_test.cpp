@@ -283,6 +283,46 @@ Case linear_forward_case(int n, int in, int out, const std::string& tag, std::sh
           }};
 }
 
+Case conv_backward_data_case(const cpu::ConvGeom& g, const std::string& tag, std::shared_ptr<RawWeights> w,
+                             std::shared_ptr<Vec> dy, StorageFormat dst, Saf saf, safnet::MathMode mode) {
+  const std::size_t xs = static_cast<std::size_t>(g.n) * g.c * g.h * g.w;
+  return {conv_name("conv2d_backward_data", g) + tag,
+          [=] {
+            Dev d;
+            float* dx = d.alloc<float>(xs);
+            gpu::conv2d_backward_data(g, d.up(*dy), {d.up(w->buf.bytes), dst, saf}, dx, nullptr, mode);
+            return Outputs{{"dx", Dev::down(dx, xs)}};
+          },
+          [=] {
+            Vec dx(xs), dxa(xs);
+            cpu::conv2d_backward_data(g, dy->data(), w->view.data(), dx.data());
+            cpu::conv2d_backward_data(g, abs_of(*dy).data(), abs_of(w->view).data(), dxa.data());
+            Expect e = gemm_expect(dx, dxa, static_cast<long>(g.k) * g.r * g.s, mode);
+            for (std::size_t i = 0; i < xs; ++i) e.tol[i] += static_cast<float>(saf_value_rel(saf) * dxa[i]);
+            return std::vector<Expect>{e};
+          }};
+}
+
+Case linear_backward_data_case(int n, int in, int out, const std::string& tag, std::shared_ptr<RawWeights> w,
+                               std::shared_ptr<Vec> dy, StorageFormat dst, Saf saf, safnet::MathMode mode) {
+  const std::size_t xs = static_cast<std::size_t>(n) * in;
+  return {"linear_backward_data" + tag,
+          [=] {
+            Dev d;
+            float* dx = d.alloc<float>(xs);
+            gpu::linear_backward_data(n, in, out, d.up(*dy), {d.up(w->buf.bytes), dst, saf}, dx, nullptr, mode);
+            return Outputs{{"dx", Dev::down(dx, xs)}};
+          },
+          [=] {
+            Vec dx(xs), dxa(xs);
+            cpu::linear_backward_data(n, in, out, dy->data(), w->view.data(), dx.data());
+            cpu::linear_backward_data(n, in, out, abs_of(*dy).data(), abs_of(w->view).data(), dxa.data());
+            Expect e = gemm_expect(dx, dxa, out, mode);
+            for (std::size_t i = 0; i < xs; ++i) e.tol[i] += static_cast<float>(saf_value_rel(saf) * dxa[i]);
+            return std::vector<Expect>{e};
+          }};
+}
+
 void add_conv_cases(std::vector<Case>& cases) {
   int combo = 0;
   for (const cpu::ConvGeom& g : kConvs) {
@@ -298,21 +338,7 @@ void add_conv_cases(std::vector<Case>& cases) {
       auto dy = std::make_shared<Vec>(random_vec(ys, 300 + combo));
       const StorageFormat dst = st.dev;
       cases.push_back(conv_forward_case(g, tag, w, x, dst, saf, safnet::MathMode::fp32));
-      cases.push_back({conv_name("conv2d_backward_data", g) + tag,
-                       [=] {
-                         Dev d;
-                         float* dx = d.alloc<float>(xs);
-                         gpu::conv2d_backward_data(g, d.up(*dy), {d.up(w->buf.bytes), dst, saf}, dx, nullptr);
-                         return Outputs{{"dx", Dev::down(dx, xs)}};
-                       },
-                       [=] {
-                         Vec dx(xs), dxa(xs);
-                         cpu::conv2d_backward_data(g, dy->data(), w->view.data(), dx.data());
-                         cpu::conv2d_backward_data(g, abs_of(*dy).data(), abs_of(w->view).data(), dxa.data());
-                         Expect e = summed(dx, dxa, static_cast<long>(g.k) * g.r * g.s);
-                         for (std::size_t i = 0; i < xs; ++i) e.tol[i] += static_cast<float>(saf_value_rel(saf) * dxa[i]);
-                         return std::vector<Expect>{e};
-                       }});
+      cases.push_back(conv_backward_data_case(g, tag, w, dy, dst, saf, safnet::MathMode::fp32));
     }
     // The weight gradient's epilogue multiplies by tau'(raw f32): one SAF per geometry, and once without.
     for (const bool epilogue : {false, true}) {
@@ -375,21 +401,7 @@ void add_linear_cases(std::vector<Case>& cases) {
       auto dy = std::make_shared<Vec>(random_vec(ys, 1000 + combo));
       const StorageFormat dst = st.dev;
       cases.push_back(linear_forward_case(n, in, out, tag, w, x, b, dst, saf, bias, safnet::MathMode::fp32));
-      cases.push_back({"linear_backward_data" + tag,
-                       [=] {
-                         Dev d;
-                         float* dx = d.alloc<float>(xs);
-                         gpu::linear_backward_data(n, in, out, d.up(*dy), {d.up(w->buf.bytes), dst, saf}, dx, nullptr);
-                         return Outputs{{"dx", Dev::down(dx, xs)}};
-                       },
-                       [=] {
-                         Vec dx(xs), dxa(xs);
-                         cpu::linear_backward_data(n, in, out, dy->data(), w->view.data(), dx.data());
-                         cpu::linear_backward_data(n, in, out, abs_of(*dy).data(), abs_of(w->view).data(), dxa.data());
-                         Expect e = summed(dx, dxa, out);
-                         for (std::size_t i = 0; i < xs; ++i) e.tol[i] += static_cast<float>(saf_value_rel(saf) * dxa[i]);
-                         return std::vector<Expect>{e};
-                       }});
+      cases.push_back(linear_backward_data_case(n, in, out, tag, w, dy, dst, saf, safnet::MathMode::fp32));
     }
     const Saf saf = kSafs[combo++ % kNumSafs];
     auto raw = std::make_shared<Vec>(random_vec(ws, 1100 + combo, -2.0f, 2.0f));
@@ -425,9 +437,10 @@ void add_linear_cases(std::vector<Case>& cases) {
 
 const safnet::MathMode kTcModes[] = {safnet::MathMode::tf32x3, safnet::MathMode::tf32, safnet::MathMode::bf16};
 
-// Each mode over every geometry of kConvs and kLinears, the storage dtype and SAF turning with the
-// case so that every mode meets every dtype; the fused epilogue, with a residual and ReLU, on the
-// geometries of 7 or more output channels. Shapes include 70 output channels (two M-tiles of 64) and depths 9 to 255.
+// Forward and backward-data in each mode over every geometry of kConvs and kLinears, the storage
+// dtype and SAF turning with the case so that every mode meets every dtype; the fused epilogue,
+// with a residual and ReLU, on the geometries of 7 or more output channels. Shapes include 70
+// output channels (two M-tiles of 64) and depths 9 to 255.
 void add_tensor_core_cases(std::vector<Case>& cases) {
   int combo = 0;
   for (const safnet::MathMode mode : kTcModes) {
@@ -444,6 +457,8 @@ void add_tensor_core_cases(std::vector<Case>& cases) {
       auto x = std::make_shared<Vec>(random_vec(xs, 3200 + combo));
       const StorageFormat dst = st.dev;
       cases.push_back(conv_forward_case(g, tag, w, x, dst, saf, mode));
+      cases.push_back(conv_backward_data_case(g, tag, w, std::make_shared<Vec>(random_vec(ys, 3250 + combo)), dst, saf,
+                                              mode));
       if (g.k < 7) continue;
       // Fused: y = relu(residual + (v - mean) * scale + beta). Each side rounds at most four values
       // and the scale twice, each within 2^-24 of a magnitude below |scale| (sum|x||w| + |mean|) +
@@ -506,6 +521,9 @@ void add_tensor_core_cases(std::vector<Case>& cases) {
       auto b = std::make_shared<Vec>(random_vec(static_cast<std::size_t>(out), 4000 + combo));
       const StorageFormat dst = st.dev;
       cases.push_back(linear_forward_case(n, in, out, tag, w, x, b, dst, saf, bias, mode));
+      cases.push_back(linear_backward_data_case(
+          n, in, out, tag, w, std::make_shared<Vec>(random_vec(static_cast<std::size_t>(n) * out, 4050 + combo)), dst,
+          saf, mode));
     }
   }
 }
