@@ -509,6 +509,7 @@ void ResultsWriter::load() {
            "), refusing to mix; use another --out");
     done_.insert({n.rec.dtype, n.rec.ber, n.rec.trial});
     devices_.insert(n.rec.device);
+    maths_.insert(n.rec.math);
   }
   if (fc.torn) {
     // Rebuilt from the parsed records, so every complete one survives byte for byte in value.

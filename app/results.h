@@ -89,6 +89,8 @@ class ResultsWriter {
   std::size_t size() const;  // finished (dtype, ber, trial) keys
   // The device kinds the file's records name ("" for records that name none), as loaded.
   const std::set<std::string>& devices() const { return devices_; }
+  // Likewise the math modes they name.
+  const std::set<std::string>& maths() const { return maths_; }
   // Durable (fsync) and safe to call from several threads.
   void append(const TrialRecord& r);
 
@@ -101,6 +103,7 @@ class ResultsWriter {
   std::string path_, campaign_;
   std::set<Key> done_;
   std::set<std::string> devices_;
+  std::set<std::string> maths_;
   mutable std::mutex mu_;
   int lock_fd_ = -1;  // PATH.lock, flock'ed for the writer's life
 };

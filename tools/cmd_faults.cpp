@@ -93,7 +93,7 @@ int cmd_faults(int argc, char** argv) {
       .flag("verify-sampler",
             "the device hands back every trial's flip sites and the run stops where they differ from the host "
             "sampler's (slower on a GPU: a copy and synchronisations per trial)")
-      .flag("allow-mixed-devices", "add to a results file whose trials ran on another kind of device")
+      .flag("allow-mixed-devices", "add to a results file whose trials ran on another kind of device or with another --math")
       .flag("quiet", "no progress line");
   add_device_flag(a);
   add_nan_logits_flag(a);

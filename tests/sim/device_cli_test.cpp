@@ -97,6 +97,13 @@ TEST(DeviceSim, FaultCampaignRecordsTheSameFlipsAndAccuracies) {
   const std::vector<TrialRecord> bf16 = read_results(dir + "/bf16.jsonl");
   ASSERT_FALSE(bf16.empty());
   for (const TrialRecord& t : bf16) EXPECT_EQ(t.math, "bf16") << t.trial;
+  // Adding trials of another mode to that file is refused before any runs.
+  r = test::run("faults --checkpoint " + dir + "/mlp/checkpoint.safetensors --limit 64 --dtype f16 --ber 1e-3 "
+                "--trials 2 --seed 9 --quiet --device sim --math tf32 --out " + dir + "/bf16.jsonl");
+  EXPECT_EQ(r.code, 1) << r.output;
+  EXPECT_NE(r.output.find("its trials ran with --math bf16 and this run with --math tf32"), std::string::npos)
+      << r.output;
+  EXPECT_EQ(read_results(dir + "/bf16.jsonl").size(), bf16.size());
   // Replay of one trial on the simulator matches what the CPU recorded.
   r = test::run("faults --checkpoint " + dir + "/mlp/checkpoint.safetensors --limit 200 --dtype f16 --ber 1e-3 "
                 "--seed 9 --replay 1 --device sim --out " + dir + "/cpu.jsonl");
