@@ -98,7 +98,7 @@ int cmd_train(int argc, char** argv) {
       .opt("init", "", "start from this checkpoint's weights (same architecture; default --model is its)")
       .opt("init-mode", "inverse", "inverse: raw = tau^-1(W), clamped | raw: raw = W")
       .opt("device", "cpu", "cpu, sim, cuda or cuda:N")
-      .opt("math", "fp32", "forward conv and linear on tensor cores (CUDA only): 3xtf32, tf32, bf16; or fp32")
+      .opt("math", "fp32", "conv and linear (not weight gradients) on tensor cores (CUDA only): 3xtf32, tf32, bf16; or fp32")
       .opt("out", "", "output directory (required)")
       .flag("resume", "continue the run in OUT from its checkpoint")
       .flag("quiet", "no progress line");

@@ -87,8 +87,8 @@ Backend& backend_from_flags(const Args& a, bool quiet) {
 
 void add_math_flag(Args& a) {
   a.opt("math", "fp32",
-        "how conv and linear forwards multiply: fp32 (FP32 FMA, the reference), or on tensor cores (CUDA only) "
-        "3xtf32 (about fp32 accuracy), tf32, bf16; see README, Math modes");
+        "how conv and linear forwards and backward-data multiply: fp32 (FP32 FMA, the reference), or on tensor "
+        "cores (CUDA only) 3xtf32 (about fp32 accuracy), tf32, bf16; see README, Math modes");
 }
 
 void apply_math_flag(const Args& a, Backend& b) {

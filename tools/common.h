@@ -28,7 +28,8 @@ void add_device_flag(Args& a);
 // The backend --device names (printing which one when not quiet), set to the --math mode.
 Backend& backend_from_flags(const Args& a, bool quiet = false);
 
-// --math: how conv2d and linear multiply (cuda/math_mode.h), fp32 unless given.
+// --math: how conv2d and linear forwards and backward-data multiply (cuda/math_mode.h), fp32
+// unless given.
 void add_math_flag(Args& a);
 // Sets `b` to the --math mode; a backend without it (the CPU) refuses anything but fp32.
 void apply_math_flag(const Args& a, Backend& b);
