@@ -257,6 +257,7 @@ TrialRecord Campaign::base_record(DType dtype, double ber, std::int64_t trial) c
   r.trial = trial;
   r.seed = cfg_.seed;
   r.device = device_kind(backend_.device());
+  r.math = math_mode_name(backend_.math_mode());
   return r;
 }
 
@@ -406,6 +407,12 @@ std::int64_t Campaign::run(ResultsWriter& out) {
       fail(out.path(), ": its trials ran on ", other, " and this run is on ", device,
            "; the two may differ by a few images (a GPU's tanhf is not glibc's), so one file holds one kind of "
            "device: write another --out (safnet report takes several), or pass --allow-mixed-devices");
+  const std::string math = math_mode_name(backend_.math_mode());
+  for (const std::string& other : out.maths())
+    if (!other.empty() && other != math && !cfg_.allow_mixed_devices)
+      fail(out.path(), ": its trials ran with --math ", other, " and this run with --math ", math,
+           "; their roundings differ, so one file holds one math mode: write another --out, or pass "
+           "--allow-mixed-devices");
   const bool until = cfg_.until_ci > 0;
   std::vector<Cell> cells;
   std::map<std::pair<std::string, double>, std::size_t> cell_of;

@@ -17,6 +17,7 @@
 
 #include <cstring>
 
+#include "cuda/math_mode.h"
 #include "host/check.h"
 #include "host/file_io.h"
 
@@ -57,12 +58,13 @@ enum class Field {
   min_trials,
   max_trials,
   device,  // optional: absent from files written before it existed
+  math,    // optional, likewise
   count
 };
 constexpr const char* kFieldNames[] = {"campaign",   "model",     "saf",     "dtype",            "ber",
                                        "trial",      "seed",      "flips",   "top1",             "top5",
                                        "loss",       "nonfinite", "seconds", "nonfinite_logits", "until_ci",
-                                       "min_trials", "max_trials", "device"};
+                                       "min_trials", "max_trials", "device",    "math"};
 static_assert(std::size(kFieldNames) == static_cast<std::size_t>(Field::count));
 
 std::string field_list() {
@@ -129,6 +131,10 @@ class RecordSax : public nlohmann::json_sax<nlohmann::json> {
       case Field::device:
         if (s.empty()) return set_error("field 'device' is empty (omit it when unknown)");
         rec.device = s;
+        return true;
+      case Field::math:
+        if (s.empty()) return set_error("field 'math' is empty (omit it when unknown)");
+        rec.math = s;
         return true;
       case Field::loss:
         if (s == "nan")
@@ -377,6 +383,7 @@ bool same_result(const TrialRecord& a, const TrialRecord& b) {
 void absorb_duplicate(TrialRecord& kept, const TrialRecord& other) {
   if (kept.nonfinite_logits == -1) kept.nonfinite_logits = other.nonfinite_logits;  // an older writer knew less
   if (kept.device.empty()) kept.device = other.device;
+  if (kept.math.empty()) kept.math = other.math;
   if (!kept.stopped_cell() && other.stopped_cell()) {  // the copy of the run that stopped the cell there
     kept.until_ci = other.until_ci;
     kept.min_trials = other.min_trials;
@@ -401,6 +408,8 @@ void validate_record(const TrialRecord& r, const std::string& where) {
     fail(where, ": field 'seconds' is ", r.seconds, ", must be finite and >= 0");
   if (!r.device.empty() && std::find(std::begin(kDeviceKinds), std::end(kDeviceKinds), r.device) == std::end(kDeviceKinds))
     fail(where, ": field 'device' is '", printable(r.device), "' (valid: cpu, cuda, sim)");
+  if (!r.math.empty() && !math_mode_from_name(r.math))
+    fail(where, ": field 'math' is '", printable(r.math), "' (valid: fp32, 3xtf32, tf32, bf16)");
   if (r.until_ci == 0 && r.min_trials == 0 && r.max_trials == 0) return;
   // The stop fields: this trial ended its cell early, so the cell holds trials 0..trial.
   if (!finite_in(r.until_ci, 0, std::numeric_limits<double>::max()) || r.until_ci == 0)
@@ -433,6 +442,7 @@ std::string to_json_line(const TrialRecord& r) {
   j["nonfinite"] = r.nonfinite;
   j["seconds"] = r.seconds;
   if (!r.device.empty()) j["device"] = r.device;
+  if (!r.math.empty()) j["math"] = r.math;
   if (r.nonfinite_logits >= 0) j["nonfinite_logits"] = r.nonfinite_logits;
   if (r.stopped_cell()) {
     j["until_ci"] = r.until_ci;
@@ -499,6 +509,7 @@ void ResultsWriter::load() {
            "), refusing to mix; use another --out");
     done_.insert({n.rec.dtype, n.rec.ber, n.rec.trial});
     devices_.insert(n.rec.device);
+    maths_.insert(n.rec.math);
   }
   if (fc.torn) {
     // Rebuilt from the parsed records, so every complete one survives byte for byte in value.

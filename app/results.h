@@ -26,6 +26,9 @@ struct TrialRecord {
   // may differ from the CPU's by a few images (its tanhf is not glibc's), so a file holds one kind
   // unless the campaign allowed mixing (faults --allow-mixed-devices).
   std::string device;
+  // The math mode conv2d and linear ran in (cuda/math_mode.h): "fp32", "3xtf32", "tf32" or "bf16";
+  // empty = unknown (files written before the field existed), and then written without the field.
+  std::string math;
   // Images whose logits hold a NaN or infinity, >= 0; -1 = unknown. Files written before the
   // field existed lack it and read as -1; a record with -1 is written without the field.
   std::int64_t nonfinite_logits = -1;
@@ -43,7 +46,7 @@ struct TrialRecord {
 // The device kinds a record may name.
 inline constexpr const char* kDeviceKinds[] = {"cpu", "cuda", "sim"};
 
-// Two evaluations of one trial agree on everything but `seconds` and `device` (NaN losses count as equal, and
+// Two evaluations of one trial agree on everything but `seconds`, `device` and `math` (NaN losses count as equal, and
 // an unknown nonfinite_logits agrees with any count: the same trial from an older writer). The
 // stop fields say why a run ended a cell there, not what the trial measured: they are not compared.
 bool same_result(const TrialRecord& a, const TrialRecord& b);
@@ -86,6 +89,8 @@ class ResultsWriter {
   std::size_t size() const;  // finished (dtype, ber, trial) keys
   // The device kinds the file's records name ("" for records that name none), as loaded.
   const std::set<std::string>& devices() const { return devices_; }
+  // Likewise the math modes they name.
+  const std::set<std::string>& maths() const { return maths_; }
   // Durable (fsync) and safe to call from several threads.
   void append(const TrialRecord& r);
 
@@ -98,6 +103,7 @@ class ResultsWriter {
   std::string path_, campaign_;
   std::set<Key> done_;
   std::set<std::string> devices_;
+  std::set<std::string> maths_;
   mutable std::mutex mu_;
   int lock_fd_ = -1;  // PATH.lock, flock'ed for the writer's life
 };

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "cuda/math_mode.h"
 #include "host/check.h"
 #include "host/faults/flips.h"
 #include "host/graph.h"
@@ -85,6 +86,15 @@ class Backend {
   virtual bool parallel_callers() const { return false; }
   // Whether augment_batch runs here.
   virtual bool augments_on_device() const { return false; }
+  // How conv2d and linear forwards multiply from now on (cuda/math_mode.h). Only the CUDA backend
+  // has tensor-core modes; elsewhere anything but fp32 is refused, naming the device.
+  virtual void set_math_mode(MathMode mode) {
+    if (mode != MathMode::fp32)
+      fail(device().str(), ": --math ", math_mode_name(mode),
+           " runs on tensor cores, which only the CUDA backend has (a GPU, or --device sim); this device computes in fp32");
+  }
+  virtual MathMode math_mode() const { return MathMode::fp32; }
+
   // Whether run_node takes Op::conv2d_bn (the fused eval-mode epilogue, host/fusion.h).
   virtual bool fuses_conv_epilogues() const { return false; }
 

@@ -93,7 +93,7 @@ int cmd_faults(int argc, char** argv) {
       .flag("verify-sampler",
             "the device hands back every trial's flip sites and the run stops where they differ from the host "
             "sampler's (slower on a GPU: a copy and synchronisations per trial)")
-      .flag("allow-mixed-devices", "add to a results file whose trials ran on another kind of device")
+      .flag("allow-mixed-devices", "add to a results file whose trials ran on another kind of device or with another --math")
       .opt("trials-in-flight", "0",
            "on a GPU: trials run side by side, each on its own stream and recorded graph (0: as many as half of "
            "the free device memory holds, at most 8); with --until-ci or --verify-sampler one at a time")

@@ -150,9 +150,11 @@ int cmd_predict(int argc, char** argv) {
       .opt("batch", "32", "images per forward pass")
       .opt("threads", "0", "worker threads (0 = all cores)");
   add_nan_logits_flag(a);
+  add_math_flag(a);
   if (!a.parse(argc, argv, 2)) return 0;
   a.require({"checkpoint", "images", "out"});
   apply_threads(a);
+  apply_math_flag(a, cpu_backend());  // predict runs on the CPU: fp32 only
   const int batch = static_cast<int>(a.integer("batch"));
   const bool nan_first = parse_nan_logits(a.str("nan-logits")) == NanLogits::as_torch;
   if (batch < 1) fail("--batch must be >= 1");

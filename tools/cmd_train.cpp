@@ -98,6 +98,7 @@ int cmd_train(int argc, char** argv) {
       .opt("init", "", "start from this checkpoint's weights (same architecture; default --model is its)")
       .opt("init-mode", "inverse", "inverse: raw = tau^-1(W), clamped | raw: raw = W")
       .opt("device", "cpu", "cpu, sim, cuda or cuda:N")
+      .opt("math", "fp32", "conv and linear (not weight gradients) on tensor cores (CUDA only): 3xtf32, tf32, bf16; or fp32")
       .opt("out", "", "output directory (required)")
       .flag("resume", "continue the run in OUT from its checkpoint")
       .flag("quiet", "no progress line");
@@ -169,6 +170,7 @@ int cmd_train(int argc, char** argv) {
               static_cast<long long>(train_set.size()), static_cast<long long>(test_set.size()), cfg.epochs);
   install_interrupt_handler();
   Backend& backend = backend_for(resolve_device(a.str("device"), cfg.quiet));
+  apply_math_flag(a, backend);
   if (!cfg.quiet)
     std::fprintf(stderr, "training on %s (%s)\n", backend.device().str().c_str(), backend.describe().c_str());
   const TrainResult r = train(cfg, backend, train_set, test_set, std::move(start));

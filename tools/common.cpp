@@ -4,6 +4,7 @@
 #include <omp.h>
 
 #include <cstdio>
+#include <optional>
 #include <thread>
 
 #include "app/devices.h"
@@ -74,12 +75,27 @@ ModelConfig model_config(const Args& a, const Dataset& data) {
 
 void add_device_flag(Args& a) {
   a.opt("device", "auto", "cpu, cuda, cuda:N, sim (the CUDA backend on the simulator: slow, for checking) or auto");
+  add_math_flag(a);
 }
 
 Backend& backend_from_flags(const Args& a, bool quiet) {
   Backend& b = backend_for(resolve_device(a.str("device"), quiet));
+  apply_math_flag(a, b);
   if (!quiet) std::fprintf(stderr, "safnet: running on %s (%s)\n", b.device().str().c_str(), b.describe().c_str());
   return b;
+}
+
+void add_math_flag(Args& a) {
+  a.opt("math", "fp32",
+        "how conv and linear forwards and backward-data multiply: fp32 (FP32 FMA, the reference), or on tensor "
+        "cores (CUDA only) 3xtf32 (about fp32 accuracy), tf32, bf16; see README, Math modes");
+}
+
+void apply_math_flag(const Args& a, Backend& b) {
+  const std::string name = a.str("math");
+  const std::optional<MathMode> mode = math_mode_from_name(name);
+  if (!mode) fail("--math ", name, ": not a math mode (fp32, 3xtf32, tf32, bf16)");
+  b.set_math_mode(*mode);
 }
 
 void add_nan_logits_flag(Args& a) {

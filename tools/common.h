@@ -23,10 +23,16 @@ void apply_threads(const Args& a);
 void add_model_flags(Args& a);
 ModelConfig model_config(const Args& a, const Dataset& data);
 
-// --device, defaulting to auto.
+// --device, defaulting to auto, and --math.
 void add_device_flag(Args& a);
-// The backend --device names (printing which one when not quiet).
+// The backend --device names (printing which one when not quiet), set to the --math mode.
 Backend& backend_from_flags(const Args& a, bool quiet = false);
+
+// --math: how conv2d and linear forwards and backward-data multiply (cuda/math_mode.h), fp32
+// unless given.
+void add_math_flag(Args& a);
+// Sets `b` to the --math mode; a backend without it (the CPU) refuses anything but fp32.
+void apply_math_flag(const Args& a, Backend& b);
 
 // --nan-logits: how top-1/top-5 rank a NaN logit.
 void add_nan_logits_flag(Args& a);

@@ -1,11 +1,13 @@
-// Conv2d as three implicit GEMMs on the tiled SIMT GEMM (cuda/kernels/tiled_gemm.h): the problem
-// types below map GEMM coordinates to NCHW addresses; nothing is unfolded in memory.
+// Conv2d as three implicit GEMMs on the tiled SIMT GEMM (cuda/kernels/tiled_gemm.h), the forward
+// and backward-data also on tensor cores (cuda/kernels/tc_gemm.h): the problem types below map GEMM coordinates to
+// NCHW addresses; nothing is unfolded in memory.
 #include "cuda/kernels/conv2d.h"
 
 #include <cstdint>
 
 #include "cuda/kernels/common.h"
 #include "cuda/kernels/splitk_gemm.h"
+#include "cuda/kernels/tc_gemm.h"
 #include "cuda/kernels/tiled_gemm.h"
 #include "cuda/kernels/weight_view.h"
 
@@ -122,27 +124,29 @@ void check_geom(const ConvGeom& g, const char* op) {
 
 }  // namespace
 
-void conv2d_forward(const ConvGeom& g, const float* x, const WeightView& w, float* y, cudaStream_t s) {
+void conv2d_forward(const ConvGeom& g, const float* x, const WeightView& w, float* y, cudaStream_t s,
+                    MathMode mode) {
   check_geom(g, "conv2d_forward");
   check_weight_storage(w.storage, "conv2d_forward");
   const ConvForward<false> p{g.k, g.n * g.oh() * g.ow(), g.c * g.r * g.s, g, x, w, y, {}};
-  launch_tiled_gemm<DefaultTile>(p, s);
+  launch_gemm(p, mode, s);
 }
 
 void conv2d_forward_fused(const ConvGeom& g, const float* x, const WeightView& w, const ConvEpilogue& e, float* y,
-                          cudaStream_t s) {
+                          cudaStream_t s, MathMode mode) {
   check_geom(g, "conv2d_forward_fused");
   check_weight_storage(w.storage, "conv2d_forward_fused");
   if (!e.gamma || !e.beta || !e.mean || !e.var) arg_fail("cuda/kernels/conv2d.cu: conv2d_forward_fused: no batch norm");
   const ConvForward<true> p{g.k, g.n * g.oh() * g.ow(), g.c * g.r * g.s, g, x, w, y, e};
-  launch_tiled_gemm<DefaultTile>(p, s);
+  launch_gemm(p, mode, s);
 }
 
-void conv2d_backward_data(const ConvGeom& g, const float* dy, const WeightView& w, float* dx, cudaStream_t s) {
+void conv2d_backward_data(const ConvGeom& g, const float* dy, const WeightView& w, float* dx, cudaStream_t s,
+                          MathMode mode) {
   check_geom(g, "conv2d_backward_data");
   check_weight_storage(w.storage, "conv2d_backward_data");
   const ConvBackwardData p{g.c, g.n * g.h * g.w, g.k * g.r * g.s, g, dy, w, dx};
-  launch_tiled_gemm<DefaultTile>(p, s);
+  launch_gemm(p, mode, s);
 }
 
 SplitKPlan conv2d_backward_weight_plan(const ConvGeom& g) {

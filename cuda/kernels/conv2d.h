@@ -7,13 +7,16 @@
 #include "cuda/kernels/weight_storage.h"
 #include "cuda/kernels/workspace.h"
 #include "cuda/launch.h"
+#include "cuda/math_mode.h"
 
 namespace safnet::cuda::inline SAFNET_BUILD {
 
 using ::safnet::ConvGeom;
 
-// y (N, K, OH, OW) = conv(x (N, C, H, W), tau(dequant(w.raw (K, C, R, S)))); no bias.
-void conv2d_forward(const ConvGeom& g, const float* x, const WeightView& w, float* y, cudaStream_t s);
+// y (N, K, OH, OW) = conv(x (N, C, H, W), tau(dequant(w.raw (K, C, R, S)))); no bias. `mode`
+// picks the SIMT FP32 GEMM or the tensor cores (cuda/kernels/tc_gemm.h).
+void conv2d_forward(const ConvGeom& g, const float* x, const WeightView& w, float* y, cudaStream_t s,
+                    MathMode mode = MathMode::fp32);
 
 // What conv2d_forward_fused applies to each output as it stores it (the executor's conv2d_bn,
 // host/fusion.h): eval-mode batch norm (scale gamma / sqrt(var + eps) as batchnorm_forward_eval
@@ -29,9 +32,10 @@ struct ConvEpilogue {
   bool relu = false;
 };
 void conv2d_forward_fused(const ConvGeom& g, const float* x, const WeightView& w, const ConvEpilogue& e, float* y,
-                          cudaStream_t s);
-// dx (N, C, H, W) from dy (N, K, OH, OW) and tau(dequant(w.raw (K, C, R, S))).
-void conv2d_backward_data(const ConvGeom& g, const float* dy, const WeightView& w, float* dx, cudaStream_t s);
+                          cudaStream_t s, MathMode mode = MathMode::fp32);
+// dx (N, C, H, W) from dy (N, K, OH, OW) and tau(dequant(w.raw (K, C, R, S))), in math mode `mode`.
+void conv2d_backward_data(const ConvGeom& g, const float* dy, const WeightView& w, float* dx, cudaStream_t s,
+                          MathMode mode = MathMode::fp32);
 // dw (K, C, R, S) = (sum over the batch of dy x) * tau'(e.raw), the gradient of the raw weights
 // (e.raw null: of tau(W) itself). Split-K over the N*OH*OW positions as conv2d_backward_weight_plan
 // says, each partial and their combination summed in a fixed order: the same bits on any schedule.

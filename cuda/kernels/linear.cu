@@ -1,10 +1,12 @@
-// Linear layers as GEMMs on the tiled SIMT GEMM (cuda/kernels/tiled_gemm.h), and the bias gradient.
+// Linear layers as GEMMs on the tiled SIMT GEMM (cuda/kernels/tiled_gemm.h), the forward also on
+// tensor cores (cuda/kernels/tc_gemm.h) as is backward-data, and the bias gradient.
 #include "cuda/kernels/linear.h"
 
 #include <cstdint>
 
 #include "cuda/kernels/common.h"
 #include "cuda/kernels/splitk_gemm.h"
+#include "cuda/kernels/tc_gemm.h"
 #include "cuda/kernels/tiled_gemm.h"
 #include "cuda/kernels/weight_view.h"
 
@@ -78,16 +80,17 @@ void check_dims(int n, int in, int out, const char* op) {
 }  // namespace
 
 void linear_forward(int n, int in, int out, const float* x, const WeightView& w, const float* b, float* y,
-                    cudaStream_t s) {
+                    cudaStream_t s, MathMode mode) {
   check_dims(n, in, out, "linear_forward");
   check_weight_storage(w.storage, "linear_forward");
-  launch_tiled_gemm<DefaultTile>(LinearForward{n, out, in, x, w, b, y}, s);
+  launch_gemm(LinearForward{n, out, in, x, w, b, y}, mode, s);
 }
 
-void linear_backward_data(int n, int in, int out, const float* dy, const WeightView& w, float* dx, cudaStream_t s) {
+void linear_backward_data(int n, int in, int out, const float* dy, const WeightView& w, float* dx, cudaStream_t s,
+                          MathMode mode) {
   check_dims(n, in, out, "linear_backward_data");
   check_weight_storage(w.storage, "linear_backward_data");
-  launch_tiled_gemm<DefaultTile>(LinearBackwardData{n, in, out, dy, w, dx}, s);
+  launch_gemm(LinearBackwardData{n, in, out, dy, w, dx}, mode, s);
 }
 
 SplitKPlan linear_backward_weight_plan(int n, int in, int out) {

@@ -54,6 +54,8 @@ struct SimThread {
   unsigned mask = 0;
   unsigned size = 0;
   int src = 0;
+  detail::CollectiveFn collective = nullptr;
+  void* collective_ctx = nullptr;
   alignas(16) unsigned char value[16];
   alignas(16) unsigned char result[16];
   std::string error;
@@ -449,10 +451,18 @@ void warp_exchange(WarpOp op, const char* name, unsigned mask, const void* value
     for (unsigned l = 0; l < 32; ++l) {
       if (((group >> l) & 1u) == 0) continue;
       const SimThread& o = L.threads[base + l];
-      if (o.op != op || o.size != size)
+      if (o.op != op || o.size != size ||
+          (op == WarpOp::collective && (o.collective != th->collective || std::strcmp(o.wait_name, name) != 0)))
         kernel_fail(std::string("lanes of warp ") + std::to_string(base / 32) +
                     " meet at different warp intrinsics: " + site(*th) + " and " + site(o));
       if (o.pred != 0) votes |= 1u << l;
+    }
+    if (op == WarpOp::collective) {
+      void* ctxs[32];
+      for (unsigned l = 0; l < 32; ++l) ctxs[l] = L.threads[base + l].collective_ctx;
+      std::string error;
+      th->collective(ctxs, error);
+      if (!error.empty()) kernel_fail(std::string(name) + " at " + th->file + ":" + std::to_string(th->line) + ": " + error);
     }
     for (unsigned l = 0; l < 32; ++l) {
       if (((group >> l) & 1u) == 0) continue;
@@ -470,7 +480,8 @@ void warp_exchange(WarpOp op, const char* name, unsigned mask, const void* value
         case WarpOp::ballot: r = votes; break;
         case WarpOp::any: r = votes != 0; break;
         case WarpOp::all: r = votes == group; break;
-        case WarpOp::sync: break;
+        case WarpOp::sync:
+        case WarpOp::collective: break;
       }
       if (op != WarpOp::shfl) std::memcpy(o.result, &r, sizeof r);
       o.state = State::runnable;
@@ -482,6 +493,17 @@ void warp_exchange(WarpOp op, const char* name, unsigned mask, const void* value
     std::memcpy(result, th->result, size);
   else if (result != nullptr)
     std::memcpy(result, th->result, sizeof(unsigned));
+}
+
+void warp_collective(const char* name, CollectiveFn run, void* ctx, const std::source_location& loc) {
+  SimThread* th = t_current;
+  const unsigned base = th->linear - th->linear % 32;
+  if (t_launch->threads.size() - base < 32)
+    kernel_fail(std::string(name) + " at " + loc.file_name() + ":" + std::to_string(loc.line()) +
+                " in a warp of fewer than 32 threads (the block size is not a multiple of 32)");
+  th->collective = run;
+  th->collective_ctx = ctx;
+  warp_exchange(WarpOp::collective, name, 0xffffffffu, nullptr, 0, 0, 0, nullptr, loc);
 }
 
 int block_barrier(int pred, int mode, const std::source_location& loc) {

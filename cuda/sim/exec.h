@@ -58,7 +58,7 @@ void run_launch(const LaunchSpec& spec);
 // spec.body_ctx, the launch's copied arguments.
 void capture_launch(const LaunchSpec& spec, std::shared_ptr<void> keep);
 
-enum class WarpOp : std::uint8_t { sync, shfl, ballot, any, all };
+enum class WarpOp : std::uint8_t { sync, shfl, ballot, any, all, collective };
 // Waits until every existing lane in `mask` made the same call, then exchanges: for shfl, `result`
 // gets `size` bytes of lane `src_lane`'s `value` (0xff bytes when that lane is not in the group);
 // ballot/any/all give an unsigned vote of `pred`.
@@ -66,6 +66,12 @@ void warp_exchange(WarpOp op, const char* name, unsigned mask, const void* value
                    int src_lane, int pred, void* result, const std::source_location& loc);
 // mode: 0 plain, 1 count, 2 and, 3 or of `pred` over the block; returns that result.
 int block_barrier(int pred, int mode, const std::source_location& loc);
+// A warp-wide operation (the WMMA calls): every one of the warp's 32 lanes must reach a call of the
+// same `name` and `run`; the last to arrive calls `run` once, with each lane's `ctx` in lane order,
+// while all lanes wait, so the operation sees the warp's operands at one instant as the hardware
+// does. A non-empty `error` from `run` stops the kernel with that message.
+using CollectiveFn = void (*)(void* const* lane_ctx, std::string& error);
+void warp_collective(const char* name, CollectiveFn run, void* ctx, const std::source_location& loc);
 unsigned lane_id();
 // Stops the kernel with a SimError naming the current kernel, block and thread.
 [[noreturn]] void kernel_fail(const std::string& message);

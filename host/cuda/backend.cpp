@@ -103,6 +103,8 @@ class CudaBackend final : public Backend {
 
   bool augments_on_device() const override { return true; }
   bool fuses_conv_epilogues() const override { return true; }
+  void set_math_mode(MathMode mode) override { math_ = mode; }
+  MathMode math_mode() const override { return math_; }
 
   void dequantize(const Tensor& stored, Tensor& out) override {
     SAFNET_CHECK(stored.numel() == out.numel() && out.dtype() == DType::f32(), "dequantize shapes");
@@ -442,6 +444,7 @@ class CudaBackend final : public Backend {
   k::Workspace workspace_;           // see workspace()
   bool workspace_recorded_ = false;  // whether a capture began while workspace_ was current
   bool capturing_ = false;
+  MathMode math_ = MathMode::fp32;
 };
 
 void CudaBackend::run_node(const Node& n, const std::vector<Tensor*>& in, const std::vector<Tensor*>& out) {
@@ -452,11 +455,12 @@ void CudaBackend::run_node(const Node& n, const std::vector<Tensor*>& in, const 
   cudaStream_t s = stream_;
   switch (n.op) {
     case Op::conv2d:
-      k::conv2d_forward(conv_geom(n, in[0]->shape(), in[1]->shape()), cF(in[0]), weight_view(n, *in[1]), F(out[0]), s);
+      k::conv2d_forward(conv_geom(n, in[0]->shape(), in[1]->shape()), cF(in[0]), weight_view(n, *in[1]), F(out[0]), s,
+                        math_);
       return;
     case Op::conv2d_bwd_data:  // in: dy, w
       k::conv2d_backward_data(conv_geom(n, out[0]->shape(), in[1]->shape()), cF(in[0]), weight_view(n, *in[1]),
-                              F(out[0]), s);
+                              F(out[0]), s, math_);
       return;
     case Op::conv2d_bwd_weight: {  // in: x, dy, w
       const ConvGeom g = conv_geom(n, in[0]->shape(), in[2]->shape());
@@ -467,12 +471,13 @@ void CudaBackend::run_node(const Node& n, const std::vector<Tensor*>& in, const 
     case Op::linear: {
       const Shape& ws = in[1]->shape();
       k::linear_forward(i(in[0]->dim(0)), i(ws[1]), i(ws[0]), cF(in[0]), weight_view(n, *in[1]),
-                        in.size() > 2 ? cF(in[2]) : nullptr, F(out[0]), s);
+                        in.size() > 2 ? cF(in[2]) : nullptr, F(out[0]), s, math_);
       return;
     }
     case Op::linear_bwd_data: {  // in: dy, w
       const Shape& ws = in[1]->shape();
-      k::linear_backward_data(i(in[0]->dim(0)), i(ws[1]), i(ws[0]), cF(in[0]), weight_view(n, *in[1]), F(out[0]), s);
+      k::linear_backward_data(i(in[0]->dim(0)), i(ws[1]), i(ws[0]), cF(in[0]), weight_view(n, *in[1]), F(out[0]), s,
+                              math_);
       return;
     }
     case Op::linear_bwd_weight: {  // in: x, dy, w
@@ -556,7 +561,7 @@ void CudaBackend::run_node(const Node& n, const std::vector<Tensor*>& in, const 
       e.residual_first = n.attrs.residual_first;
       e.relu = n.attrs.relu;
       k::conv2d_forward_fused(conv_geom(n, in[0]->shape(), in[1]->shape()), cF(in[0]), weight_view(n, *in[1]), e,
-                              F(out[0]), s);
+                              F(out[0]), s, math_);
       return;
     }
   }

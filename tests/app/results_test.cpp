@@ -158,6 +158,8 @@ TEST(ResultsRecord, MalformedLinesNamePathAndLine) {
       {with("device", "cuda:0"), "field 'device' is 'cuda:0' (valid: cpu, cuda, sim)"},
       {with("device", ""), "field 'device' is empty (omit it when unknown)"},
       {with("device", 1), "field 'device' must not be a number"},
+      {with("math", "fp16"), "field 'math' is 'fp16' (valid: fp32, 3xtf32, tf32, bf16)"},
+      {with("math", ""), "field 'math' is empty (omit it when unknown)"},
   };
   for (const auto& [line, what] : cases) {
     SCOPED_TRACE(line);
@@ -191,24 +193,35 @@ TEST(ResultsRecord, NonfiniteLogitsIsOptionalAndUnknownIsMinusOne) {
   EXPECT_FALSE(same_result(zero, other));
 }
 
-// A record names the kind of device it ran on; files from before it did read as unknown (empty),
-// are written back without the field, and a trial's copies from two devices agree.
-TEST(ResultsRecord, DeviceIsOptionalAndNotPartOfTheResult) {
-  TrialRecord sim = make_record(2);
-  sim.device = "sim";
-  const std::string line = to_json_line(sim);
-  EXPECT_NE(line.find("\"device\":\"sim\""), std::string::npos) << line;
-  EXPECT_EQ(parse_record(line, "x.jsonl", 1), sim);
-  const std::string old_line = without_field(line, "device");
-  const TrialRecord old = parse_record(old_line, "old.jsonl", 1);
-  EXPECT_EQ(old.device, "");
-  EXPECT_EQ(to_json_line(old), old_line);
-  TrialRecord cpu = sim;
-  cpu.device = "cpu";
-  EXPECT_TRUE(same_result(cpu, sim));
-  TrialRecord kept = old;
-  absorb_duplicate(kept, sim);
-  EXPECT_EQ(kept.device, "sim");
+// A record names the kind of device and the math mode it ran in; files from before it did read
+// as unknown (empty), are written back without the field, and a trial's copies from two devices or
+// modes agree.
+TEST(ResultsRecord, DeviceAndMathAreOptionalAndNotPartOfTheResult) {
+  struct Field {
+    const char* name;
+    std::string TrialRecord::*member;
+    const char* value;
+    const char* other;
+  };
+  for (const Field f : {Field{"device", &TrialRecord::device, "sim", "cpu"},
+                        Field{"math", &TrialRecord::math, "3xtf32", "fp32"}}) {
+    SCOPED_TRACE(f.name);
+    TrialRecord rec = make_record(2);
+    rec.*f.member = f.value;
+    const std::string line = to_json_line(rec);
+    EXPECT_NE(line.find("\"" + std::string(f.name) + "\":\"" + f.value + "\""), std::string::npos) << line;
+    EXPECT_EQ(parse_record(line, "x.jsonl", 1), rec);
+    const std::string old_line = without_field(line, f.name);
+    const TrialRecord old = parse_record(old_line, "old.jsonl", 1);
+    EXPECT_EQ(old.*f.member, "");
+    EXPECT_EQ(to_json_line(old), old_line);
+    TrialRecord other = rec;
+    other.*f.member = f.other;
+    EXPECT_TRUE(same_result(other, rec));
+    TrialRecord kept = old;
+    absorb_duplicate(kept, rec);
+    EXPECT_EQ(kept.*f.member, f.value);
+  }
 }
 
 TEST(ResultsWriter, KnowsTheDevicesItsRecordsRanOn) {

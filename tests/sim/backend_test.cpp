@@ -15,6 +15,7 @@
 #include "models/model.h"
 #include "app/devices.h"
 #include "app/stored_model.h"
+#include "tests/sim/tc_bound.h"
 
 namespace safnet {
 namespace {
@@ -207,6 +208,64 @@ TEST_P(DeviceBackend, FusedEpiloguesEvaluateLikeTheCpu) {
       expect_close(ec.get(s.logits), e->get(s.logits), arch + (e == &fused ? " fused" : " unfused") + " logits");
     }
   }
+}
+
+// Each tensor-core math mode through a whole ResNet-20 (fused conv epilogues and the linear head)
+// and an MLP, against the CPU's fp32. The fp32 tolerance of expect_close, 1e-4, scaled by how much
+// larger the mode's bound on one layer's dot products is than two f32 sums' (tc_rel_bound against
+// 2 gamma_n, at ResNet-20's deepest layer, 64 x 3 x 3 = 576 terms); and off the device's own fp32
+// bits, so the mode did take effect. The CPU refuses the modes.
+TEST_P(DeviceBackend, MathModesEvaluateLikeTheCpuWithinTheirRounding) {
+  struct ModeGuard {
+    ~ModeGuard() { dev().set_math_mode(MathMode::fp32); }
+  } guard;
+  constexpr long kDepth = 576;
+  const double f32_bound = 2 * kDepth * 0x1p-24 / (1 - kDepth * 0x1p-24);
+  for (const auto& [arch, hw] : std::vector<std::pair<std::string, int>>{{"resnet20", 12}, {"mlp", 28}}) {
+    ModelConfig cfg;
+    cfg.arch = arch;
+    cfg.height = cfg.width = hw;
+    if (arch == "mlp") cfg.in_channels = 1;
+    cfg.saf.kind = SafKind::tanh;
+    Step s;
+    build_step(cfg, 2, false, s);
+    ParamStore params = init_params(cfg, 13);
+    ParamStore on_dev = params_on(dev(), params.clone());
+    const Tensor x = random_tensor({2, cfg.in_channels, hw, hw}, 3);
+    Tensor y({2}, DType::i32());
+    y.data<std::int32_t>()[0] = 1;
+    y.data<std::int32_t>()[1] = 7;
+    Executor ec(s.g, {s.logits}, cpu_backend(), /*fuse=*/false);
+    ec.bind_params(params);
+    ec.set_input(s.x, x);
+    ec.set_input(s.y, y);
+    ec.run();
+    Tensor fp32_logits;
+    for (const MathMode mode : {MathMode::fp32, MathMode::tf32x3, MathMode::tf32, MathMode::bf16}) {
+      dev().set_math_mode(mode);
+      ASSERT_EQ(dev().math_mode(), mode);
+      Executor e(s.g, {s.logits}, dev());
+      e.bind_params(on_dev);
+      e.set_input(s.x, dev().to_device(x));
+      e.set_input(s.y, dev().to_device(y));
+      e.run();
+      const double rel = mode == MathMode::fp32 ? 1e-4 : 1e-4 * test::tc_rel_bound(mode, kDepth) / f32_bound;
+      expect_close(ec.get(s.logits), e.get(s.logits), arch + " " + math_mode_name(mode) + " logits", rel);
+      // The mode took effect: its roundings move the logits off the fp32 kernels' bits.
+      const Tensor got = dev().to_host(e.get(s.logits));
+      if (mode == MathMode::fp32)
+        fp32_logits = got;
+      else
+        EXPECT_NE(std::memcmp(got.data<float>(), fp32_logits.data<float>(), got.nbytes()), 0) << arch << " " << math_mode_name(mode);
+    }
+  }
+  try {
+    cpu_backend().set_math_mode(MathMode::bf16);
+    ADD_FAILURE() << "the CPU took --math bf16";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("--math bf16 runs on tensor cores"), std::string::npos) << e.what();
+  }
+  cpu_backend().set_math_mode(MathMode::fp32);
 }
 
 TEST_P(DeviceBackend, GraphReplayFollowsInputsAndRebinding) {

@@ -1,7 +1,8 @@
 // Every CUDA kernel against its CPU reference (host/cpu/ops.h) on the same random inputs, case by
 // case from one table: shapes that divide no tile, stride 2, 1x1 and 3x3, batch 1, every weight
 // storage dtype and SAF kind. Each case runs twice under different schedule seeds, which must give
-// identical bits, and matches the CPU within a bound derived from f32 summation error.
+// identical bits, and matches the CPU within a bound derived from f32 summation error, or for the
+// tensor-core math modes from their operand rounding and accumulation (tc_rel_bound).
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -28,6 +29,7 @@
 #include "cuda/kernels/softmax_ce.h"
 #include "cuda/kernels/weight_view.h"
 #include "tests/sim/device_under_test.h"
+#include "tests/sim/tc_bound.h"
 #include "host/cpu/ops.h"
 #include "host/faults/storage.h"
 #include "host/optim.h"
@@ -215,6 +217,112 @@ const cpu::ConvGeom kConvs[] = {
     {1, 17, 6, 5, 3, 5, 3, 2, 2},   // rectangular kernel, C*R*S = 255
 };
 
+// ---- tensor-core math modes (cuda/kernels/tc_gemm.h) ----------------------------------------
+//
+// The CPU's f32 sum (gamma_depth) plus the device's tensor-core bound, times sum |a| |b|.
+Expect tc_summed(Vec want, const Vec& abs_sum, long depth, safnet::MathMode m) {
+  Expect e = summed(std::move(want), abs_sum, depth);
+  const double g = depth * kU / (1.0 - depth * kU);
+  for (std::size_t i = 0; i < e.want.size(); ++i)
+    e.tol[i] = static_cast<float>((g + safnet::test::tc_rel_bound(m, depth)) * abs_sum[i] + 1e-30);
+  return e;
+}
+
+// The expectation of a forward product of `depth` terms (sum |a| |b| in abs_sum) in math mode m.
+Expect gemm_expect(Vec want, const Vec& abs_sum, long depth, safnet::MathMode m) {
+  return m == safnet::MathMode::fp32 ? summed(std::move(want), abs_sum, depth) : tc_summed(std::move(want), abs_sum, depth, m);
+}
+
+Case conv_forward_case(const cpu::ConvGeom& g, const std::string& tag, std::shared_ptr<RawWeights> w,
+                       std::shared_ptr<Vec> x, StorageFormat dst, Saf saf, safnet::MathMode mode) {
+  const std::size_t ys = static_cast<std::size_t>(g.n) * g.k * g.oh() * g.ow();
+  return {conv_name("conv2d_forward", g) + tag,
+          [=] {
+            Dev d;
+            float* y = d.alloc<float>(ys);
+            gpu::conv2d_forward(g, d.up(*x), {d.up(w->buf.bytes), dst, saf}, y, nullptr, mode);
+            return Outputs{{"y", Dev::down(y, ys)}};
+          },
+          [=] {
+            Vec y(ys), ya(ys);
+            cpu::conv2d_forward(g, x->data(), w->view.data(), y.data());
+            cpu::conv2d_forward(g, abs_of(*x).data(), abs_of(w->view).data(), ya.data());
+            Expect e = gemm_expect(y, ya, static_cast<long>(g.c) * g.r * g.s, mode);
+            for (std::size_t i = 0; i < ys; ++i) e.tol[i] += static_cast<float>(saf_value_rel(saf) * ya[i]);
+            return std::vector<Expect>{e};
+          }};
+}
+
+Case linear_forward_case(int n, int in, int out, const std::string& tag, std::shared_ptr<RawWeights> w,
+                         std::shared_ptr<Vec> x, std::shared_ptr<Vec> b, StorageFormat dst, Saf saf, bool bias,
+                         safnet::MathMode mode) {
+  const std::size_t ys = static_cast<std::size_t>(n) * out;
+  return {"linear_forward" + tag,
+          [=] {
+            Dev d;
+            float* y = d.alloc<float>(ys);
+            gpu::linear_forward(n, in, out, d.up(*x), {d.up(w->buf.bytes), dst, saf}, bias ? d.up(*b) : nullptr, y,
+                                nullptr, mode);
+            return Outputs{{"y", Dev::down(y, ys)}};
+          },
+          [=] {
+            Vec y(ys), ya(ys);
+            const Vec ba = abs_of(*b);
+            cpu::linear_forward(n, in, out, x->data(), w->view.data(), bias ? b->data() : nullptr, y.data());
+            cpu::linear_forward(n, in, out, abs_of(*x).data(), abs_of(w->view).data(), bias ? ba.data() : nullptr,
+                                ya.data());
+            // On tensor cores the bias is added after the products: one more rounding, within 2^-24
+            // of |y| plus the error so far.
+            Expect e = gemm_expect(y, ya, in + 1, mode);
+            for (std::size_t i = 0; i < ys; ++i) {
+              e.tol[i] += static_cast<float>(saf_value_rel(saf) * ya[i]);
+              if (bias && mode != safnet::MathMode::fp32)
+                e.tol[i] += static_cast<float>(kU * (std::fabs(y[i]) + e.tol[i]) * 1.0001);
+            }
+            return std::vector<Expect>{e};
+          }};
+}
+
+Case conv_backward_data_case(const cpu::ConvGeom& g, const std::string& tag, std::shared_ptr<RawWeights> w,
+                             std::shared_ptr<Vec> dy, StorageFormat dst, Saf saf, safnet::MathMode mode) {
+  const std::size_t xs = static_cast<std::size_t>(g.n) * g.c * g.h * g.w;
+  return {conv_name("conv2d_backward_data", g) + tag,
+          [=] {
+            Dev d;
+            float* dx = d.alloc<float>(xs);
+            gpu::conv2d_backward_data(g, d.up(*dy), {d.up(w->buf.bytes), dst, saf}, dx, nullptr, mode);
+            return Outputs{{"dx", Dev::down(dx, xs)}};
+          },
+          [=] {
+            Vec dx(xs), dxa(xs);
+            cpu::conv2d_backward_data(g, dy->data(), w->view.data(), dx.data());
+            cpu::conv2d_backward_data(g, abs_of(*dy).data(), abs_of(w->view).data(), dxa.data());
+            Expect e = gemm_expect(dx, dxa, static_cast<long>(g.k) * g.r * g.s, mode);
+            for (std::size_t i = 0; i < xs; ++i) e.tol[i] += static_cast<float>(saf_value_rel(saf) * dxa[i]);
+            return std::vector<Expect>{e};
+          }};
+}
+
+Case linear_backward_data_case(int n, int in, int out, const std::string& tag, std::shared_ptr<RawWeights> w,
+                               std::shared_ptr<Vec> dy, StorageFormat dst, Saf saf, safnet::MathMode mode) {
+  const std::size_t xs = static_cast<std::size_t>(n) * in;
+  return {"linear_backward_data" + tag,
+          [=] {
+            Dev d;
+            float* dx = d.alloc<float>(xs);
+            gpu::linear_backward_data(n, in, out, d.up(*dy), {d.up(w->buf.bytes), dst, saf}, dx, nullptr, mode);
+            return Outputs{{"dx", Dev::down(dx, xs)}};
+          },
+          [=] {
+            Vec dx(xs), dxa(xs);
+            cpu::linear_backward_data(n, in, out, dy->data(), w->view.data(), dx.data());
+            cpu::linear_backward_data(n, in, out, abs_of(*dy).data(), abs_of(w->view).data(), dxa.data());
+            Expect e = gemm_expect(dx, dxa, out, mode);
+            for (std::size_t i = 0; i < xs; ++i) e.tol[i] += static_cast<float>(saf_value_rel(saf) * dxa[i]);
+            return std::vector<Expect>{e};
+          }};
+}
+
 void add_conv_cases(std::vector<Case>& cases) {
   int combo = 0;
   for (const cpu::ConvGeom& g : kConvs) {
@@ -229,36 +337,8 @@ void add_conv_cases(std::vector<Case>& cases) {
       auto x = std::make_shared<Vec>(random_vec(xs, 200 + combo));
       auto dy = std::make_shared<Vec>(random_vec(ys, 300 + combo));
       const StorageFormat dst = st.dev;
-      cases.push_back({conv_name("conv2d_forward", g) + tag,
-                       [=] {
-                         Dev d;
-                         float* y = d.alloc<float>(ys);
-                         gpu::conv2d_forward(g, d.up(*x), {d.up(w->buf.bytes), dst, saf}, y, nullptr);
-                         return Outputs{{"y", Dev::down(y, ys)}};
-                       },
-                       [=] {
-                         Vec y(ys), ya(ys);
-                         cpu::conv2d_forward(g, x->data(), w->view.data(), y.data());
-                         cpu::conv2d_forward(g, abs_of(*x).data(), abs_of(w->view).data(), ya.data());
-                         Expect e = summed(y, ya, static_cast<long>(g.c) * g.r * g.s);
-                         for (std::size_t i = 0; i < ys; ++i) e.tol[i] += static_cast<float>(saf_value_rel(saf) * ya[i]);
-                         return std::vector<Expect>{e};
-                       }});
-      cases.push_back({conv_name("conv2d_backward_data", g) + tag,
-                       [=] {
-                         Dev d;
-                         float* dx = d.alloc<float>(xs);
-                         gpu::conv2d_backward_data(g, d.up(*dy), {d.up(w->buf.bytes), dst, saf}, dx, nullptr);
-                         return Outputs{{"dx", Dev::down(dx, xs)}};
-                       },
-                       [=] {
-                         Vec dx(xs), dxa(xs);
-                         cpu::conv2d_backward_data(g, dy->data(), w->view.data(), dx.data());
-                         cpu::conv2d_backward_data(g, abs_of(*dy).data(), abs_of(w->view).data(), dxa.data());
-                         Expect e = summed(dx, dxa, static_cast<long>(g.k) * g.r * g.s);
-                         for (std::size_t i = 0; i < xs; ++i) e.tol[i] += static_cast<float>(saf_value_rel(saf) * dxa[i]);
-                         return std::vector<Expect>{e};
-                       }});
+      cases.push_back(conv_forward_case(g, tag, w, x, dst, saf, safnet::MathMode::fp32));
+      cases.push_back(conv_backward_data_case(g, tag, w, dy, dst, saf, safnet::MathMode::fp32));
     }
     // The weight gradient's epilogue multiplies by tau'(raw f32): one SAF per geometry, and once without.
     for (const bool epilogue : {false, true}) {
@@ -320,39 +400,8 @@ void add_linear_cases(std::vector<Case>& cases) {
       auto b = std::make_shared<Vec>(random_vec(static_cast<std::size_t>(out), 900 + combo));
       auto dy = std::make_shared<Vec>(random_vec(ys, 1000 + combo));
       const StorageFormat dst = st.dev;
-      cases.push_back({"linear_forward" + tag,
-                       [=] {
-                         Dev d;
-                         float* y = d.alloc<float>(ys);
-                         gpu::linear_forward(n, in, out, d.up(*x), {d.up(w->buf.bytes), dst, saf},
-                                             bias ? d.up(*b) : nullptr, y, nullptr);
-                         return Outputs{{"y", Dev::down(y, ys)}};
-                       },
-                       [=] {
-                         Vec y(ys), ya(ys);
-                         const Vec ba = abs_of(*b);
-                         cpu::linear_forward(n, in, out, x->data(), w->view.data(), bias ? b->data() : nullptr, y.data());
-                         cpu::linear_forward(n, in, out, abs_of(*x).data(), abs_of(w->view).data(),
-                                             bias ? ba.data() : nullptr, ya.data());
-                         Expect e = summed(y, ya, in + 1);
-                         for (std::size_t i = 0; i < ys; ++i) e.tol[i] += static_cast<float>(saf_value_rel(saf) * ya[i]);
-                         return std::vector<Expect>{e};
-                       }});
-      cases.push_back({"linear_backward_data" + tag,
-                       [=] {
-                         Dev d;
-                         float* dx = d.alloc<float>(xs);
-                         gpu::linear_backward_data(n, in, out, d.up(*dy), {d.up(w->buf.bytes), dst, saf}, dx, nullptr);
-                         return Outputs{{"dx", Dev::down(dx, xs)}};
-                       },
-                       [=] {
-                         Vec dx(xs), dxa(xs);
-                         cpu::linear_backward_data(n, in, out, dy->data(), w->view.data(), dx.data());
-                         cpu::linear_backward_data(n, in, out, abs_of(*dy).data(), abs_of(w->view).data(), dxa.data());
-                         Expect e = summed(dx, dxa, out);
-                         for (std::size_t i = 0; i < xs; ++i) e.tol[i] += static_cast<float>(saf_value_rel(saf) * dxa[i]);
-                         return std::vector<Expect>{e};
-                       }});
+      cases.push_back(linear_forward_case(n, in, out, tag, w, x, b, dst, saf, bias, safnet::MathMode::fp32));
+      cases.push_back(linear_backward_data_case(n, in, out, tag, w, dy, dst, saf, safnet::MathMode::fp32));
     }
     const Saf saf = kSafs[combo++ % kNumSafs];
     auto raw = std::make_shared<Vec>(random_vec(ws, 1100 + combo, -2.0f, 2.0f));
@@ -383,6 +432,99 @@ void add_linear_cases(std::vector<Case>& cases) {
                        }
                        return std::vector<Expect>{e, exact(db)};  // db: both sum rows in increasing n
                      }});
+  }
+}
+
+const safnet::MathMode kTcModes[] = {safnet::MathMode::tf32x3, safnet::MathMode::tf32, safnet::MathMode::bf16};
+
+// Forward and backward-data in each mode over every geometry of kConvs and kLinears, the storage
+// dtype and SAF turning with the case so that every mode meets every dtype; the fused epilogue,
+// with a residual and ReLU, on the geometries of 7 or more output channels. Shapes include 70
+// output channels (two M-tiles of 64) and depths 9 to 255.
+void add_tensor_core_cases(std::vector<Case>& cases) {
+  int combo = 0;
+  for (const safnet::MathMode mode : kTcModes) {
+    const std::string mname = std::string(" ") + safnet::math_mode_name(mode);
+    for (const cpu::ConvGeom& g : kConvs) {
+      const Storage st = kStorages[combo % 4];
+      const Saf saf = kSafs[combo++ % kNumSafs];
+      const std::size_t xs = static_cast<std::size_t>(g.n) * g.c * g.h * g.w;
+      const std::size_t ys = static_cast<std::size_t>(g.n) * g.k * g.oh() * g.ow();
+      const std::size_t ws = static_cast<std::size_t>(g.k) * g.c * g.r * g.s;
+      const long depth = static_cast<long>(g.c) * g.r * g.s;
+      const std::string tag = mname + " " + st.dtype.name() + " " + saf_name(saf) + (saf.nan == NanMode::zero ? "/nan0" : "");
+      auto w = std::make_shared<RawWeights>(make_weights(ws, st, saf, 3100 + combo));
+      auto x = std::make_shared<Vec>(random_vec(xs, 3200 + combo));
+      const StorageFormat dst = st.dev;
+      cases.push_back(conv_forward_case(g, tag, w, x, dst, saf, mode));
+      cases.push_back(conv_backward_data_case(g, tag, w, std::make_shared<Vec>(random_vec(ys, 3250 + combo)), dst, saf,
+                                              mode));
+      if (g.k < 7) continue;
+      // Fused: y = relu(residual + (v - mean) * scale + beta). Each side rounds at most four values
+      // and the scale twice, each within 2^-24 of a magnitude below |scale| (sum|x||w| + |mean|) +
+      // |beta| + |residual|; the error of v passes through scaled by |scale|.
+      auto res = std::make_shared<Vec>(random_vec(ys, 3300 + combo));
+      auto gamma = std::make_shared<Vec>(random_vec(static_cast<std::size_t>(g.k), 3400 + combo, 0.5f, 1.5f));
+      auto beta = std::make_shared<Vec>(random_vec(static_cast<std::size_t>(g.k), 3500 + combo));
+      auto mean = std::make_shared<Vec>(random_vec(static_cast<std::size_t>(g.k), 3600 + combo));
+      auto var = std::make_shared<Vec>(random_vec(static_cast<std::size_t>(g.k), 3700 + combo, 0.5f, 2.0f));
+      const float eps = 1e-5f;
+      cases.push_back({conv_name("conv2d_forward_fused", g) + tag,
+                       [=] {
+                         Dev d;
+                         float* y = d.alloc<float>(ys);
+                         gpu::ConvEpilogue e;
+                         e.gamma = d.up(*gamma);
+                         e.beta = d.up(*beta);
+                         e.mean = d.up(*mean);
+                         e.var = d.up(*var);
+                         e.eps = eps;
+                         e.residual = d.up(*res);
+                         e.relu = true;
+                         gpu::conv2d_forward_fused(g, d.up(*x), {d.up(w->buf.bytes), dst, saf}, e, y, nullptr, mode);
+                         return Outputs{{"y", Dev::down(y, ys)}};
+                       },
+                       [=] {
+                         Vec v(ys), va(ys), y(ys);
+                         cpu::conv2d_forward(g, x->data(), w->view.data(), v.data());
+                         cpu::conv2d_forward(g, abs_of(*x).data(), abs_of(w->view).data(), va.data());
+                         const Expect ev = tc_summed(v, va, depth, mode);
+                         const cpu::BnGeom bg{g.n, g.k, g.oh() * g.ow()};
+                         cpu::batchnorm_forward_eval(bg, v.data(), gamma->data(), beta->data(), mean->data(),
+                                                     var->data(), eps, y.data());
+                         cpu::add_forward(static_cast<std::int64_t>(ys), res->data(), y.data(), y.data());
+                         cpu::relu_forward(static_cast<std::int64_t>(ys), y.data(), y.data());
+                         Expect e = exact(y);
+                         const int ohw = g.oh() * g.ow();
+                         for (std::size_t i = 0; i < ys; ++i) {
+                           const std::size_t k = i / ohw % g.k;
+                           const double scale = std::fabs((*gamma)[k]) / std::sqrt(static_cast<double>((*var)[k]) + eps);
+                           const double tv = ev.tol[i] + saf_value_rel(saf) * va[i];
+                           const double mag = scale * (va[i] + std::fabs((*mean)[k]) + tv) + std::fabs((*beta)[k]) +
+                                              std::fabs((*res)[i]);
+                           e.tol[i] = static_cast<float>(scale * tv * (1 + 8 * kU) + 12 * kU * mag * 1.0001);
+                         }
+                         return std::vector<Expect>{e};
+                       }});
+    }
+    for (const LinearShape& sh : kLinears) {
+      const int n = sh.n, in = sh.in, out = sh.out;
+      const Storage st = kStorages[combo % 4];
+      const Saf saf = kSafs[combo++ % kNumSafs];
+      const bool bias = combo % 2 == 0;
+      const std::size_t xs = static_cast<std::size_t>(n) * in, ws = static_cast<std::size_t>(out) * in;
+      const std::string tag = " n" + std::to_string(n) + " in" + std::to_string(in) + " out" + std::to_string(out) +
+                              mname + " " + st.dtype.name() + " " + saf_name(saf) +
+                              (saf.nan == NanMode::zero ? "/nan0" : "") + (bias ? " bias" : "");
+      auto w = std::make_shared<RawWeights>(make_weights(ws, st, saf, 3800 + combo));
+      auto x = std::make_shared<Vec>(random_vec(xs, 3900 + combo));
+      auto b = std::make_shared<Vec>(random_vec(static_cast<std::size_t>(out), 4000 + combo));
+      const StorageFormat dst = st.dev;
+      cases.push_back(linear_forward_case(n, in, out, tag, w, x, b, dst, saf, bias, mode));
+      cases.push_back(linear_backward_data_case(
+          n, in, out, tag, w, std::make_shared<Vec>(random_vec(static_cast<std::size_t>(n) * out, 4050 + combo)), dst,
+          saf, mode));
+    }
   }
 }
 
@@ -791,6 +933,7 @@ std::vector<Case> all_cases() {
   add_optim_cases(cases);
   add_linear_cases(cases);
   add_conv_cases(cases);
+  add_tensor_core_cases(cases);
   return cases;
 }
 

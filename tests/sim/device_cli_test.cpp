@@ -89,11 +89,39 @@ TEST(DeviceSim, FaultCampaignRecordsTheSameFlipsAndAccuracies) {
     EXPECT_NEAR(s.loss, c.loss, 1e-5 * (1 + std::fabs(c.loss)));
   }
   EXPECT_GT(by[0].at({"f32", 0}).flips, 1000);  // the trials do flip bits
+  EXPECT_EQ(by[1].at({"f32", 0}).math, "fp32");
+  // A campaign on tensor cores says so in every record.
+  r = test::run("faults --checkpoint " + dir + "/mlp/checkpoint.safetensors --limit 64 --dtype f16 --ber 1e-3 "
+                "--trials 1 --seed 9 --quiet --device sim --math bf16 --out " + dir + "/bf16.jsonl");
+  ASSERT_EQ(r.code, 0) << r.output;
+  const std::vector<TrialRecord> bf16 = read_results(dir + "/bf16.jsonl");
+  ASSERT_FALSE(bf16.empty());
+  for (const TrialRecord& t : bf16) EXPECT_EQ(t.math, "bf16") << t.trial;
+  // Adding trials of another mode to that file is refused before any runs.
+  r = test::run("faults --checkpoint " + dir + "/mlp/checkpoint.safetensors --limit 64 --dtype f16 --ber 1e-3 "
+                "--trials 2 --seed 9 --quiet --device sim --math tf32 --out " + dir + "/bf16.jsonl");
+  EXPECT_EQ(r.code, 1) << r.output;
+  EXPECT_NE(r.output.find("its trials ran with --math bf16 and this run with --math tf32"), std::string::npos)
+      << r.output;
+  EXPECT_EQ(read_results(dir + "/bf16.jsonl").size(), bf16.size());
   // Replay of one trial on the simulator matches what the CPU recorded.
   r = test::run("faults --checkpoint " + dir + "/mlp/checkpoint.safetensors --limit 200 --dtype f16 --ber 1e-3 "
                 "--seed 9 --replay 1 --device sim --out " + dir + "/cpu.jsonl");
   EXPECT_EQ(r.code, 0) << r.output;
   EXPECT_NE(r.output.find("recorded trial matches"), std::string::npos) << r.output;
+}
+
+TEST(DeviceCli, MathModesAreCheckedAndTheCpuRefusesTensorCoreModes) {
+  auto r = test::run("eval --checkpoint /nonexistent.safetensors --device cpu --math bf16");
+  EXPECT_EQ(r.code, 1) << r.output;
+  EXPECT_NE(r.output.find("cpu: --math bf16 runs on tensor cores, which only the CUDA backend has"), std::string::npos)
+      << r.output;
+  r = test::run("eval --checkpoint /nonexistent.safetensors --device sim --math fp16");
+  EXPECT_EQ(r.code, 1) << r.output;
+  EXPECT_NE(r.output.find("--math fp16: not a math mode (fp32, 3xtf32, tf32, bf16)"), std::string::npos) << r.output;
+  r = test::run("predict --checkpoint /nonexistent.safetensors --images x --out y --math tf32");
+  EXPECT_EQ(r.code, 1) << r.output;
+  EXPECT_NE(r.output.find("--math tf32 runs on tensor cores"), std::string::npos) << r.output;
 }
 
 TEST(DeviceCli, AskingForAMissingGpuIsAClearError) {

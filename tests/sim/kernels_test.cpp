@@ -10,6 +10,7 @@
 
 #include "cuda/cuda_check.h"
 #include "cuda/sim/exec.h"
+#include "tests/sim/sim_error.h"
 #include "tests/sim/selftest_kernels.h"
 
 namespace st = safnet::sim_selftest;
@@ -272,14 +273,7 @@ TEST(SimKernels, BlocksOf1024ThreadsWork) {
   EXPECT_EQ(rev.download()[0], x[1023]);
 }
 
-std::string sim_error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const safnet::sim::SimError& e) {
-    return e.what();
-  }
-  return "";
-}
+using safnet::test::sim_error_of;
 
 // After a reported kernel the simulator must still run kernels correctly.
 void expect_simulator_still_works() {
