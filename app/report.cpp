@@ -41,15 +41,15 @@ int saf_rank(const std::string& s) {
 using GroupKey = std::tuple<std::string, int, std::string, double, int, std::string, std::string>;
 GroupKey group_key(const TrialRecord& r, bool by_device) {
   return {r.model,         dtype_rank(r.dtype), r.dtype, r.ber, saf_rank(r.saf), r.saf,
-          by_device ? (r.device.empty() ? "unknown" : r.device) : ""};
+          by_device ? (r.device.empty() ? "unknown" : ran_on(r)) : ""};
 }
 
-// Whether the records name more than one kind of device: then a GPU's rows and the CPU's, which
-// may differ by a few images, are reported apart.
+// Whether the records name more than one kind of device or math mode: then a GPU's rows and the
+// CPU's, which may differ by a few images, are reported apart.
 bool mixes_devices(const std::vector<TrialRecord>& records) {
   std::set<std::string> kinds;
   for (const TrialRecord& r : records)
-    if (!r.device.empty()) kinds.insert(r.device);
+    if (!r.device.empty()) kinds.insert(ran_on(r));
   return kinds.size() > 1;
 }
 
@@ -323,7 +323,7 @@ namespace {
 std::string devices_line(const std::vector<TrialRecord>& records) {
   std::map<std::string, std::int64_t> count;
   for (const TrialRecord& r : records)
-    if (r.trial >= 0) ++count[r.device.empty() ? "unknown" : r.device];
+    if (r.trial >= 0) ++count[r.device.empty() ? "unknown" : ran_on(r)];
   if (count.empty() || (count.size() == 1 && count.count("unknown"))) return "";
   std::string list;
   for (const auto& [device, n] : count)

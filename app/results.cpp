@@ -538,6 +538,10 @@ void ResultsWriter::append(const TrialRecord& r) {
   done_.insert({r.dtype, r.ber, r.trial});
 }
 
+std::string ran_on(const TrialRecord& r) {
+  return r.math.empty() || r.math == "fp32" || r.device.empty() ? r.device : r.device + " " + r.math;
+}
+
 void merge_results(const std::vector<std::string>& inputs, const std::string& output, bool allow_mixed_devices) {
   if (inputs.empty()) fail("merge: no input files");
   for (const std::string& in : inputs) {
@@ -558,13 +562,14 @@ void merge_results(const std::vector<std::string>& inputs, const std::string& ou
         fail(where, ": holds results of campaign ", printable(n.rec.campaign), " but ",
              campaign_src, " holds campaign ", printable(campaign), "; refusing to mix them");
       }
-      if (!n.rec.device.empty() && device.empty()) {
-        device = n.rec.device;
+      const std::string on = ran_on(n.rec);
+      if (!on.empty() && device.empty()) {
+        device = on;
         device_src = where;
-      } else if (!n.rec.device.empty() && n.rec.device != device && !allow_mixed_devices) {
-        fail(where, ": ran on ", printable(n.rec.device), " but ", device_src, " ran on ", printable(device),
-             "; the two may differ by a few images, so a merged file holds one kind of device: merge each kind "
-             "on its own (safnet report takes several files), or pass --allow-mixed-devices");
+      } else if (!on.empty() && on != device && !allow_mixed_devices) {
+        fail(where, ": ran on ", printable(on), " but ", device_src, " ran on ", printable(device),
+             "; the two may differ by a few images, so a merged file holds one kind of device and math mode: "
+             "merge each on its own (safnet report takes several files), or pass --allow-mixed-devices");
       }
       Key key{n.rec.dtype, n.rec.ber, n.rec.trial};
       auto it = merged.find(key);

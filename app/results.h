@@ -46,6 +46,10 @@ struct TrialRecord {
 // The device kinds a record may name.
 inline constexpr const char* kDeviceKinds[] = {"cpu", "cuda", "sim"};
 
+// What a record ran on, as the report and merge tell runs apart: the device kind, with the math mode
+// where it is not plain fp32 ("cuda tf32"); "" when the record does not say (older files).
+std::string ran_on(const TrialRecord& r);
+
 // Two evaluations of one trial agree on everything but `seconds`, `device` and `math` (NaN losses count as equal, and
 // an unknown nonfinite_logits agrees with any count: the same trial from an older writer). The
 // stop fields say why a run ended a cell there, not what the trial measured: they are not compared.

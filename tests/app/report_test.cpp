@@ -255,6 +255,19 @@ TEST(ReportTable, RowsSplitByDeviceWhenTheRecordsMixThem) {
   const std::string svg = report_svg(recs);
   EXPECT_NE(svg.find("Tanh (cpu)"), std::string::npos);
   EXPECT_NE(svg.find("Tanh (cuda)"), std::string::npos);
+  // Another math mode on the same device is another run too; fp32 is the plain device's.
+  for (TrialRecord& r : recs)
+    if (r.device == "cpu") {
+      r.device = "cuda";
+      r.math = "tf32";
+    } else {
+      r.math = "fp32";
+    }
+  const std::string by_math = report_table(recs);
+  EXPECT_NE(by_math.find("| Tanh | 1e-5 | cuda tf32 | 92.40 | 86.00 ± 5.00 |"), std::string::npos) << by_math;
+  EXPECT_NE(by_math.find("| Tanh | 1e-5 | cuda | 92.50 | 75.00 ± 11.18 |"), std::string::npos) << by_math;
+  EXPECT_NE(by_math.find("\nRan on: cuda (7 trials), cuda tf32 (2 trials); rows are split"), std::string::npos)
+      << by_math;
 }
 
 TEST(ReportTable, ManyModelsGetAModelColumn) {

@@ -555,6 +555,19 @@ TEST(ResultsMerge, MixedDevicesRefusedUnlessAllowed) {
   }
   merge_results(paths, dir + "/all.jsonl", true);
   EXPECT_EQ(read_results(dir + "/all.jsonl").size(), trials);
+  // One device in two math modes is two runs as well; fp32 is the device's plain mode.
+  for (int k = 0; k < 2; ++k) {
+    ResultsWriter w(dir + "/math" + std::to_string(k) + ".jsonl", "c0ffee");
+    for (TrialRecord r : campaign_records())
+      if (r.trial >= 0 && Shard{k, 2}.owns(r.trial)) {
+        r.device = "cuda";
+        r.math = k == 0 ? "fp32" : "bf16";
+        w.append(r);
+      }
+  }
+  expect_error([&] { merge_results({dir + "/math0.jsonl", dir + "/math1.jsonl"}, dir + "/math.jsonl"); },
+               dir + "/math1.jsonl:", ": ran on cuda bf16 but " + dir + "/math0.jsonl:1 ran on cuda");
+  merge_results({dir + "/math0.jsonl", paths[0]}, dir + "/math.jsonl");
 }
 
 TEST(ResultsMerge, ConflictingDuplicateIsAnError) {
