@@ -10,6 +10,8 @@
 #   racecheck   softmax, weight view, flips)
 #   bench       bench_gpu: every ResNet-20/ResNet-18 conv shape (fwd, bwd-data, bwd-weight) and the
 #               linear layers vs cuDNN (FP32, TF32) and cuBLAS; table in bench.md
+#   bench_tf32  the same with ours on tensor cores (--math tf32: forward and backward-data), fewer
+#               iterations; its table follows in bench.md
 #   train       ResNet-20 tanh, 2 epochs on the bundle's 5000 images, GPU vs PyTorch on the same
 #               card (tools/torch_reference.py --device cuda): img/s of the 2nd epoch
 #   campaign    f32, BER 1e-5: trials/hour of `safnet faults` on the GPU vs tools/torch_campaign.py
@@ -167,21 +169,27 @@ if ((dry)); then
   list_rc=$rc
   run bench_badflag 10 "$bin/bench_gpu" --iters 0
   bad_rc=$rc
-  run bench_nogpu 20 "$bin/bench_gpu" --models resnet20
+  run bench_nogpu 20 "$bin/bench_gpu" --models resnet20 --math tf32
   if [ "$list_rc" = 0 ] && [ "$shapes" -gt 0 ] && [ "$bad_rc" = 2 ] && [ "$rc" = 3 ]; then s=ok; else s=failed; fi
   row bench "$(status $s)" "$shapes shapes listed; bad flag exit $bad_rc (want 2); without a GPU exit $rc (want 3): $(head -1 "$work/bench_nogpu.out")" "$secs"
 else
-  run bench 150 env LD_LIBRARY_PATH="${libdirs}${LD_LIBRARY_PATH:-}" "$bin/bench_gpu"
-  cp "$work/bench.out" "$out/bench.md"
-  # Geometric means of the ratios (library time / ours) per op and math, over the table's rows.
-  ratios=$(awk -F'|' '/^\| resnet/ {
-      for (c = 0; c < 2; ++c) { v = $(9 + 2 * c) + 0; if (v > 0) { k = $4 c; s[k] += log(v); n[k]++ } } }
-    END { for (k in s) { op = substr(k, 1, length(k) - 1); gsub(/ /, "", op);
-            printf "%s %s %.2f; ", op, (substr(k, length(k)) == "0" ? "FP32" : "TF32"), exp(s[k] / n[k]) } }' \
-    "$work/bench.out" | tr ';' '\n' | sort | tr '\n' ' ')
-  worst=$(awk -F'|' '/^\| resnet/ { split($12, a, " "); d = a[2] + 0; if (d > m) m = d } END { printf "%.1e", m }' "$work/bench.out")
-  if [ "$rc" = 0 ]; then s=ok; elif timed_out; then s="timed out"; else s=failed; fi
-  row bench "$(status "$s")" "library/ours geomean: ${ratios:-none} max rel. diff vs FP32 library $worst; $(grep -m1 '^cuDNN' "$work/bench.out") (bench.md)" "$secs"
+  # Ours in fp32 (the reference kernels) then on tensor cores in tf32, PyTorch's default for
+  # convolutions: both against the same cuDNN/cuBLAS FP32 and TF32 columns.
+  for math in fp32 tf32; do
+    name=bench; cap=150 iters=()
+    [ $math = fp32 ] || { name=bench_$math; cap=90 iters=(--iters 10 --warmup 2); }
+    run $name $cap env LD_LIBRARY_PATH="${libdirs}${LD_LIBRARY_PATH:-}" "$bin/bench_gpu" --math $math "${iters[@]}"
+    cat "$work/$name.out" >>"$out/bench.md"
+    # Geometric means of the ratios (library time / ours) per op and math, over the table's rows.
+    ratios=$(awk -F'|' '/^\| resnet/ {
+        for (c = 0; c < 2; ++c) { v = $(9 + 2 * c) + 0; if (v > 0) { k = $4 c; s[k] += log(v); n[k]++ } } }
+      END { for (k in s) { op = substr(k, 1, length(k) - 1); gsub(/ /, "", op);
+              printf "%s %s %.2f; ", op, (substr(k, length(k)) == "0" ? "FP32" : "TF32"), exp(s[k] / n[k]) } }' \
+      "$work/$name.out" | tr ';' '\n' | sort | tr '\n' ' ')
+    worst=$(awk -F'|' '/^\| resnet/ { split($12, a, " "); d = a[2] + 0; if (d > m) m = d } END { printf "%.1e", m }' "$work/$name.out")
+    if [ "$rc" = 0 ]; then s=ok; elif timed_out; then s="timed out"; else s=failed; fi
+    row $name "$(status "$s")" "ours in $math; library/ours geomean: ${ratios:-none} max rel. diff vs FP32 library $worst; $(grep -m1 '^cuDNN' "$work/$name.out") (bench.md)" "$secs"
+  done
 fi
 
 # ---- training: ours vs PyTorch on the same device -----------------------------------------------

@@ -10,8 +10,9 @@
 // missing its columns say so. A run compares each result with cuDNN's / cuBLAS's FP32 result.
 //
 //   bench_gpu [--models resnet20,resnet18] [--iters 50] [--warmup 5] [--sets 4] [--saf tanh]
-//             [--batch20 128] [--batch18 64] [--no-baselines] [--list]
-// --no-baselines: ours only (for Nsight Compute); --list: the shapes, no GPU needed.
+//             [--math fp32] [--batch20 128] [--batch18 64] [--no-baselines] [--list]
+// --math: our forward and backward-data in that mode (cuda/math_mode.h; weight gradients are fp32
+// in every mode); --no-baselines: ours only (for Nsight Compute); --list: the shapes, no GPU needed.
 // Run by tools/gpu_check.sh; never a test. Exit 0 after the table, 2 on bad arguments, 3 with no GPU.
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
@@ -25,6 +26,7 @@
 #include <cstring>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <random>
 #include <set>
 #include <sstream>
@@ -35,12 +37,16 @@
 #include "cuda/cuda_check.h"
 #include "cuda/kernels/conv2d.h"
 #include "cuda/kernels/linear.h"
+#include "cuda/math_mode.h"
 #include "cuda/saf.h"
 
 namespace {
 
 using safnet::cuda::ConvGeom;
 using safnet::Saf;
+using safnet::MathMode;
+using safnet::math_mode_from_name;
+using safnet::math_mode_name;
 using safnet::cuda::SafGrad;
 using safnet::SafKind;
 using safnet::cuda::WeightView;
@@ -49,13 +55,15 @@ struct Options {
   std::vector<std::string> models{"resnet20", "resnet18"};
   int iters = 50, warmup = 5, sets = 4, batch20 = 128, batch18 = 64;
   std::string saf = "tanh";
+  MathMode math = MathMode::fp32;  // ours: conv/linear forward and backward-data (weight gradients stay fp32)
   bool list = false, baselines = true;
 };
 
 [[noreturn]] void usage(const std::string& why) {
   std::fprintf(stderr,
                "bench_gpu: %s\nusage: bench_gpu [--models resnet20,resnet18] [--iters N] [--warmup N] [--sets N] "
-               "[--saf none|tanh|softsign|arctan] [--batch20 N] [--batch18 N] [--no-baselines] [--list]\n",
+               "[--saf none|tanh|softsign|arctan] [--math fp32|3xtf32|tf32|bf16] [--batch20 N] [--batch18 N] "
+               "[--no-baselines] [--list]\n",
                why.c_str());
   std::exit(2);
 }
@@ -91,6 +99,11 @@ Options parse(int argc, char** argv) {
       o.saf = value();
       if (o.saf != "none" && o.saf != "tanh" && o.saf != "softsign" && o.saf != "arctan")
         usage("unknown SAF '" + o.saf + "' (none, tanh, softsign, arctan)");
+    } else if (a == "--math") {
+      const char* m = value();
+      const std::optional<MathMode> mode = math_mode_from_name(m);
+      if (!mode) usage(std::string("unknown math mode '") + m + "' (fp32, 3xtf32, tf32, bf16)");
+      o.math = *mode;
     } else if (a == "--list") o.list = true;
     else if (a == "--no-baselines") o.baselines = false;
     else if (a == "--help" || a == "-h") usage("help");
@@ -367,9 +380,10 @@ int main(int argc, char** argv) {
     CUBLAS_CHECK(blas, blas.cublasCreate_(&blas.h));
     CUBLAS_CHECK(blas, blas.cublasSetStream_(blas.h, stream));
   }
-  std::printf("bench_gpu: %s (sm_%d%d, %d SMs), SAF %s on our side, tau(W) precomputed for the libraries; "
-              "%d warm-up + median of %d, %d rotating input sets\n",
-              prop.name, prop.major, prop.minor, prop.multiProcessorCount, o.saf.c_str(), o.warmup, o.iters, o.sets);
+  std::printf("bench_gpu: %s (sm_%d%d, %d SMs), SAF %s and math %s on our side, tau(W) precomputed for the "
+              "libraries; %d warm-up + median of %d, %d rotating input sets\n",
+              prop.name, prop.major, prop.minor, prop.multiProcessorCount, o.saf.c_str(), math_mode_name(o.math),
+              o.warmup, o.iters, o.sets);
   std::printf("cuDNN: %s; cuBLAS: %s\n",
               dnn.ok() ? ("libcudnn.so.9 version " + std::to_string(dnn.cudnnGetVersion_())).c_str()
                        : ("not available (" + dnn.lib.error + ")").c_str(),
@@ -389,9 +403,9 @@ int main(int argc, char** argv) {
     Rotating w(nw, o.sets, rng, std::sqrt(2.0f / (g.c * g.r * g.s)), &tau, &tw);
     DeviceBuffer y(ny), dx(nx), dw(nw), ly(ny), ldx(nx), ldw(nw);
     auto view = [&](int i) { return WeightView{w.at(i), {}, tau}; };
-    const double t_f = timer.median_ms([&](int i) { safnet::cuda::conv2d_forward(g, x.at(i), view(i), y.p, stream); });
+    const double t_f = timer.median_ms([&](int i) { safnet::cuda::conv2d_forward(g, x.at(i), view(i), y.p, stream, o.math); });
     const double t_d =
-        timer.median_ms([&](int i) { safnet::cuda::conv2d_backward_data(g, dy.at(i), view(i), dx.p, stream); });
+        timer.median_ms([&](int i) { safnet::cuda::conv2d_backward_data(g, dy.at(i), view(i), dx.p, stream, o.math); });
     // The split-K workspace is allocated once, as the backend does, so no timed launch allocates.
     const std::size_t split_bytes = safnet::cuda::conv2d_backward_weight_plan(g).workspace_bytes();
     DeviceBuffer split(split_bytes / sizeof(float));
@@ -465,9 +479,9 @@ int main(int argc, char** argv) {
     DeviceBuffer ly(y.n), ldx(dx.n), ldw(dw.n);
     auto view = [&](int i) { return WeightView{w.at(i), {}, tau}; };
     const double t_f =
-        timer.median_ms([&](int i) { safnet::cuda::linear_forward(n, in, out, x.at(i), view(i), nullptr, y.p, stream); });
+        timer.median_ms([&](int i) { safnet::cuda::linear_forward(n, in, out, x.at(i), view(i), nullptr, y.p, stream, o.math); });
     const double t_d =
-        timer.median_ms([&](int i) { safnet::cuda::linear_backward_data(n, in, out, dy.at(i), view(i), dx.p, stream); });
+        timer.median_ms([&](int i) { safnet::cuda::linear_backward_data(n, in, out, dy.at(i), view(i), dx.p, stream, o.math); });
     const std::size_t split_bytes = safnet::cuda::linear_backward_weight_plan(n, in, out).workspace_bytes();
     DeviceBuffer split(split_bytes / sizeof(float));
     const double t_w = timer.median_ms([&](int i) {
