@@ -100,35 +100,24 @@ __global__ void __launch_bounds__(T::kThreads) tc_gemm_kernel(P p) {
     kk = P::kBKFast ? e % BK : e / BN;
     nn = P::kBKFast ? e / BK : e % BN;
   };
-  float ra[kAPer], rb[kBPer];
-  auto fetch = [&](int k0) {
-#pragma unroll
+  // The next K-tile goes straight into the other shared buffer, in rolled loops: each element's
+  // read may dequantise a stored word and apply the SAF, code of every storage format and SAF
+  // kind, and unrolling copied it per element (a main loop of thousands of instructions, spills,
+  // minutes of ptxas, and a GPU bundle twice the size). Other warps hide the loads' latency.
+  auto load_tile = [&](int buf, int k0) {
+#pragma unroll 1
     for (int j = 0; j < kAPer; ++j) {
       int mm, kk;
       a_at(j, mm, kk);
       const int m = m0 + mm, k = k0 + kk;
-      ra[j] = m < p.M && k < p.K ? p.a(m, k) : 0.0f;
+      as[buf * BM * LDA + mm * LDA + kk] = Math::to_smem(m < p.M && k < p.K ? p.a(m, k) : 0.0f);
     }
-#pragma unroll
+#pragma unroll 1
     for (int j = 0; j < kBPer; ++j) {
       int kk, nn;
       b_at(j, kk, nn);
       const int n = n0 + nn, k = k0 + kk;
-      rb[j] = n < p.N && k < p.K ? p.b(k, n) : 0.0f;
-    }
-  };
-  auto stash = [&](int buf) {
-#pragma unroll
-    for (int j = 0; j < kAPer; ++j) {
-      int mm, kk;
-      a_at(j, mm, kk);
-      as[buf * BM * LDA + mm * LDA + kk] = Math::to_smem(ra[j]);
-    }
-#pragma unroll
-    for (int j = 0; j < kBPer; ++j) {
-      int kk, nn;
-      b_at(j, kk, nn);
-      bs[buf * BK * LDB + kk * LDB + nn] = Math::to_smem(rb[j]);
+      bs[buf * BK * LDB + kk * LDB + nn] = Math::to_smem(n < p.N && k < p.K ? p.b(k, n) : 0.0f);
     }
   };
 
@@ -140,13 +129,12 @@ __global__ void __launch_bounds__(T::kThreads) tc_gemm_kernel(P p) {
 #pragma unroll
     for (int j = 0; j < FN; ++j) wmma::fill_fragment(acc[i][j], 0.0f);
 
-  fetch(0);
-  stash(0);
+  load_tile(0, 0);
   __syncthreads();
   int buf = 0;
   for (int k0 = 0; k0 < p.K; k0 += BK) {
-    const bool more = k0 + BK < p.K;
-    if (more) fetch(k0 + BK);  // in flight while the tensor cores work
+    // The other buffer was last read before the previous barrier.
+    if (k0 + BK < p.K) load_tile(buf ^ 1, k0 + BK);
     const Smem* at = as + buf * BM * LDA + wm * T::WM * LDA;
     const Smem* bt = bs + buf * BK * LDB + wn * T::WN;
 #pragma unroll
@@ -177,7 +165,6 @@ __global__ void __launch_bounds__(T::kThreads) tc_gemm_kernel(P p) {
 #pragma unroll
         for (int j = 0; j < FN; ++j) wmma::mma_sync(acc[i][j], fa[i], fb[j], acc[i][j]);
     }
-    if (more) stash(buf ^ 1);
     __syncthreads();
     buf ^= 1;
   }
