@@ -1,6 +1,6 @@
-// Conv2d as three implicit GEMMs on the tiled SIMT GEMM (cuda/kernels/tiled_gemm.h), the forward
-// and backward-data also on tensor cores (cuda/kernels/tc_gemm.h): the problem types below map GEMM coordinates to
-// NCHW addresses; nothing is unfolded in memory.
+// Conv2d as three implicit GEMMs on the tiled SIMT GEMM (cuda/kernels/tiled_gemm.h) or on tensor
+// cores (cuda/kernels/tc_gemm.h): the problem types below map GEMM coordinates to NCHW addresses;
+// nothing is unfolded in memory.
 #include "cuda/kernels/conv2d.h"
 
 #include <cstdint>
@@ -149,25 +149,23 @@ void conv2d_backward_data(const ConvGeom& g, const float* dy, const WeightView& 
   launch_gemm(p, mode, s);
 }
 
-SplitKPlan conv2d_backward_weight_plan(const ConvGeom& g) {
+SplitKPlan conv2d_backward_weight_plan(const ConvGeom& g, MathMode mode) {
   check_geom(g, "conv2d_backward_weight_plan");
-  using T = DefaultTile;
-  return plan_splitk(g.k, std::int64_t{g.c} * g.r * g.s, std::int64_t{g.n} * g.oh() * g.ow(), T::BM, T::BN, T::BK,
-                     T::kThreads);
+  return plan_splitk_gemm(g.k, std::int64_t{g.c} * g.r * g.s, std::int64_t{g.n} * g.oh() * g.ow(), mode);
 }
 
 void conv2d_backward_weight(const ConvGeom& g, const float* x, const float* dy, const SafGrad& e, float* dw,
-                            const Workspace& ws, cudaStream_t s) {
-  const SplitKPlan plan = conv2d_backward_weight_plan(g);
+                            const Workspace& ws, cudaStream_t s, MathMode mode) {
+  const SplitKPlan plan = conv2d_backward_weight_plan(g, mode);
   check_workspace(ws, plan.workspace_bytes(), "cuda/kernels/conv2d.cu: conv2d_backward_weight");
   const ConvBackwardWeight p{g.k, g.c * g.r * g.s, g.n * g.oh() * g.ow(), g, x, dy, e, dw};
-  launch_splitk_gemm<DefaultTile>(p, plan, ws, s);
+  launch_splitk_gemm(p, plan, ws, mode, s);
 }
 
 void conv2d_backward_weight(const ConvGeom& g, const float* x, const float* dy, const SafGrad& e, float* dw,
-                            cudaStream_t s) {
-  const StreamWorkspace ws(conv2d_backward_weight_plan(g).workspace_bytes(), s);
-  conv2d_backward_weight(g, x, dy, e, dw, ws.get(), s);
+                            cudaStream_t s, MathMode mode) {
+  const StreamWorkspace ws(conv2d_backward_weight_plan(g, mode).workspace_bytes(), s);
+  conv2d_backward_weight(g, x, dy, e, dw, ws.get(), s, mode);
 }
 
 }  // namespace safnet::cuda

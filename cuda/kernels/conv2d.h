@@ -37,15 +37,16 @@ void conv2d_forward_fused(const ConvGeom& g, const float* x, const WeightView& w
 void conv2d_backward_data(const ConvGeom& g, const float* dy, const WeightView& w, float* dx, cudaStream_t s,
                           MathMode mode = MathMode::fp32);
 // dw (K, C, R, S) = (sum over the batch of dy x) * tau'(e.raw), the gradient of the raw weights
-// (e.raw null: of tau(W) itself). Split-K over the N*OH*OW positions as conv2d_backward_weight_plan
-// says, each partial and their combination summed in a fixed order: the same bits on any schedule.
-// `ws` holds conv2d_backward_weight_plan(g).workspace_bytes() (none when the plan has one part).
+// (e.raw null: of tau(W) itself), in math mode `mode`. Split-K over the N*OH*OW positions as
+// conv2d_backward_weight_plan says, each partial and their combination summed in a fixed order: the
+// same bits on any schedule. `ws` holds conv2d_backward_weight_plan(g, mode).workspace_bytes() (none
+// when the plan has one part).
 void conv2d_backward_weight(const ConvGeom& g, const float* x, const float* dy, const SafGrad& e, float* dw,
-                            const Workspace& ws, cudaStream_t s);
+                            const Workspace& ws, cudaStream_t s, MathMode mode = MathMode::fp32);
 // The same with a workspace of its own (StreamWorkspace): not inside a CUDA-graph capture.
 void conv2d_backward_weight(const ConvGeom& g, const float* x, const float* dy, const SafGrad& e, float* dw,
-                            cudaStream_t s);
-// The GEMM of the weight gradient (M = K, N = C*R*S, K = N*OH*OW) and its partitions.
-SplitKPlan conv2d_backward_weight_plan(const ConvGeom& g);
+                            cudaStream_t s, MathMode mode = MathMode::fp32);
+// The GEMM of the weight gradient (M = K, N = C*R*S, K = N*OH*OW) and its partitions in math mode `mode`.
+SplitKPlan conv2d_backward_weight_plan(const ConvGeom& g, MathMode mode = MathMode::fp32);
 
 }  // namespace safnet::cuda

@@ -1,5 +1,5 @@
-// Linear layers as GEMMs on the tiled SIMT GEMM (cuda/kernels/tiled_gemm.h), the forward also on
-// tensor cores (cuda/kernels/tc_gemm.h) as is backward-data, and the bias gradient.
+// Linear layers as GEMMs on the tiled SIMT GEMM (cuda/kernels/tiled_gemm.h) or on tensor cores
+// (cuda/kernels/tc_gemm.h), and the bias gradient.
 #include "cuda/kernels/linear.h"
 
 #include <cstdint>
@@ -93,24 +93,23 @@ void linear_backward_data(int n, int in, int out, const float* dy, const WeightV
   launch_gemm(LinearBackwardData{n, in, out, dy, w, dx}, mode, s);
 }
 
-SplitKPlan linear_backward_weight_plan(int n, int in, int out) {
+SplitKPlan linear_backward_weight_plan(int n, int in, int out, MathMode mode) {
   check_dims(n, in, out, "linear_backward_weight_plan");
-  using T = DefaultTile;
-  return plan_splitk(out, in, n, T::BM, T::BN, T::BK, T::kThreads);
+  return plan_splitk_gemm(out, in, n, mode);
 }
 
 void linear_backward_weight(int n, int in, int out, const float* x, const float* dy, const SafGrad& e, float* dw,
-                            float* db, const Workspace& ws, cudaStream_t s) {
-  const SplitKPlan plan = linear_backward_weight_plan(n, in, out);
+                            float* db, const Workspace& ws, cudaStream_t s, MathMode mode) {
+  const SplitKPlan plan = linear_backward_weight_plan(n, in, out, mode);
   check_workspace(ws, plan.workspace_bytes(), "cuda/kernels/linear.cu: linear_backward_weight");
-  launch_splitk_gemm<DefaultTile>(LinearBackwardWeight{out, in, n, x, dy, e, dw}, plan, ws, s);
+  launch_splitk_gemm(LinearBackwardWeight{out, in, n, x, dy, e, dw}, plan, ws, mode, s);
   if (db) SAFNET_LAUNCH(bias_grad_kernel, grid_for(out, 128), 128, 0, s, n, out, dy, db);
 }
 
 void linear_backward_weight(int n, int in, int out, const float* x, const float* dy, const SafGrad& e, float* dw,
-                            float* db, cudaStream_t s) {
-  const StreamWorkspace ws(linear_backward_weight_plan(n, in, out).workspace_bytes(), s);
-  linear_backward_weight(n, in, out, x, dy, e, dw, db, ws.get(), s);
+                            float* db, cudaStream_t s, MathMode mode) {
+  const StreamWorkspace ws(linear_backward_weight_plan(n, in, out, mode).workspace_bytes(), s);
+  linear_backward_weight(n, in, out, x, dy, e, dw, db, ws.get(), s, mode);
 }
 
 }  // namespace safnet::cuda

@@ -1,4 +1,5 @@
-// Deterministic split-K on the tiled GEMM (cuda/kernels/tiled_gemm.h), for the weight gradients,
+// Deterministic split-K on the tiled GEMM (cuda/kernels/tiled_gemm.h) or, in the tensor-core math
+// modes, on cuda/kernels/tc_gemm.h, for the weight gradients,
 // whose long reduction (over the batch and the output pixels) feeds few output tiles. The K range is
 // cut into the partitions of a SplitKPlan (cuda/kernels/launch_geometry.h, from the shape alone);
 // block (x, y, z) sums partition z of its tile in increasing k into a workspace (parts, M, N); a
@@ -9,6 +10,7 @@
 
 #include "cuda/hd.h"
 #include "cuda/kernels/launch_geometry.h"
+#include "cuda/kernels/tc_gemm.h"
 #include "cuda/kernels/tiled_gemm.h"
 #include "cuda/kernels/workspace.h"
 #include "cuda/launch.h"
@@ -52,24 +54,43 @@ __global__ void __launch_bounds__(kSplitKReduceOutputs * kSplitKReduceLanes)
   }
 }
 
-// Runs problem p with tile T as `plan` says (plan from plan_splitk with T's sizes): one launch when
-// plan.parts == 1, else the partial sums into `ws` (plan.workspace_bytes(), checked by the caller)
-// and the reduction.
-template <typename T, typename P>
-void launch_splitk_gemm(const P& p, const SplitKPlan& plan, const Workspace& ws, cudaStream_t s) {
+// The split of an M x N x K GEMM in math mode `mode`: the tile of that mode's kernel decides the
+// blocks per partition, so the partitions (and the workspace) depend on the mode.
+inline SplitKPlan plan_splitk_gemm(std::int64_t m, std::int64_t n, std::int64_t k, MathMode mode) {
+  if (mode == MathMode::fp32) {
+    using T = DefaultTile;
+    return plan_splitk(m, n, k, T::BM, T::BN, T::BK, T::kThreads);
+  }
+  return with_tc_tile(m, [&]<typename T>(T) { return plan_splitk(m, n, k, T::BM, T::BN, T::BK, T::kThreads); });
+}
+
+#if defined(__CUDACC__) || !defined(SAFNET_CUDA_REAL)
+
+// Runs problem p in math mode `mode` as `plan` (from plan_splitk_gemm, same mode) says: one launch
+// when plan.parts == 1, else the partial sums into `ws` (plan.workspace_bytes(), checked by the
+// caller) and the reduction.
+template <typename P>
+void launch_splitk_gemm(const P& p, const SplitKPlan& plan, const Workspace& ws, MathMode mode, cudaStream_t s) {
+  using T = DefaultTile;
   if (p.M <= 0 || p.N <= 0) return;
   if (plan.parts == 1) {
-    launch_tiled_gemm<T>(p, s);
+    launch_gemm(p, mode, s);
     return;
   }
   auto* partials = static_cast<float*>(ws.ptr);
   const SplitKPartials<P> q{p.M, p.N, p.K, p, partials};
-  const dim3 grid((p.N + T::BN - 1) / T::BN, (p.M + T::BM - 1) / T::BM, plan.parts);
-  SAFNET_LAUNCH((tiled_gemm_kernel<T::BM, T::BN, T::BK, T::TM, T::TN, SplitKPartials<P>>), grid, T::kThreads, 0,
-                s, q, plan.k_per_part);
+  if (mode == MathMode::fp32) {
+    const dim3 grid((p.N + T::BN - 1) / T::BN, (p.M + T::BM - 1) / T::BM, plan.parts);
+    SAFNET_LAUNCH((tiled_gemm_kernel<T::BM, T::BN, T::BK, T::TM, T::TN, SplitKPartials<P>>), grid, T::kThreads, 0,
+                  s, q, plan.k_per_part);
+  } else {
+    launch_tc_gemm(q, mode, plan.parts, plan.k_per_part, s);
+  }
   const dim3 block(kSplitKReduceOutputs, plan.reduce_lanes);
   SAFNET_LAUNCH((splitk_reduce_kernel<P>), static_cast<unsigned>(plan.reduce_blocks()), block, 0, s, p, partials,
                 plan.parts);
 }
+
+#endif
 
 }  // namespace safnet::cuda

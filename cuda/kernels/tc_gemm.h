@@ -15,6 +15,8 @@
 // strides of 20 and BN + 8 floats put the 8 rows and 4 columns a quad of lanes reads for one
 // m16n8k8 fragment on distinct banks, and keep every fragment 256-bit aligned as WMMA requires.
 #pragma once
+#include <cstdint>
+
 #include "cuda/hd.h"
 #include "cuda/kernels/tiled_gemm.h"
 #include "cuda/launch.h"
@@ -35,6 +37,14 @@ struct TcTile {
 using TcTileM16 = TcTile<16, 128, 16, 32>;
 using TcTileM32 = TcTile<32, 128, 32, 32>;
 using TcTileM64 = TcTile<64, 64, 32, 32>;
+
+// Calls f with the tile for a GEMM of M rows; host code too (split-K plans use its sizes).
+template <typename F>
+decltype(auto) with_tc_tile(std::int64_t m, F&& f) {
+  if (m <= 16) return f(TcTileM16{});
+  if (m <= 32) return f(TcTileM32{});
+  return f(TcTileM64{});
+}
 
 #if defined(__CUDACC__) || !defined(SAFNET_CUDA_REAL)
 
@@ -71,7 +81,7 @@ __device__ void split_tf32(F& x, F& small) {
 }
 
 template <typename T, MathMode kMode, typename P>
-__global__ void __launch_bounds__(T::kThreads) tc_gemm_kernel(P p) {
+__global__ void __launch_bounds__(T::kThreads) tc_gemm_kernel(P p, int k_chunk) {
 #if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800
   namespace wmma = nvcuda::wmma;
   using Math = TcMath<kMode>;
@@ -86,6 +96,8 @@ __global__ void __launch_bounds__(T::kThreads) tc_gemm_kernel(P p) {
   __shared__ __align__(32) float cs[BM * LDC];
 
   const int m0 = blockIdx.y * BM, n0 = blockIdx.x * BN;
+  // Block z sums k in [z k_chunk, (z + 1) k_chunk): split-K partition z (cuda/kernels/splitk_gemm.h).
+  const int k_begin = blockIdx.z * k_chunk, k_end = p.K - k_begin < k_chunk ? p.K : k_begin + k_chunk;
   const int tid = threadIdx.x, warp = tid / 32;
   const int wm = warp / (BN / T::WN), wn = warp % (BN / T::WN);
 
@@ -110,14 +122,14 @@ __global__ void __launch_bounds__(T::kThreads) tc_gemm_kernel(P p) {
       int mm, kk;
       a_at(j, mm, kk);
       const int m = m0 + mm, k = k0 + kk;
-      as[buf * BM * LDA + mm * LDA + kk] = Math::to_smem(m < p.M && k < p.K ? p.a(m, k) : 0.0f);
+      as[buf * BM * LDA + mm * LDA + kk] = Math::to_smem(m < p.M && k < k_end ? p.a(m, k) : 0.0f);
     }
 #pragma unroll 1
     for (int j = 0; j < kBPer; ++j) {
       int kk, nn;
       b_at(j, kk, nn);
       const int n = n0 + nn, k = k0 + kk;
-      bs[buf * BK * LDB + kk * LDB + nn] = Math::to_smem(n < p.N && k < p.K ? p.b(k, n) : 0.0f);
+      bs[buf * BK * LDB + kk * LDB + nn] = Math::to_smem(n < p.N && k < k_end ? p.b(k, n) : 0.0f);
     }
   };
 
@@ -129,12 +141,12 @@ __global__ void __launch_bounds__(T::kThreads) tc_gemm_kernel(P p) {
 #pragma unroll
     for (int j = 0; j < FN; ++j) wmma::fill_fragment(acc[i][j], 0.0f);
 
-  load_tile(0, 0);
+  load_tile(0, k_begin);
   __syncthreads();
   int buf = 0;
-  for (int k0 = 0; k0 < p.K; k0 += BK) {
+  for (int k0 = k_begin; k0 < k_end; k0 += BK) {
     // The other buffer was last read before the previous barrier.
-    if (k0 + BK < p.K) load_tile(buf ^ 1, k0 + BK);
+    if (k0 + BK < k_end) load_tile(buf ^ 1, k0 + BK);
     const Smem* at = as + buf * BM * LDA + wm * T::WM * LDA;
     const Smem* bt = bs + buf * BK * LDB + wn * T::WN;
 #pragma unroll
@@ -183,32 +195,34 @@ __global__ void __launch_bounds__(T::kThreads) tc_gemm_kernel(P p) {
 #endif
 }
 
-template <typename T, MathMode kMode, typename P>
-void launch_tc_gemm_tile(const P& p, cudaStream_t s) {
-  const dim3 grid((p.N + T::BN - 1) / T::BN, (p.M + T::BM - 1) / T::BM);
-  SAFNET_LAUNCH((tc_gemm_kernel<T, kMode, P>), grid, T::kThreads, 0, s, p);
+// Problem p in `parts` K-partitions of k_chunk values each (one: the whole K), on p.M's tile.
+template <MathMode kMode, typename P>
+void launch_tc_gemm(const P& p, int parts, int k_chunk, cudaStream_t s) {
+  with_tc_tile(p.M, [&]<typename T>(T) {
+    const dim3 grid((p.N + T::BN - 1) / T::BN, (p.M + T::BM - 1) / T::BM, parts);
+    SAFNET_LAUNCH((tc_gemm_kernel<T, kMode, P>), grid, T::kThreads, 0, s, p, k_chunk);
+  });
 }
 
-template <MathMode kMode, typename P>
-void launch_tc_gemm(const P& p, cudaStream_t s) {
-  if (p.M <= 16)
-    launch_tc_gemm_tile<TcTileM16, kMode>(p, s);
-  else if (p.M <= 32)
-    launch_tc_gemm_tile<TcTileM32, kMode>(p, s);
-  else
-    launch_tc_gemm_tile<TcTileM64, kMode>(p, s);
+// Problem p in math mode `mode` on the tensor cores; fp32 has no tensor-core kernel.
+template <typename P>
+void launch_tc_gemm(const P& p, MathMode mode, int parts, int k_chunk, cudaStream_t s) {
+  switch (mode) {
+    case MathMode::fp32: break;
+    case MathMode::tf32x3: launch_tc_gemm<MathMode::tf32x3>(p, parts, k_chunk, s); return;
+    case MathMode::tf32: launch_tc_gemm<MathMode::tf32>(p, parts, k_chunk, s); return;
+    case MathMode::bf16: launch_tc_gemm<MathMode::bf16>(p, parts, k_chunk, s); return;
+  }
 }
 
 // Problem p (the interface of cuda/kernels/tiled_gemm.h) in math mode `mode`; fp32 is the SIMT GEMM.
 template <typename P>
 void launch_gemm(const P& p, MathMode mode, cudaStream_t s) {
   if (p.M <= 0 || p.N <= 0) return;
-  switch (mode) {
-    case MathMode::fp32: launch_tiled_gemm<DefaultTile>(p, s); return;
-    case MathMode::tf32x3: launch_tc_gemm<MathMode::tf32x3>(p, s); return;
-    case MathMode::tf32: launch_tc_gemm<MathMode::tf32>(p, s); return;
-    case MathMode::bf16: launch_tc_gemm<MathMode::bf16>(p, s); return;
-  }
+  if (mode == MathMode::fp32)
+    launch_tiled_gemm<DefaultTile>(p, s);
+  else
+    launch_tc_gemm(p, mode, 1, p.K, s);
 }
 
 #endif

@@ -465,7 +465,7 @@ void CudaBackend::run_node(const Node& n, const std::vector<Tensor*>& in, const 
     case Op::conv2d_bwd_weight: {  // in: x, dy, w
       const ConvGeom g = conv_geom(n, in[0]->shape(), in[2]->shape());
       k::conv2d_backward_weight(g, cF(in[0]), cF(in[1]), saf_grad(n, *in[2]), F(out[0]),
-                                workspace(k::conv2d_backward_weight_plan(g).workspace_bytes()), s);
+                                workspace(k::conv2d_backward_weight_plan(g, math_).workspace_bytes()), s, math_);
       return;
     }
     case Op::linear: {
@@ -485,7 +485,8 @@ void CudaBackend::run_node(const Node& n, const std::vector<Tensor*>& in, const 
       const int batch = i(in[0]->dim(0)), fan_in = i(ws[1]), fan_out = i(ws[0]);
       k::linear_backward_weight(batch, fan_in, fan_out, cF(in[0]), cF(in[1]), saf_grad(n, *in[2]), F(out[0]),
                                 out.size() > 1 ? F(out[1]) : nullptr,
-                                workspace(k::linear_backward_weight_plan(batch, fan_in, fan_out).workspace_bytes()), s);
+                                workspace(k::linear_backward_weight_plan(batch, fan_in, fan_out, math_).workspace_bytes()),
+                                s, math_);
       return;
     }
     case Op::batchnorm_train: {  // in: x, gamma, beta, running_mean, running_var; out: y, mean, invstd

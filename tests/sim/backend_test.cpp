@@ -215,28 +215,38 @@ TEST_P(DeviceBackend, FusedEpiloguesEvaluateLikeTheCpu) {
 // larger the mode's bound on one layer's dot products is than two f32 sums' (tc_rel_bound against
 // 2 gamma_n, at ResNet-20's deepest layer, 64 x 3 x 3 = 576 terms); and off the device's own fp32
 // bits, so the mode did take effect. The CPU refuses the modes.
-TEST_P(DeviceBackend, MathModesEvaluateLikeTheCpuWithinTheirRounding) {
+// Forward and the training step's gradients in every math mode: logits and gradients within the
+// fp32 tolerances scaled by the mode's rounding bound over fp32's, at the models' largest depth.
+// Gradients that cancel are checked per kernel only (conformance_test.cpp, against sum |a| |b|):
+// BF16's 2^-8 operand rounding, and ResNet-20's batch norm over 2 x 3 x 3 values in its last stage,
+// take them far above any bound scaled from their maximum.
+TEST_P(DeviceBackend, MathModesTrainLikeTheCpuWithinTheirRounding) {
   struct ModeGuard {
     ~ModeGuard() { dev().set_math_mode(MathMode::fp32); }
   } guard;
   constexpr long kDepth = 576;
   const double f32_bound = 2 * kDepth * 0x1p-24 / (1 - kDepth * 0x1p-24);
-  for (const auto& [arch, hw] : std::vector<std::pair<std::string, int>>{{"resnet20", 12}, {"mlp", 28}}) {
+  struct Model {
+    std::string arch;
+    int hw;
+    bool grads;
+  };
+  for (const auto& [arch, hw, grads] : {Model{"resnet20", 12, false}, Model{"cnn", 12, true}, Model{"mlp", 28, true}}) {
     ModelConfig cfg;
     cfg.arch = arch;
     cfg.height = cfg.width = hw;
-    if (arch == "mlp") cfg.in_channels = 1;
+    if (arch != "resnet20") cfg.in_channels = 1;
     cfg.saf.kind = SafKind::tanh;
     Step s;
-    build_step(cfg, 2, false, s);
+    build_step(cfg, 2, grads, s);
     ParamStore params = init_params(cfg, 13);
-    ParamStore on_dev = params_on(dev(), params.clone());
     const Tensor x = random_tensor({2, cfg.in_channels, hw, hw}, 3);
     Tensor y({2}, DType::i32());
     y.data<std::int32_t>()[0] = 1;
     y.data<std::int32_t>()[1] = 7;
-    Executor ec(s.g, {s.logits}, cpu_backend(), /*fuse=*/false);
-    ec.bind_params(params);
+    ParamStore on_cpu = params.clone();  // the step updates batch-norm statistics
+    Executor ec(s.g, outputs(s), cpu_backend(), /*fuse=*/false);
+    ec.bind_params(on_cpu);
     ec.set_input(s.x, x);
     ec.set_input(s.y, y);
     ec.run();
@@ -244,19 +254,23 @@ TEST_P(DeviceBackend, MathModesEvaluateLikeTheCpuWithinTheirRounding) {
     for (const MathMode mode : {MathMode::fp32, MathMode::tf32x3, MathMode::tf32, MathMode::bf16}) {
       dev().set_math_mode(mode);
       ASSERT_EQ(dev().math_mode(), mode);
-      Executor e(s.g, {s.logits}, dev());
+      ParamStore on_dev = params_on(dev(), params.clone());
+      Executor e(s.g, outputs(s), dev());
       e.bind_params(on_dev);
       e.set_input(s.x, dev().to_device(x));
       e.set_input(s.y, dev().to_device(y));
       e.run();
-      const double rel = mode == MathMode::fp32 ? 1e-4 : 1e-4 * test::tc_rel_bound(mode, kDepth) / f32_bound;
-      expect_close(ec.get(s.logits), e.get(s.logits), arch + " " + math_mode_name(mode) + " logits", rel);
+      const double scale = mode == MathMode::fp32 ? 1.0 : test::tc_rel_bound(mode, kDepth) / f32_bound;
+      const std::string what = arch + " " + math_mode_name(mode);
+      expect_close(ec.get(s.logits), e.get(s.logits), what + " logits", 1e-4 * scale);
+      if (grads && mode != MathMode::bf16)
+        for (const auto& [name, v] : s.grads) expect_close(ec.get(v), e.get(v), what + " d loss / d " + name, 1e-3 * scale);
       // The mode took effect: its roundings move the logits off the fp32 kernels' bits.
       const Tensor got = dev().to_host(e.get(s.logits));
       if (mode == MathMode::fp32)
         fp32_logits = got;
       else
-        EXPECT_NE(std::memcmp(got.data<float>(), fp32_logits.data<float>(), got.nbytes()), 0) << arch << " " << math_mode_name(mode);
+        EXPECT_NE(std::memcmp(got.data<float>(), fp32_logits.data<float>(), got.nbytes()), 0) << what;
     }
   }
   try {

@@ -323,6 +323,65 @@ Case linear_backward_data_case(int n, int in, int out, const std::string& tag, s
           }};
 }
 
+// Turns the expectation of a weight gradient into that of its product with tau'(raw): one more
+// rounding, and tau' on the device vs here.
+void add_saf_grad_epilogue(Expect& e, const Saf& saf, const Vec& raw) {
+  const std::size_t ws = raw.size();
+  const Vec grad = e.want;
+  Vec scale(ws, 1.0f);
+  cpu::weight_grad_epilogue(saf, raw.data(), static_cast<std::int64_t>(ws), e.want.data());
+  cpu::weight_grad_epilogue(saf, raw.data(), static_cast<std::int64_t>(ws), scale.data());
+  for (std::size_t i = 0; i < ws; ++i) {
+    const double ds = saf_grad_diff(saf, raw[i]);
+    e.tol[i] = static_cast<float>(e.tol[i] * (std::fabs(scale[i]) + ds) + kU * std::fabs(e.want[i]) +
+                                  ds * std::fabs(grad[i]));
+  }
+}
+
+// The weight gradient's epilogue multiplies by tau'(raw f32) when `epilogue`.
+Case conv_backward_weight_case(const cpu::ConvGeom& g, const std::string& tag, std::shared_ptr<Vec> raw,
+                               std::shared_ptr<Vec> x, std::shared_ptr<Vec> dy, Saf saf, bool epilogue,
+                               safnet::MathMode mode) {
+  const std::size_t ws = static_cast<std::size_t>(g.k) * g.c * g.r * g.s;
+  return {conv_name("conv2d_backward_weight", g) + tag,
+          [=] {
+            Dev d;
+            float* dw = d.alloc<float>(ws);
+            const gpu::SafGrad e{epilogue ? d.up(*raw) : nullptr, saf};
+            gpu::conv2d_backward_weight(g, d.up(*x), d.up(*dy), e, dw, nullptr, mode);
+            return Outputs{{"dw", Dev::down(dw, ws)}};
+          },
+          [=] {
+            Vec dw(ws), dwa(ws);
+            cpu::conv2d_backward_weight(g, x->data(), dy->data(), dw.data());
+            cpu::conv2d_backward_weight(g, abs_of(*x).data(), abs_of(*dy).data(), dwa.data());
+            Expect e = gemm_expect(dw, dwa, static_cast<long>(g.n) * g.oh() * g.ow(), mode);
+            if (epilogue) add_saf_grad_epilogue(e, saf, *raw);
+            return std::vector<Expect>{e};
+          }};
+}
+
+Case linear_backward_weight_case(int n, int in, int out, const std::string& tag, std::shared_ptr<Vec> raw,
+                                 std::shared_ptr<Vec> x, std::shared_ptr<Vec> dy, Saf saf, safnet::MathMode mode) {
+  const std::size_t ws = static_cast<std::size_t>(out) * in;
+  return {"linear_backward_weight" + tag,
+          [=] {
+            Dev d;
+            float* dw = d.alloc<float>(ws);
+            float* db = d.alloc<float>(static_cast<std::size_t>(out));
+            gpu::linear_backward_weight(n, in, out, d.up(*x), d.up(*dy), {d.up(*raw), saf}, dw, db, nullptr, mode);
+            return Outputs{{"dw", Dev::down(dw, ws)}, {"db", Dev::down(db, static_cast<std::size_t>(out))}};
+          },
+          [=] {
+            Vec dw(ws), dwa(ws), db(static_cast<std::size_t>(out)), dba(db.size());
+            cpu::linear_backward_weight(n, in, out, x->data(), dy->data(), dw.data(), db.data());
+            cpu::linear_backward_weight(n, in, out, abs_of(*x).data(), abs_of(*dy).data(), dwa.data(), dba.data());
+            Expect e = gemm_expect(dw, dwa, n, mode);
+            add_saf_grad_epilogue(e, saf, *raw);
+            return std::vector<Expect>{e, exact(db)};  // db: both sum rows in increasing n, in f32
+          }};
+}
+
 void add_conv_cases(std::vector<Case>& cases) {
   int combo = 0;
   for (const cpu::ConvGeom& g : kConvs) {
@@ -347,33 +406,7 @@ void add_conv_cases(std::vector<Case>& cases) {
       auto raw = std::make_shared<Vec>(random_vec(ws, 400 + combo, -2.0f, 2.0f));
       auto x = std::make_shared<Vec>(random_vec(xs, 500 + combo));
       auto dy = std::make_shared<Vec>(random_vec(ys, 600 + combo));
-      cases.push_back({conv_name("conv2d_backward_weight", g) + tag,
-                       [=] {
-                         Dev d;
-                         float* dw = d.alloc<float>(ws);
-                         const gpu::SafGrad e{epilogue ? d.up(*raw) : nullptr, saf};
-                         gpu::conv2d_backward_weight(g, d.up(*x), d.up(*dy), e, dw, nullptr);
-                         return Outputs{{"dw", Dev::down(dw, ws)}};
-                       },
-                       [=] {
-                         Vec dw(ws), dwa(ws);
-                         cpu::conv2d_backward_weight(g, x->data(), dy->data(), dw.data());
-                         cpu::conv2d_backward_weight(g, abs_of(*x).data(), abs_of(*dy).data(), dwa.data());
-                         Expect e = summed(dw, dwa, static_cast<long>(g.n) * g.oh() * g.ow());
-                         if (epilogue) {
-                           // One more rounding for the product with tau'.
-                           Vec grad = e.want;
-                           cpu::weight_grad_epilogue(saf, raw->data(), static_cast<std::int64_t>(ws), e.want.data());
-                           Vec scale(ws, 1.0f);
-                           cpu::weight_grad_epilogue(saf, raw->data(), static_cast<std::int64_t>(ws), scale.data());
-                           for (std::size_t i = 0; i < ws; ++i) {
-                             const double ds = saf_grad_diff(saf, (*raw)[i]);  // tau' on the device vs here
-                             e.tol[i] = static_cast<float>(e.tol[i] * (std::fabs(scale[i]) + ds) +
-                                                           kU * std::fabs(e.want[i]) + ds * std::fabs(grad[i]));
-                           }
-                         }
-                         return std::vector<Expect>{e};
-                       }});
+      cases.push_back(conv_backward_weight_case(g, tag, raw, x, dy, saf, epilogue, safnet::MathMode::fp32));
     }
   }
 }
@@ -407,40 +440,18 @@ void add_linear_cases(std::vector<Case>& cases) {
     auto raw = std::make_shared<Vec>(random_vec(ws, 1100 + combo, -2.0f, 2.0f));
     auto x = std::make_shared<Vec>(random_vec(xs, 1200 + combo));
     auto dy = std::make_shared<Vec>(random_vec(ys, 1300 + combo));
-    cases.push_back({"linear_backward_weight" + shape + " tau' " + saf_name(saf),
-                     [=] {
-                       Dev d;
-                       float* dw = d.alloc<float>(ws);
-                       float* db = d.alloc<float>(static_cast<std::size_t>(out));
-                       gpu::linear_backward_weight(n, in, out, d.up(*x), d.up(*dy), {d.up(*raw), saf}, dw, db, nullptr);
-                       return Outputs{{"dw", Dev::down(dw, ws)}, {"db", Dev::down(db, static_cast<std::size_t>(out))}};
-                     },
-                     [=] {
-                       Vec dw(ws), dwa(ws), db(static_cast<std::size_t>(out)), dba(db.size());
-                       cpu::linear_backward_weight(n, in, out, x->data(), dy->data(), dw.data(), db.data());
-                       cpu::linear_backward_weight(n, in, out, abs_of(*x).data(), abs_of(*dy).data(), dwa.data(),
-                                                   dba.data());
-                       Expect e = summed(dw, dwa, n);
-                       const Vec grad = e.want;
-                       Vec scale(ws, 1.0f);
-                       cpu::weight_grad_epilogue(saf, raw->data(), static_cast<std::int64_t>(ws), e.want.data());
-                       cpu::weight_grad_epilogue(saf, raw->data(), static_cast<std::int64_t>(ws), scale.data());
-                       for (std::size_t i = 0; i < ws; ++i) {
-                         const double ds = saf_grad_diff(saf, (*raw)[i]);  // tau' on the device vs here
-                         e.tol[i] = static_cast<float>(e.tol[i] * (std::fabs(scale[i]) + ds) + kU * std::fabs(e.want[i]) +
-                                                       ds * std::fabs(grad[i]));
-                       }
-                       return std::vector<Expect>{e, exact(db)};  // db: both sum rows in increasing n
-                     }});
+    cases.push_back(linear_backward_weight_case(n, in, out, shape + " tau' " + saf_name(saf), raw, x, dy, saf,
+                                                safnet::MathMode::fp32));
   }
 }
 
 const safnet::MathMode kTcModes[] = {safnet::MathMode::tf32x3, safnet::MathMode::tf32, safnet::MathMode::bf16};
 
-// Forward and backward-data in each mode over every geometry of kConvs and kLinears, the storage
-// dtype and SAF turning with the case so that every mode meets every dtype; the fused epilogue,
-// with a residual and ReLU, on the geometries of 7 or more output channels. Shapes include 70
-// output channels (two M-tiles of 64) and depths 9 to 255.
+// Forward, backward-data and backward-weight (with tau') in each mode over every geometry of kConvs
+// and kLinears, the storage dtype and SAF turning with the case so that every mode meets every
+// dtype; the fused epilogue, with a residual and ReLU, on the geometries of 7 or more output
+// channels. Shapes include 70 output channels (two M-tiles of 64) and depths 9 to 255; the weight
+// gradients are split-K over depths 3 to 486.
 void add_tensor_core_cases(std::vector<Case>& cases) {
   int combo = 0;
   for (const safnet::MathMode mode : kTcModes) {
@@ -459,6 +470,9 @@ void add_tensor_core_cases(std::vector<Case>& cases) {
       cases.push_back(conv_forward_case(g, tag, w, x, dst, saf, mode));
       cases.push_back(conv_backward_data_case(g, tag, w, std::make_shared<Vec>(random_vec(ys, 3250 + combo)), dst, saf,
                                               mode));
+      cases.push_back(conv_backward_weight_case(g, mname + " tau' " + saf_name(saf),
+                                                std::make_shared<Vec>(random_vec(ws, 3260 + combo, -2.0f, 2.0f)), x,
+                                                std::make_shared<Vec>(random_vec(ys, 3270 + combo)), saf, true, mode));
       if (g.k < 7) continue;
       // Fused: y = relu(residual + (v - mean) * scale + beta). Each side rounds at most four values
       // and the scale twice, each within 2^-24 of a magnitude below |scale| (sum|x||w| + |mean|) +
@@ -524,6 +538,9 @@ void add_tensor_core_cases(std::vector<Case>& cases) {
       cases.push_back(linear_backward_data_case(
           n, in, out, tag, w, std::make_shared<Vec>(random_vec(static_cast<std::size_t>(n) * out, 4050 + combo)), dst,
           saf, mode));
+      cases.push_back(linear_backward_weight_case(
+          n, in, out, tag, std::make_shared<Vec>(random_vec(ws, 4060 + combo, -2.0f, 2.0f)), x,
+          std::make_shared<Vec>(random_vec(static_cast<std::size_t>(n) * out, 4070 + combo)), saf, mode));
     }
   }
 }

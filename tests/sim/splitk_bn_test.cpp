@@ -170,7 +170,8 @@ TEST(SplitKGemm, ChosenPartitionCountsMatchAFloat64Sum) {
       auto da = upload(a), db = upload(b);
       auto dc = device_zeros<float>(cs);
       DeviceWorkspace w(plan.workspace_bytes());
-      gpu::launch_splitk_gemm<Tile>(PlainGemm{s.m, s.n, s.k, da.get(), db.get(), dc.get()}, plan, w.ws, nullptr);
+      gpu::launch_splitk_gemm(PlainGemm{s.m, s.n, s.k, da.get(), db.get(), dc.get()}, plan, w.ws,
+                              safnet::MathMode::fp32, nullptr);
       return std::vector<Vec>{download(dc, cs)};
     })[0];
     Vec want(cs);
