@@ -34,12 +34,15 @@ if command -v ccache >/dev/null; then
   launchers=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_CUDA_COMPILER_LAUNCHER=ccache)
 fi
 # The card's machine code only ("-real"): the bundle runs on the one architecture it names, so PTX
-# for a driver to compile would only double the kernels' share of each binary.
-# Reconfigure only when the arch changed or the folder is new: an unchanged build is a no-op.
-if [ ! -f "$build/CMakeCache.txt" ] || ! grep -qE "^CMAKE_CUDA_ARCHITECTURES:[A-Z]+=$arch-real\$" "$build/CMakeCache.txt"; then
+# for a driver to compile would only double the kernels' share of each binary. The fatbinaries are
+# compressed for size: each of the three binaries carries every kernel.
+cuda_flags="--compress-mode=size"
+# Reconfigure only when the arch or the flags changed or the folder is new: an unchanged build is a no-op.
+if [ ! -f "$build/CMakeCache.txt" ] || ! grep -qE "^CMAKE_CUDA_ARCHITECTURES:[A-Z]+=$arch-real\$" "$build/CMakeCache.txt" ||
+  ! grep -qxF "CMAKE_CUDA_FLAGS:STRING=$cuda_flags" "$build/CMakeCache.txt"; then
   mkdir -p "$build"
   cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES="$arch-real" \
-    -DSAFNET_BLAS=OFF -DSAFNET_STATIC=ON "${launchers[@]}" >"$build/configure.log" 2>&1 ||
+    -DCMAKE_CUDA_FLAGS="$cuda_flags" -DSAFNET_BLAS=OFF -DSAFNET_STATIC=ON "${launchers[@]}" >"$build/configure.log" 2>&1 ||
     { cat "$build/configure.log" >&2; exit 1; }
 fi
 cmake --build "$build" -j"$(nproc)" --target safnet test_gpu bench_gpu

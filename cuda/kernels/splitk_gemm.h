@@ -57,11 +57,8 @@ __global__ void __launch_bounds__(kSplitKReduceOutputs * kSplitKReduceLanes)
 // The split of an M x N x K GEMM in math mode `mode`: the tile of that mode's kernel decides the
 // blocks per partition, so the partitions (and the workspace) depend on the mode.
 inline SplitKPlan plan_splitk_gemm(std::int64_t m, std::int64_t n, std::int64_t k, MathMode mode) {
-  if (mode == MathMode::fp32) {
-    using T = DefaultTile;
-    return plan_splitk(m, n, k, T::BM, T::BN, T::BK, T::kThreads);
-  }
-  return with_tc_tile(m, [&]<typename T>(T) { return plan_splitk(m, n, k, T::BM, T::BN, T::BK, T::kThreads); });
+  const GemmBlockTile t = gemm_block_tile(m, mode);
+  return plan_splitk(m, n, k, t.bm, t.bn, t.bk, t.threads);
 }
 
 #if defined(__CUDACC__) || !defined(SAFNET_CUDA_REAL)

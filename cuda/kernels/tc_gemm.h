@@ -46,6 +46,15 @@ decltype(auto) with_tc_tile(std::int64_t m, F&& f) {
   return f(TcTileM64{});
 }
 
+// The block tile launch_gemm runs a GEMM of M rows with in math mode `mode`, for host-side plans.
+struct GemmBlockTile {
+  int bm, bn, bk, threads;
+};
+inline GemmBlockTile gemm_block_tile(std::int64_t m, MathMode mode) {
+  if (mode == MathMode::fp32) return {DefaultTile::BM, DefaultTile::BN, DefaultTile::BK, DefaultTile::kThreads};
+  return with_tc_tile(m, []<typename T>(T) { return GemmBlockTile{T::BM, T::BN, T::BK, T::kThreads}; });
+}
+
 #if defined(__CUDACC__) || !defined(SAFNET_CUDA_REAL)
 
 template <MathMode kMode>

@@ -13,10 +13,14 @@
 #include <string>
 #include <vector>
 
+#include "cuda/math_mode.h"
+
 #include "cuda/kernels/batchnorm.h"
 #include "cuda/kernels/conv2d.h"
 #include "cuda/kernels/launch_geometry.h"
 #include "cuda/kernels/linear.h"
+#include "cuda/kernels/splitk_gemm.h"
+#include "cuda/kernels/tc_gemm.h"
 #include "host/node_geometry.h"
 #include "models/model.h"
 
@@ -147,6 +151,62 @@ void print_tables(const std::string& arch) {
                 static_cast<long long>(eval_before), gpu::waves(eval_before, 256),
                 static_cast<long long>(r.eval.blocks()), r.eval.threads, gpu::waves(r.eval.blocks(), r.eval.threads));
   }
+}
+
+// Every GEMM launch of a training step, per layer shape and math mode: the tile launch_gemm picks
+// and the blocks it launches (split-K: tiles x parts). One line each, "gemm <arch> | <layer> (<n>) |
+// <shape> | <pass> | <M>x<N>x<K> | <mode> | <BM>x<BN> | <threads> | <blocks> | <parts>", which
+// tools/occupancy.py joins with each kernel's registers and shared memory from the SASS.
+void print_gemm_launches(const std::string& arch) {
+  struct Launch {
+    std::string layer, pass;
+    std::int64_t m, n, k;
+    bool weight_grad;
+  };
+  const Graph g = forward_graph(arch);
+  Rows<std::vector<Launch>> layers;
+  for (const Node& n : g.nodes()) {
+    char shape[96];
+    std::vector<Launch> l;
+    if (n.op == Op::conv2d) {
+      const ConvGeom c = conv_geom(n, g.value(n.in[0]).shape, g.value(n.in[1]).shape);
+      std::snprintf(shape, sizeof shape, "conv %dx%d s%d, %d->%d, %dx%d", c.r, c.s, c.stride, c.c, c.k, c.h, c.w);
+      const std::int64_t crs = std::int64_t{c.c} * c.r * c.s, npix = std::int64_t{c.n} * c.oh() * c.ow();
+      l = {{n.name, "forward", c.k, npix, crs, false},
+           {n.name, "backward-data", c.c, std::int64_t{c.n} * c.h * c.w, std::int64_t{c.k} * c.r * c.s, false},
+           {n.name, "backward-weight", c.k, crs, npix, true}};
+    } else if (n.op == Op::linear) {
+      const Shape& ws = g.value(n.in[1]).shape;
+      std::snprintf(shape, sizeof shape, "linear %lld->%lld", static_cast<long long>(ws[1]),
+                    static_cast<long long>(ws[0]));
+      l = {{n.name, "forward", kBatch, ws[0], ws[1], false},
+           {n.name, "backward-data", kBatch, ws[1], ws[0], false},
+           {n.name, "backward-weight", ws[0], ws[1], kBatch, true}};
+    } else {
+      continue;
+    }
+    layers.add(shape, l);
+  }
+  for (const std::string& shape : layers.order) {
+    const auto& [launches, count] = layers.by_shape.at(shape);
+    for (const Launch& l : launches)
+      for (const MathMode mode : {MathMode::fp32, MathMode::tf32x3, MathMode::tf32, MathMode::bf16}) {
+        const gpu::GemmBlockTile t = gpu::gemm_block_tile(l.m, mode);
+        // Forward and backward-data run whole-K tiles; the weight gradients are split as planned.
+        gpu::SplitKPlan p;
+        p.tiles = gpu::ceil_div(l.m, t.bm) * gpu::ceil_div(l.n, t.bn);
+        if (l.weight_grad) p = gpu::plan_splitk_gemm(l.m, l.n, l.k, mode);
+        std::printf("gemm %s | %s (%d) | %s | %s | %lldx%lldx%lld | %s | %dx%d | %d | %lld | %d\n", arch.c_str(),
+                    l.layer.c_str(), count, shape.c_str(), l.pass.c_str(), static_cast<long long>(l.m),
+                    static_cast<long long>(l.n), static_cast<long long>(l.k), math_mode_name(mode), t.bm, t.bn,
+                    t.threads, static_cast<long long>(p.blocks()), p.parts);
+      }
+  }
+}
+
+TEST(LaunchGeometry, GemmLaunchesPerMathMode) {
+  print_gemm_launches("resnet20");
+  print_gemm_launches("resnet18");
 }
 
 TEST(LaunchGeometry, ResNet20AtBatch128) { print_tables("resnet20"); }
