@@ -102,6 +102,11 @@ thread_local Launch* t_launch = nullptr;
 thread_local bool t_graph_replay = false;  // for the counters: a graph launch is running this launch
 thread_local SimThread* t_current = nullptr;
 
+std::vector<detail::ThreadHooks>& thread_hooks() {
+  static std::vector<detail::ThreadHooks> hooks;  // filled at static initialisation, then read-only
+  return hooks;
+}
+
 // A stack allocator handing boost the pooled stack of one thread slot; the pool keeps it.
 struct PooledStack {
   FiberStack stack;
@@ -162,7 +167,11 @@ ctx::fiber start_thread(SimThread* th, unsigned slot) {
 #endif
                       try {
                         // A block abandoned before this thread started must not run it.
-                        if (!t_launch->aborting) t_launch->spec->body(t_launch->spec->body_ctx);
+                        if (!t_launch->aborting) {
+                          for (const detail::ThreadHooks& h : thread_hooks()) h.start();
+                          t_launch->spec->body(t_launch->spec->body_ctx);
+                          for (const detail::ThreadHooks& h : thread_hooks()) h.finish();
+                        }
                         th->state = State::done;
                       } catch (const KernelAbort&) {
                         th->state = State::done;
@@ -521,6 +530,10 @@ int block_barrier(int pred, int mode, const std::source_location& loc) {
 }
 
 unsigned lane_id() { return t_current->linear % 32; }
+
+unsigned thread_rank() { return t_current->linear; }
+
+void add_thread_hooks(ThreadHooks hooks) { thread_hooks().push_back(hooks); }
 
 void kernel_fail(const std::string& message) {
   SimThread* th = t_current;

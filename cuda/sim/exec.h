@@ -73,6 +73,16 @@ int block_barrier(int pred, int mode, const std::source_location& loc);
 using CollectiveFn = void (*)(void* const* lane_ctx, std::string& error);
 void warp_collective(const char* name, CollectiveFn run, void* ctx, const std::source_location& loc);
 unsigned lane_id();
+// The current simulated thread's index within its block, x fastest.
+unsigned thread_rank();
+// Per-thread state of a feature simulated in its own file (cp.async's copy groups): `start` runs as
+// each simulated thread begins, `finish` when its kernel body returns; `finish` may stop the kernel
+// with kernel_fail (a thread that leaves work unfinished). Register at static initialisation.
+struct ThreadHooks {
+  void (*start)();
+  void (*finish)();
+};
+void add_thread_hooks(ThreadHooks hooks);
 // Stops the kernel with a SimError naming the current kernel, block and thread.
 [[noreturn]] void kernel_fail(const std::string& message);
 
