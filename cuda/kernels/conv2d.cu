@@ -26,6 +26,41 @@ __device__ float im2col_at(const ConvGeom& g, const float* x, int crs, int col) 
   return x[((static_cast<std::int64_t>(n) * g.c + c) * g.h + iy) * g.w + ix];
 }
 
+// The implicit im2col of x walked along k = (c, r, s) for one output column: the column's window is
+// decomposed once, and each step carries s into r and r into c instead of dividing, so the
+// tensor-core GEMM's tile loads (cuda/kernels/tc_gemm.h) do no division per element.
+struct Im2colCursor {
+  std::int64_t image;  // offset of x[n, 0, 0, 0]
+  int iy0, ix0;        // the window's top-left input pixel (negative in the padding)
+  int c, r, s;
+  bool column;  // a column of the GEMM (ragged tiles have more)
+};
+
+__device__ Im2colCursor im2col_cursor(const ConvGeom& g, int crs, int col, int cols) {
+  Im2colCursor q{};
+  q.column = col < cols;
+  if (!q.column) return q;
+  const int ohw = g.oh() * g.ow(), rs = g.r * g.s;
+  const int n = col / ohw, rem = col % ohw;
+  q.image = static_cast<std::int64_t>(n) * g.c * g.h * g.w;
+  q.iy0 = rem / g.ow() * g.stride - g.pad;
+  q.ix0 = rem % g.ow() * g.stride - g.pad;
+  q.c = crs / rs, q.r = crs % rs / g.s, q.s = crs % g.s;
+  return q;
+}
+
+// The address of the cursor's element, null where it reads as zero (padding, past C, no column).
+__device__ const float* im2col_src(const ConvGeom& g, const float* x, const Im2colCursor& q) {
+  const int iy = q.iy0 + q.r, ix = q.ix0 + q.s;
+  if (!q.column || q.c >= g.c || iy < 0 || iy >= g.h || ix < 0 || ix >= g.w) return nullptr;
+  return x + q.image + (static_cast<std::int64_t>(q.c) * g.h + iy) * g.w + ix;
+}
+
+__device__ void im2col_advance(const ConvGeom& g, Im2colCursor& q, int step) {
+  for (q.s += step; q.s >= g.s; q.s -= g.s)
+    if (++q.r == g.r) q.r = 0, ++q.c;
+}
+
 // Forward: y[n, k, oy, ox] = sum over (c, r, s) of tau(w[k, c, r, s]) x[n, c, oy*st - pad + r, ox*st - pad + s].
 // M = K, N = N*OH*OW, K = C*R*S. With kFused, each output goes through the epilogue as it is stored.
 template <bool kFused>
@@ -39,6 +74,10 @@ struct ConvForward {
   float* y;
   __device__ float a(int m, int k) const { return load_weight(w, static_cast<std::int64_t>(m) * K + k); }
   __device__ float b(int k, int col) const { return im2col_at(g, x, k, col); }
+  using BCursor = Im2colCursor;
+  __device__ BCursor b_cursor(int k, int col) const { return im2col_cursor(g, k, col, N); }
+  __device__ const float* b_src(const BCursor& q) const { return im2col_src(g, x, q); }
+  __device__ void b_advance(BCursor& q, int step) const { im2col_advance(g, q, step); }
   ConvEpilogue e;
   __device__ void store(int m, int col, float v) const {
     const int ohw = g.oh() * g.ow();

@@ -15,8 +15,11 @@
 // strides of 20 and BN + 8 floats put the 8 rows and 4 columns a quad of lanes reads for one
 // m16n8k8 fragment on distinct banks, and keep every fragment 256-bit aligned as WMMA requires.
 #pragma once
+#include <concepts>
 #include <cstdint>
+#include <type_traits>
 
+#include "cuda/cp_async.h"
 #include "cuda/hd.h"
 #include "cuda/kernels/tiled_gemm.h"
 #include "cuda/launch.h"
@@ -78,6 +81,22 @@ struct TcMath<MathMode::bf16> {
   __device__ static __nv_bfloat16 to_smem(float v) { return __float2bfloat16_rn(v); }
 };
 
+// A problem whose B operand (N-fast) is f32 in global memory, read through a cursor that walks k
+// for one column: its address (null: reads as zero) and the step to the next k, with no division.
+template <typename P>
+concept CursorB = !P::kBKFast && requires(const P& p, typename P::BCursor& q) {
+  { p.b_cursor(0, 0) } -> std::same_as<typename P::BCursor>;
+  { p.b_src(q) } -> std::same_as<const float*>;
+  p.b_advance(q, 1);
+};
+
+// Rounds a fragment's f32 elements to TF32 as they would have been rounded entering shared memory.
+template <typename F>
+__device__ void round_tf32(F& x) {
+#pragma unroll
+  for (int t = 0; t < x.num_elements; ++t) x.x[t] = nvcuda::wmma::__float_to_tf32(x.x[t]);
+}
+
 // x becomes its TF32 rounding and small the TF32 rounding of what that left out.
 template <typename F>
 __device__ void split_tf32(F& x, F& small) {
@@ -104,11 +123,24 @@ __global__ void __launch_bounds__(T::kThreads) tc_gemm_kernel(P p, int k_chunk) 
   __shared__ __align__(32) Smem bs[2 * BK * LDB];
   __shared__ __align__(32) float cs[BM * LDC];
 
+  // B by cp.async where the problem has a cursor: the f32 words go straight into shared memory and
+  // stay in flight while the tensor cores work; TF32 rounds them as fragments (3xTF32 splits them
+  // there anyway). BF16 tiles hold converted values and keep the register path.
+  constexpr bool kAsyncB = CursorB<P> && std::is_same_v<Smem, float>;
+  constexpr int kBStep = kThreads / BN;  // k between a thread's B elements; its column is fixed
+  static_assert(!kAsyncB || kThreads % BN == 0, "a cursor needs one column per thread");
+
   const int m0 = blockIdx.y * BM, n0 = blockIdx.x * BN;
   // Block z sums k in [z k_chunk, (z + 1) k_chunk): split-K partition z (cuda/kernels/splitk_gemm.h).
   const int k_begin = blockIdx.z * k_chunk, k_end = p.K - k_begin < k_chunk ? p.K : k_begin + k_chunk;
   const int tid = threadIdx.x, warp = tid / 32;
   const int wm = warp / (BN / T::WN), wn = warp % (BN / T::WN);
+  [[maybe_unused]] auto b_cursor = [&] {
+    if constexpr (kAsyncB)
+      return p.b_cursor(k_begin + tid / BN, n0 + tid % BN);
+    else
+      return 0;
+  }();
 
   // Element j of a thread's share of a tile, in the order that keeps a warp's global reads adjacent.
   auto a_at = [&](int j, int& mm, int& kk) {
@@ -133,13 +165,29 @@ __global__ void __launch_bounds__(T::kThreads) tc_gemm_kernel(P p, int k_chunk) 
       const int m = m0 + mm, k = k0 + kk;
       as[buf * BM * LDA + mm * LDA + kk] = Math::to_smem(m < p.M && k < k_end ? p.a(m, k) : 0.0f);
     }
+    if constexpr (kAsyncB) {
+      // The cursor stands at k0 + tid / BN: load_tile runs in increasing k0.
 #pragma unroll 1
-    for (int j = 0; j < kBPer; ++j) {
-      int kk, nn;
-      b_at(j, kk, nn);
-      const int n = n0 + nn, k = k0 + kk;
-      bs[buf * BK * LDB + kk * LDB + nn] = Math::to_smem(n < p.N && k < k_end ? p.b(k, n) : 0.0f);
+      for (int j = 0; j < kBPer; ++j) {
+        const int kk = tid / BN + j * kBStep, nn = tid % BN;
+        const float* src = k0 + kk < k_end ? p.b_src(b_cursor) : nullptr;
+        cp_async<4>(&bs[buf * BK * LDB + kk * LDB + nn], src, src != nullptr);
+        p.b_advance(b_cursor, kBStep);
+      }
+      cp_async_commit();
+    } else {
+#pragma unroll 1
+      for (int j = 0; j < kBPer; ++j) {
+        int kk, nn;
+        b_at(j, kk, nn);
+        const int n = n0 + nn, k = k0 + kk;
+        bs[buf * BK * LDB + kk * LDB + nn] = Math::to_smem(n < p.N && k < k_end ? p.b(k, n) : 0.0f);
+      }
     }
+  };
+  // This thread's copies have landed; a barrier after it shows them to the block.
+  auto wait_tile = [] {
+    if constexpr (kAsyncB) cp_async_wait<0>();
   };
 
   using FragA = wmma::fragment<wmma::matrix_a, 16, 16, KK, typename Math::Operand, wmma::row_major>;
@@ -151,6 +199,7 @@ __global__ void __launch_bounds__(T::kThreads) tc_gemm_kernel(P p, int k_chunk) 
     for (int j = 0; j < FN; ++j) wmma::fill_fragment(acc[i][j], 0.0f);
 
   load_tile(0, k_begin);
+  wait_tile();
   __syncthreads();
   int buf = 0;
   for (int k0 = k_begin; k0 < k_end; k0 += BK) {
@@ -165,7 +214,10 @@ __global__ void __launch_bounds__(T::kThreads) tc_gemm_kernel(P p, int k_chunk) 
 #pragma unroll
       for (int i = 0; i < FM; ++i) wmma::load_matrix_sync(fa[i], at + i * 16 * LDA + kk, LDA);
 #pragma unroll
-      for (int j = 0; j < FN; ++j) wmma::load_matrix_sync(fb[j], bt + kk * LDB + j * 16, LDB);
+      for (int j = 0; j < FN; ++j) {
+        wmma::load_matrix_sync(fb[j], bt + kk * LDB + j * 16, LDB);
+        if constexpr (kAsyncB && kMode == MathMode::tf32) round_tf32(fb[j]);
+      }
       if constexpr (kMode == MathMode::tf32x3) {
         FragA fa_small[FM];
         FragB fb_small[FN];
@@ -186,6 +238,7 @@ __global__ void __launch_bounds__(T::kThreads) tc_gemm_kernel(P p, int k_chunk) 
 #pragma unroll
         for (int j = 0; j < FN; ++j) wmma::mma_sync(acc[i][j], fa[i], fb[j], acc[i][j]);
     }
+    wait_tile();
     __syncthreads();
     buf ^= 1;
   }
