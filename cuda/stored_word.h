@@ -52,6 +52,17 @@ SAFNET_HD float decode_stored(const void* words, int frac_bits, std::int64_t i) 
   }
 }
 
+// Bytes per stored word.
+SAFNET_HD constexpr int word_bytes(StorageFormat fmt) {
+  switch (fmt.kind) {
+    case StorageFormat::Kind::f32: return 4;
+    case StorageFormat::Kind::f16:
+    case StorageFormat::Kind::bf16: return 2;
+    case StorageFormat::Kind::fixed: return 1;
+  }
+  return 4;
+}
+
 // The value of word i of `words` stored in `fmt`.
 SAFNET_HD float decode_stored(const void* words, StorageFormat fmt, std::int64_t i) {
   switch (fmt.kind) {

@@ -73,6 +73,9 @@ struct ConvForward {
   WeightView w;
   float* y;
   __device__ float a(int m, int k) const { return load_weight(w, static_cast<std::int64_t>(m) * K + k); }
+  __device__ const void* a_words() const { return w.raw; }
+  __device__ int a_word_bytes() const { return word_bytes(w.storage); }
+  __device__ float a_decode(const void* words, int i) const { return saf_value(w.saf, decode_stored(words, w.storage, i)); }
   __device__ float b(int k, int col) const { return im2col_at(g, x, k, col); }
   using BCursor = Im2colCursor;
   __device__ BCursor b_cursor(int k, int col) const { return im2col_cursor(g, k, col, N); }

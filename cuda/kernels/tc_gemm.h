@@ -90,6 +90,15 @@ concept CursorB = !P::kBKFast && requires(const P& p, typename P::BCursor& q) {
   p.b_advance(q, 1);
 };
 
+// A problem whose A operand (K-fast) is stored words: row m's K words start a_words() + m K words of
+// a_word_bytes() bytes, and a_decode(row, k) is A(m, k) from them (dequantise, then the SAF).
+template <typename P>
+concept RawA = P::kAKFast && requires(const P& p, const void* words) {
+  { p.a_words() } -> std::same_as<const void*>;
+  { p.a_word_bytes() } -> std::same_as<int>;
+  { p.a_decode(words, 0) } -> std::same_as<float>;
+};
+
 // Rounds a fragment's f32 elements to TF32 as they would have been rounded entering shared memory.
 template <typename F>
 __device__ void round_tf32(F& x) {
@@ -129,12 +138,28 @@ __global__ void __launch_bounds__(T::kThreads) tc_gemm_kernel(P p, int k_chunk) 
   constexpr bool kAsyncB = CursorB<P> && std::is_same_v<Smem, float>;
   constexpr int kBStep = kThreads / BN;  // k between a thread's B elements; its column is fixed
   static_assert(!kAsyncB || kThreads % BN == 0, "a cursor needs one column per thread");
+  // A as stored words: copied raw by cp.async in 16-byte chunks (in flight with B), then decoded
+  // from shared memory in a phase of its own, so no thread waits on a global load to decode.
+  constexpr bool kRawA = RawA<P>;
+  constexpr int kStageRow = BK * 4;  // bytes of a staged row: BK words of at most 4 bytes
+  __shared__ __align__(16) unsigned char a_stage[kRawA ? BM * kStageRow : 16];
 
   const int m0 = blockIdx.y * BM, n0 = blockIdx.x * BN;
   // Block z sums k in [z k_chunk, (z + 1) k_chunk): split-K partition z (cuda/kernels/splitk_gemm.h).
   const int k_begin = blockIdx.z * k_chunk, k_end = p.K - k_begin < k_chunk ? p.K : k_begin + k_chunk;
   const int tid = threadIdx.x, warp = tid / 32;
   const int wm = warp / (BN / T::WN), wn = warp % (BN / T::WN);
+  // Chunks stay 16-byte aligned only when every row starts so (not e.g. a 3x3x3 conv's 27 words).
+  [[maybe_unused]] const int a_wb = [&] {
+    if constexpr (kRawA) return p.a_word_bytes();
+    else return 4;
+  }();
+  [[maybe_unused]] const bool raw_a = [&] {
+    if constexpr (kRawA)
+      return reinterpret_cast<std::uintptr_t>(p.a_words()) % 16 == 0 && static_cast<std::int64_t>(p.K) * a_wb % 16 == 0;
+    else
+      return false;
+  }();
   [[maybe_unused]] auto b_cursor = [&] {
     if constexpr (kAsyncB)
       return p.b_cursor(k_begin + tid / BN, n0 + tid % BN);
@@ -158,8 +183,22 @@ __global__ void __launch_bounds__(T::kThreads) tc_gemm_kernel(P p, int k_chunk) 
   // kind, and unrolling copied it per element (a main loop of thousands of instructions, spills,
   // minutes of ptxas, and a GPU bundle twice the size). Other warps hide the loads' latency.
   auto load_tile = [&](int buf, int k0) {
+    if constexpr (kRawA) {
+      if (raw_a) {
+        const int per_chunk = 16 / a_wb, chunks_per_row = BK / per_chunk;
+        const auto* words = static_cast<const unsigned char*>(p.a_words());
 #pragma unroll 1
-    for (int j = 0; j < kAPer; ++j) {
+        for (int c = tid; c < BM * chunks_per_row; c += kThreads) {
+          const int mm = c / chunks_per_row, part = c % chunks_per_row, m = m0 + mm, k = k0 + part * per_chunk;
+          // K is a whole number of chunks (raw_a), and so is k_end: no chunk straddles it.
+          const bool inside = m < p.M && k < k_end;
+          cp_async<16>(a_stage + mm * kStageRow + part * 16,
+                       inside ? words + (static_cast<std::int64_t>(m) * p.K + k) * a_wb : nullptr, inside);
+        }
+      }
+    }
+#pragma unroll 1
+    for (int j = 0; j < kAPer && !raw_a; ++j) {
       int mm, kk;
       a_at(j, mm, kk);
       const int m = m0 + mm, k = k0 + kk;
@@ -174,7 +213,6 @@ __global__ void __launch_bounds__(T::kThreads) tc_gemm_kernel(P p, int k_chunk) 
         cp_async<4>(&bs[buf * BK * LDB + kk * LDB + nn], src, src != nullptr);
         p.b_advance(b_cursor, kBStep);
       }
-      cp_async_commit();
     } else {
 #pragma unroll 1
       for (int j = 0; j < kBPer; ++j) {
@@ -184,10 +222,23 @@ __global__ void __launch_bounds__(T::kThreads) tc_gemm_kernel(P p, int k_chunk) 
         bs[buf * BK * LDB + kk * LDB + nn] = Math::to_smem(n < p.N && k < k_end ? p.b(k, n) : 0.0f);
       }
     }
+    if constexpr (kAsyncB || kRawA) cp_async_commit();
   };
   // This thread's copies have landed; a barrier after it shows them to the block.
   auto wait_tile = [] {
-    if constexpr (kAsyncB) cp_async_wait<0>();
+    if constexpr (kAsyncB || kRawA) cp_async_wait<0>();
+  };
+  // The staged words of K-tile k0 into A's buffer `buf` (raw_a only; between barriers).
+  auto decode_a = [&](int buf, int k0) {
+#pragma unroll 1
+    for (int j = 0; j < kAPer; ++j) {
+      int mm, kk;
+      a_at(j, mm, kk);
+      float v = 0.0f;
+      if constexpr (kRawA)
+        if (m0 + mm < p.M && k0 + kk < k_end) v = p.a_decode(a_stage + mm * kStageRow, kk);
+      as[buf * BM * LDA + mm * LDA + kk] = Math::to_smem(v);
+    }
   };
 
   using FragA = wmma::fragment<wmma::matrix_a, 16, 16, KK, typename Math::Operand, wmma::row_major>;
@@ -201,6 +252,10 @@ __global__ void __launch_bounds__(T::kThreads) tc_gemm_kernel(P p, int k_chunk) 
   load_tile(0, k_begin);
   wait_tile();
   __syncthreads();
+  if (raw_a) {
+    decode_a(0, k_begin);
+    __syncthreads();
+  }
   int buf = 0;
   for (int k0 = k_begin; k0 < k_end; k0 += BK) {
     // The other buffer was last read before the previous barrier.
@@ -240,6 +295,10 @@ __global__ void __launch_bounds__(T::kThreads) tc_gemm_kernel(P p, int k_chunk) 
     }
     wait_tile();
     __syncthreads();
+    if (raw_a && k0 + BK < k_end) {
+      decode_a(buf ^ 1, k0 + BK);
+      __syncthreads();
+    }
     buf ^= 1;
   }
 

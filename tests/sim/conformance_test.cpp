@@ -215,6 +215,10 @@ const cpu::ConvGeom kConvs[] = {
     {2, 6, 8, 8, 10, 1, 1, 2, 0},   // 1x1 stride 2 (ResNet downsampling)
     {2, 3, 11, 11, 70, 3, 3, 1, 0}, // K across two M-tiles, no padding
     {1, 17, 6, 5, 3, 5, 3, 2, 2},   // rectangular kernel, C*R*S = 255
+    // ResNet 3x3 layers: rows of C*R*S = 144 and 288 words are 16-byte aligned in every storage
+    // format, so the tensor-core kernels copy the weights raw in 16-byte chunks.
+    {2, 16, 6, 6, 20, 3, 3, 1, 1},
+    {1, 32, 5, 5, 33, 3, 3, 2, 1},
 };
 
 // ---- tensor-core math modes (cuda/kernels/tc_gemm.h) ----------------------------------------
@@ -450,8 +454,8 @@ const safnet::MathMode kTcModes[] = {safnet::MathMode::tf32x3, safnet::MathMode:
 // Forward, backward-data and backward-weight (with tau') in each mode over every geometry of kConvs
 // and kLinears, the storage dtype and SAF turning with the case so that every mode meets every
 // dtype; the fused epilogue, with a residual and ReLU, on the geometries of 7 or more output
-// channels. Shapes include 70 output channels (two M-tiles of 64) and depths 9 to 255; the weight
-// gradients are split-K over depths 3 to 486.
+// channels. Shapes include 70 output channels (two M-tiles of 64), depths of 5 to 630 and the
+// ResNet rows the kernels copy raw; the weight gradients are split-K.
 void add_tensor_core_cases(std::vector<Case>& cases) {
   int combo = 0;
   for (const safnet::MathMode mode : kTcModes) {
