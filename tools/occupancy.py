@@ -33,6 +33,7 @@ import re
 import shutil
 import subprocess
 import sys
+import textwrap
 
 SMS = 132
 WARP = 32
@@ -236,14 +237,14 @@ def kernel_table(launches, kernels):
             continue
         threads, regs, smem, _ = kernels[(problem, partials, tile, mode)]
         per_sm, limit = blocks_per_sm(threads, regs, smem)
-        kind = problem + (" split-K partials" if partials else "")
+        kind = f"`{problem}`" + (" split-K partials" if partials else "")
         rows.setdefault((kind, tile, threads), {})[mode] = f"{regs} / {smem} / {per_sm} ({limit})"
     order = ["ConvForward<false>", "ConvForward<true>", "ConvBackwardData", "ConvBackwardWeight", "LinearForward",
              "LinearBackwardData", "LinearBackwardWeight"]
     lines = ["| kernel | tile | threads | " + " | ".join(MODES) + " |", "|---|---|---|" + "---|" * len(MODES)]
     def rank(row):
         kind, tile, threads = row[0]
-        return order.index(kind.split()[0]), kind, -threads, int(tile.split("x")[0])
+        return order.index(kind.split()[0].strip("`")), kind, -threads, int(tile.split("x")[0])
 
     for (kind, tile, threads), by_mode in sorted(rows.items(), key=rank):
         cells = [by_mode.get(m, "") for m in MODES]
@@ -272,19 +273,24 @@ def launch_table(launches):
     return lines
 
 
+def wrap(text):
+    return textwrap.wrap(text, 100, break_on_hyphens=False)
+
+
 def report(launches, kernels, reduce):
     out = ["**GEMM kernels (sm_90): registers / static shared bytes / blocks per SM (binding limit)**", ""]
     out += kernel_table(launches, kernels)
     if reduce:
-        out += ["", "splitk_reduce_kernel (registers / static shared bytes): " +
-                ", ".join(f"{p} {r} / {s}" for p, (r, s) in sorted(reduce.items())) +
-                "; its blocks are in the launch geometry tables."]
+        out += [""] + wrap("`splitk_reduce_kernel` (registers / static shared bytes): " +
+                           ", ".join(f"{p} {r} / {s}" for p, (r, s) in sorted(reduce.items())) +
+                           "; its blocks are in the launch geometry tables.")
     for arch in dict.fromkeys(l["arch"] for l in launches):
         out += ["", f"**{arch}, batch 128: GEMM launches per math mode (a wave = blocks/SM x {SMS} blocks)**", ""]
         out += launch_table([l for l in launches if l["arch"] == arch])
-    out += ["", "Forward rows run the unfused conv kernel (ConvForward<false>); evaluation with batch norm after "
-            "the conv runs the fused one (ConvForward<true>), whose blocks per SM are in the kernel table. "
-            "Backward-weight rows with parts > 1 run the split-K partials kernel, then splitk_reduce_kernel."]
+    out += [""] + wrap("Forward rows run the unfused conv kernel (`ConvForward<false>`); evaluation with batch norm "
+                       "after the conv runs the fused one (`ConvForward<true>`), whose blocks per SM are in the kernel "
+                       "table. Backward-weight rows with parts > 1 run the split-K partials kernel, then "
+                       "`splitk_reduce_kernel`.")
     return "\n".join(out)
 
 
