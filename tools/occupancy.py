@@ -23,7 +23,8 @@ largest carveout (228 KiB), as it does by default when shared memory limits resi
   tools/occupancy.py --launches gemm.txt  # the test's output saved (or - for stdin)
   tools/occupancy.py --self-test          # the blocks-per-SM arithmetic on hand-computed cases
 
-cuobjdump comes from --cuobjdump, $CUOBJDUMP, PATH or /usr/local/cuda/bin; without a CUDA toolkit:
+cuobjdump comes from --cuobjdump, $CUOBJDUMP, PATH, /usr/local/cuda/bin or the pip install below, which
+serves where no CUDA toolkit has one:
   pip install --target /tmp/nvtools nvidia-cuda-cuobjdump   # then /tmp/nvtools/nvidia/cu13/bin/cuobjdump
 """
 import argparse
