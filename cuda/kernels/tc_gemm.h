@@ -15,6 +15,7 @@
 // strides of 20 and BN + 8 floats put the 8 rows and 4 columns a quad of lanes reads for one
 // m16n8k8 fragment on distinct banks, and keep every fragment 256-bit aligned as WMMA requires.
 #pragma once
+#include "cuda/access_trace.h"
 #include "cuda/hd.h"
 #include "cuda/kernels/tiled_gemm.h"
 #include "cuda/launch.h"
@@ -110,14 +111,20 @@ __global__ void __launch_bounds__(T::kThreads) tc_gemm_kernel(P p) {
       int mm, kk;
       a_at(j, mm, kk);
       const int m = m0 + mm, k = k0 + kk;
-      as[buf * BM * LDA + mm * LDA + kk] = Math::to_smem(m < p.M && k < p.K ? p.a(m, k) : 0.0f);
+      const AccessRequest request("A tile", access_key(k0, j));
+      Smem* at = as + buf * BM * LDA + mm * LDA + kk;
+      *at = Math::to_smem(m < p.M && k < p.K ? p.a(m, k) : 0.0f);
+      trace_shared_store("A tile", access_key(k0, j), at, sizeof(Smem));
     }
 #pragma unroll 1
     for (int j = 0; j < kBPer; ++j) {
       int kk, nn;
       b_at(j, kk, nn);
       const int n = n0 + nn, k = k0 + kk;
-      bs[buf * BK * LDB + kk * LDB + nn] = Math::to_smem(n < p.N && k < p.K ? p.b(k, n) : 0.0f);
+      const AccessRequest request("B tile", access_key(k0, j));
+      Smem* at = bs + buf * BK * LDB + kk * LDB + nn;
+      *at = Math::to_smem(n < p.N && k < p.K ? p.b(k, n) : 0.0f);
+      trace_shared_store("B tile", access_key(k0, j), at, sizeof(Smem));
     }
   };
 
@@ -178,7 +185,10 @@ __global__ void __launch_bounds__(T::kThreads) tc_gemm_kernel(P p) {
   __syncthreads();
   for (int e = tid; e < BM * BN; e += kThreads) {
     const int mm = e / BN, nn = e % BN, m = m0 + mm, n = n0 + nn;
-    if (m < p.M && n < p.N) p.store(m, n, cs[mm * LDC + nn]);
+    if (m < p.M && n < p.N) {
+      trace_shared_load("C staging", access_key(0, e - tid), &cs[mm * LDC + nn], sizeof(float));
+      p.store(m, n, cs[mm * LDC + nn]);
+    }
   }
 #endif
 }
