@@ -6,12 +6,11 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
-#include <compare>
 #include <limits>
 #include <map>
 #include <mutex>
-#include <set>
 #include <tuple>
+#include <unordered_map>
 
 #include "cuda/sim/exec.h"
 #include "cuda/sim/memory.h"
@@ -24,29 +23,30 @@ struct RequestId {
   std::string_view site;
   AccessKind kind;
   std::int64_t key;
-  unsigned occurrence;
-  auto operator<=>(const RequestId&) const = default;
+  unsigned occurrence;  // the n-th request of this key: a lane already in one goes to the next
+  bool operator==(const RequestId&) const = default;
 };
-// Which occurrence of (site, kind, key) a thread (or, for whole-warp requests, a warp) is at.
-struct Slot {
-  unsigned thread;
-  std::string_view site;
-  AccessKind kind;
-  std::int64_t key;
-  auto operator<=>(const Slot&) const = default;
+struct RequestHash {
+  std::size_t operator()(const RequestId& r) const {
+    std::size_t h = std::hash<std::string_view>{}(r.site);
+    for (const std::uint64_t v : {std::uint64_t{r.warp}, std::uint64_t(r.kind), std::uint64_t(r.key), std::uint64_t{r.occurrence}})
+      h = (h ^ v) * 0x9e3779b97f4a7c15ull ^ (h >> 29);
+    return h;
+  }
 };
 struct Access {
-  unsigned lane;
   std::uintptr_t addr;
   unsigned bytes;
 };
-using Request = std::vector<Access>;
+struct Request {
+  std::uint32_t lanes = 0;  // bit l: lane l's access is in at[l]
+  std::array<Access, 32> at;
+};
 
 constexpr std::int64_t kWholeWarp = std::numeric_limits<std::int64_t>::min();
 
 std::atomic<bool> g_tracing{false};
-std::map<RequestId, Request> g_pending;
-std::map<Slot, unsigned> g_occurrences;
+std::unordered_map<RequestId, Request, RequestHash> g_pending;
 std::mutex g_stats_mutex;
 std::map<std::tuple<std::string, std::string, AccessKind>, AccessStats> g_stats;
 
@@ -67,51 +67,55 @@ std::uintptr_t gpu_address(AccessKind kind, const void* p) {
   return start == 0 ? a : start / 256 * 256 + (a - start);
 }
 
-Request& next_request(const Slot& slot) {
-  const unsigned n = g_occurrences[slot]++;
-  return g_pending[RequestId{slot.thread / 32, slot.site, slot.kind, slot.key, n}];
+// The first request of (warp, site, kind, key) that none of `lanes` is in yet.
+Request& request_for(unsigned warp, const char* site, AccessKind kind, std::int64_t key, std::uint32_t lanes) {
+  for (unsigned n = 0;; ++n) {
+    Request& r = g_pending[RequestId{warp, site, kind, key, n}];
+    if ((r.lanes & lanes) == 0) return r;
+  }
+}
+
+// The distinct values among the first n of v, sorted to the front.
+template <std::size_t N>
+std::size_t distinct(std::array<std::uintptr_t, N>& v, std::size_t n) {
+  std::sort(v.begin(), v.begin() + n);
+  return static_cast<std::size_t>(std::unique(v.begin(), v.begin() + n) - v.begin());
 }
 
 AccessStats measure_global(const Request& r) {
-  std::set<std::uintptr_t> sectors;
-  std::vector<std::pair<std::uintptr_t, std::uintptr_t>> spans;  // [begin, end)
-  for (const Access& a : r) {
-    for (std::uintptr_t s = a.addr / 32; s <= (a.addr + a.bytes - 1) / 32; ++s) sectors.insert(s);
-    spans.emplace_back(a.addr, a.addr + a.bytes);
-  }
-  std::sort(spans.begin(), spans.end());
-  std::uint64_t distinct = 0;
-  std::uintptr_t covered = 0;  // end of the bytes counted so far
-  for (const auto& [b, e] : spans) {
-    const std::uintptr_t from = std::max(b, covered);
-    if (e > from) distinct += e - from;
-    covered = std::max(covered, e);
+  std::array<std::uintptr_t, 32 * 2> sectors;  // a 16-byte access spans at most 2
+  std::array<std::uintptr_t, 32 * 16> bytes;
+  std::size_t ns = 0, nb = 0;
+  for (unsigned l = 0; l < 32; ++l) {
+    if (!(r.lanes >> l & 1)) continue;
+    const Access& a = r.at[l];
+    for (std::uintptr_t s = a.addr / 32; s <= (a.addr + a.bytes - 1) / 32; ++s) sectors[ns++] = s;
+    for (std::uintptr_t b = a.addr; b < a.addr + a.bytes; ++b) bytes[nb++] = b;
   }
   AccessStats s;
   s.requests = 1;
-  s.sectors = sectors.size();
-  s.ideal_sectors = (distinct + 31) / 32;
+  s.sectors = distinct(sectors, ns);
+  s.ideal_sectors = (distinct(bytes, nb) + 31) / 32;
   return s;
 }
 
 AccessStats measure_shared(const Request& r) {
   unsigned width = 0;
-  for (const Access& a : r) width = std::max(width, a.bytes);
+  for (unsigned l = 0; l < 32; ++l)
+    if (r.lanes >> l & 1) width = std::max(width, r.at[l].bytes);
   const unsigned lanes_per_phase = width <= 4 ? 32 : width <= 8 ? 16 : 8;
   AccessStats s;
   s.requests = 1;
-  for (unsigned phase = 0; phase < 32 / lanes_per_phase; ++phase) {
-    std::array<std::set<std::uintptr_t>, 32> words;  // per bank
-    bool active = false;
-    for (const Access& a : r) {
-      if (a.lane / lanes_per_phase != phase) continue;
-      active = true;
-      for (std::uintptr_t w = a.addr / 4; w <= (a.addr + a.bytes - 1) / 4; ++w) words[w % 32].insert(w);
-    }
-    if (!active) continue;
-    std::size_t most = 0;
-    for (const auto& bank : words) most = std::max(most, bank.size());
-    s.wavefronts += most;
+  for (unsigned first = 0; first < 32; first += lanes_per_phase) {
+    std::array<std::uintptr_t, 32 * 4> words;
+    std::size_t n = 0;
+    for (unsigned l = first; l < first + lanes_per_phase; ++l)
+      if (r.lanes >> l & 1)
+        for (std::uintptr_t w = r.at[l].addr / 4; w <= (r.at[l].addr + r.at[l].bytes - 1) / 4; ++w) words[n++] = w;
+    if (n == 0) continue;
+    std::array<unsigned, 32> in_bank{};
+    for (std::size_t i = 0, d = distinct(words, n); i < d; ++i) ++in_bank[words[i] % 32];
+    s.wavefronts += *std::max_element(in_bank.begin(), in_bank.end());
     s.ideal_wavefronts += 1;
   }
   return s;
@@ -166,21 +170,24 @@ thread_local CurrentRequest t_request;
 
 void trace_access(AccessKind kind, const char* site, std::int64_t key, const void* p, unsigned bytes) {
   if (!access_tracing() || t_thread_idx == nullptr) return;
-  const unsigned thread = current_thread();
-  next_request(Slot{thread, site, kind, key}).push_back(Access{thread % 32, gpu_address(kind, p), bytes});
+  if (bytes == 0 || bytes > 16) kernel_fail("access of " + std::to_string(bytes) + " bytes at " + site);
+  const unsigned thread = current_thread(), lane = thread % 32;
+  Request& r = request_for(thread / 32, site, kind, key, 1u << lane);
+  r.lanes |= 1u << lane;
+  r.at[lane] = Access{gpu_address(kind, p), bytes};
 }
 
 void trace_warp_request(AccessKind kind, const char* site, const void* const lane_ptr[32], unsigned bytes) {
   if (!access_tracing() || t_thread_idx == nullptr) return;
-  Request& r = next_request(Slot{current_thread() / 32 * 32, site, kind, kWholeWarp});
+  Request& r = request_for(current_thread() / 32, site, kind, kWholeWarp, ~0u);
   for (unsigned l = 0; l < 32; ++l)
-    if (lane_ptr[l] != nullptr) r.push_back(Access{l, gpu_address(kind, lane_ptr[l]), bytes});
+    if (lane_ptr[l] != nullptr) {
+      r.lanes |= 1u << l;
+      r.at[l] = Access{gpu_address(kind, lane_ptr[l]), bytes};
+    }
 }
 
-void begin_block_accesses() {
-  g_pending.clear();
-  g_occurrences.clear();
-}
+void begin_block_accesses() { g_pending.clear(); }
 
 void end_block_accesses(const char* kernel) {
   if (g_pending.empty()) return;

@@ -4,8 +4,8 @@
 // launches until reset_access_stats(); nothing is recorded until set_access_tracing(true).
 //
 // A warp request is what one SASS instruction of a warp moves: the accesses of the warp's lanes
-// with the same site, kind and key, within one block (a lane's n-th access with a key goes to the
-// n-th request of that key). Per request:
+// with the same site, kind and key, within one block (a lane already in the request of a key
+// starts the next request of that key). Per request:
 // - global: sectors are the distinct 32-byte aligned segments touched; the ideal is
 //   ceil(distinct bytes / 32), what the same bytes would need packed and aligned.
 // - shared: the request runs in phases, all 32 lanes for accesses up to 4 bytes, half-warps for
@@ -53,8 +53,8 @@ const char* access_kind_name(AccessKind kind);
 
 namespace detail {
 
-// The current simulated thread's access of `bytes` at `p`, part of request (site, key); `site`
-// must outlive the block (a string literal).
+// The current simulated thread's access of `bytes` (1 to 16) at `p`, part of request (site, key);
+// `site` must outlive the block (a string literal).
 void trace_access(AccessKind kind, const char* site, std::int64_t key, const void* p, unsigned bytes);
 // A whole warp request at once (the WMMA collectives): lane l accesses `bytes` at lane_ptr[l],
 // none where it is null.

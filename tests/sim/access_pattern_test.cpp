@@ -16,6 +16,7 @@
 
 #include "cuda/access_trace.h"
 #include "cuda/kernels/conv2d.h"
+#include "cuda/kernels/weight_storage.h"
 #include "cuda/launch.h"
 #include "cuda/math_mode.h"
 #include "cuda/sim/access_trace.h"
@@ -191,6 +192,113 @@ TEST(AccessTrace, WmmaFragments) {
     EXPECT_EQ(g.ideal_sectors, 4u * 8u);
   }
   cudaFree(out);
+}
+
+// ---- the GEMM kernels on ResNet-20 shapes ---------------------------------------------------
+
+struct Shape {
+  const char* name;
+  safnet::ConvGeom g;
+};
+// Batch 2 keeps the simulator quick; the access pattern of a tile does not depend on the batch.
+const Shape kShapes[] = {
+    {"16->16 32x32", {2, 16, 32, 32, 16, 3, 3, 1, 1}},
+    {"32->32 16x16", {2, 32, 16, 16, 32, 3, 3, 1, 1}},
+    {"64->64 8x8", {2, 64, 8, 8, 64, 3, 3, 1, 1}},
+    {"16->32 32x32 s2", {2, 16, 32, 32, 32, 3, 3, 2, 1}},
+};
+const MathMode kModes[] = {MathMode::fp32, MathMode::tf32x3, MathMode::tf32, MathMode::bf16};
+struct Weights {
+  const char* name;
+  StorageFormat format;
+  int bytes;
+};
+const Weights kWeights[] = {{"f32", {StorageFormat::Kind::f32, 0}, 4},
+                            {"f16", {StorageFormat::Kind::f16, 0}, 2},
+                            {"fixed8", {StorageFormat::Kind::fixed, 5}, 1}};
+
+const char* mode_name(MathMode m) {
+  switch (m) {
+    case MathMode::fp32: return "fp32";
+    case MathMode::tf32x3: return "3xtf32";
+    case MathMode::tf32: return "tf32";
+    case MathMode::bf16: return "bf16";
+  }
+  return "?";
+}
+
+// The counters of one conv2d_forward: every site of its GEMM kernel.
+std::vector<sim::AccessRow> conv_forward_rows(const safnet::ConvGeom& g, const Weights& w, MathMode mode) {
+  const std::size_t xs = static_cast<std::size_t>(g.n) * g.c * g.h * g.w;
+  const std::size_t ys = static_cast<std::size_t>(g.n) * g.k * g.oh() * g.ow();
+  const std::size_t ws = static_cast<std::size_t>(g.k) * g.c * g.r * g.s;
+  float* x = device_zeros<float>(xs);
+  float* y = device_zeros<float>(ys);
+  unsigned char* raw = device_zeros<unsigned char>(ws * w.bytes);
+  std::vector<sim::AccessRow> rows;
+  {
+    Tracing tracing;
+    gpu::conv2d_forward(g, x, gpu::WeightView{raw, w.format, {}}, y, nullptr, mode);
+    EXPECT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+    rows = sim::access_rows();
+  }
+  cudaFree(x);
+  cudaFree(y);
+  cudaFree(raw);
+  return rows;
+}
+
+bool is_global(AccessKind k) { return k == AccessKind::global_load || k == AccessKind::global_store; }
+
+std::string figures(const sim::AccessStats& s, AccessKind kind) {
+  char buf[128];
+  if (is_global(kind))
+    std::snprintf(buf, sizeof buf, "%9llu  %6.2f sectors/req  ideal %6.2f  ratio %5.2f",
+                  static_cast<unsigned long long>(s.requests), s.sectors_per_request(), s.ideal_per_request(),
+                  s.ideal_sectors ? double(s.sectors) / double(s.ideal_sectors) : 0.0);
+  else
+    std::snprintf(buf, sizeof buf, "%9llu  %6.2f wavefronts/ideal", static_cast<unsigned long long>(s.requests),
+                  s.ideal_wavefronts ? double(s.wavefronts) / double(s.ideal_wavefronts) : 0.0);
+  return buf;
+}
+
+// Main-loop global loads within 1.25x of the ideal sectors where the layout allows it, and no bank
+// conflicts anywhere in shared memory. What a layout does not allow is printed, not asserted:
+// - 1-byte weights: a warp reads 2 rows x 16 bytes of W, a 32-byte sector each, ideal 1;
+// - the im2col gather of x along output columns: a warp's 32 columns are rows of OW pixels shifted
+//   by the filter tap, so OW < 32 or stride 2 touches more sectors than the bytes need.
+TEST(AccessPattern, ConvForwardGemmsOnResNet20Shapes) {
+  using Key = std::tuple<std::string, std::string, std::string, std::string, AccessKind>;  // kernel, mode, weights, site
+  std::map<Key, sim::AccessStats> total;
+  std::map<std::tuple<std::string, std::string>, sim::AccessStats> gather;  // shape, kernel: B tile global
+  for (const MathMode mode : kModes)
+    for (const Weights& w : kWeights)
+      for (const Shape& shape : kShapes)
+        for (const sim::AccessRow& r : conv_forward_rows(shape.g, w, mode)) {
+          const std::string kernel = r.kernel.find("tc_gemm") != std::string::npos ? "tc_gemm" : "tiled_gemm";
+          total[{kernel, mode_name(mode), w.name, r.site, r.kind}] += r.stats;
+          const std::string where = std::string(shape.name) + " / " + w.name + " / " + mode_name(mode);
+          if (is_global(r.kind)) {
+            if (r.site == "B tile") gather[{shape.name, kernel}] += r.stats;
+            const bool gathered = r.site == "B tile" && (shape.g.ow() < 32 || shape.g.stride > 1);
+            if (w.format.kind != StorageFormat::Kind::fixed && !gathered)
+              EXPECT_LE(r.stats.sectors, 1.25 * r.stats.ideal_sectors) << where << " " << r.site;
+          } else {
+            EXPECT_EQ(r.stats.wavefronts, r.stats.ideal_wavefronts) << where << " " << r.site;
+          }
+        }
+  std::printf("conv2d_forward GEMMs, ResNet-20 3x3 layers (batch 2, the four shapes summed)\n");
+  std::printf("%-10s %-6s %-7s %-20s %-12s %9s  %s\n", "kernel", "mode", "weights", "site", "access", "requests",
+              "figures");
+  for (const auto& [k, s] : total) {
+    const auto& [kernel, mode, weights, site, kind] = k;
+    std::printf("%-10s %-6s %-7s %-20s %-12s %s\n", kernel.c_str(), mode.c_str(), weights.c_str(), site.c_str(),
+                sim::access_kind_name(kind), figures(s, kind).c_str());
+  }
+  std::printf("\nim2col gather (B tile global loads), all modes and weights, per shape\n");
+  for (const auto& [k, s] : gather)
+    std::printf("%-16s %-10s %s\n", std::get<0>(k).c_str(), std::get<1>(k).c_str(),
+                figures(s, AccessKind::global_load).c_str());
 }
 
 }  // namespace
