@@ -11,9 +11,10 @@
 // before big*big (a small*small term below 2^-22 |x y| is dropped). Each accumulator sums its K in
 // increasing order: the result does not depend on the schedule.
 //
-// Shared layouts: A is (BM, BK + 4) f32 or (BM, BK + 8) bf16, B (BK, BN + 8), C (BM, BN + 4): row
+// Shared layouts: A is (BM, BK + 4) f32 or (BM, BK + 8) bf16, B (BK, BN + 8), C (BM, BN + 8): row
 // strides of 20 and BN + 8 floats put the 8 rows and 4 columns a quad of lanes reads for one
-// m16n8k8 fragment on distinct banks, and keep every fragment 256-bit aligned as WMMA requires.
+// m16n8k8 fragment, and the 4 rows x 8 columns a half-warp stores of an accumulator in 64-bit
+// pairs, on distinct banks, and keep every fragment 256-bit aligned as WMMA requires.
 #pragma once
 #include "cuda/access_trace.h"
 #include "cuda/hd.h"
@@ -78,7 +79,7 @@ __global__ void __launch_bounds__(T::kThreads) tc_gemm_kernel(P p) {
   using Math = TcMath<kMode>;
   using Smem = typename Math::Smem;
   constexpr int BM = T::BM, BN = T::BN, BK = T::BK, kThreads = T::kThreads, KK = Math::kK;
-  constexpr int LDA = BK + Math::kPadA, LDB = BN + Math::kPadB, LDC = BN + 4;
+  constexpr int LDA = BK + Math::kPadA, LDB = BN + Math::kPadB, LDC = BN + 8;
   constexpr int FM = T::WM / 16, FN = T::WN / 16;
   constexpr int kAPer = BM * BK / kThreads, kBPer = BK * BN / kThreads;
   static_assert(BM * BK % kThreads == 0 && BK * BN % kThreads == 0, "tiles split evenly over the threads");
@@ -91,9 +92,11 @@ __global__ void __launch_bounds__(T::kThreads) tc_gemm_kernel(P p) {
   const int wm = warp / (BN / T::WN), wn = warp % (BN / T::WN);
 
   // Element j of a thread's share of a tile, in the order that keeps a warp's global reads adjacent.
+  // Along k, a warp's two half-warps fill rows 4 apart (0 and 4, 1 and 5, ...): adjacent rows
+  // (LDA = 20 words) would overlap on 4 banks.
   auto a_at = [&](int j, int& mm, int& kk) {
-    const int e = tid + j * kThreads;
-    mm = P::kAKFast ? e / BK : e % BM;
+    const int e = tid + j * kThreads, row = e / BK;
+    mm = P::kAKFast ? (row & ~7) | (row & 1) << 2 | (row >> 1 & 3) : e % BM;
     kk = P::kAKFast ? e % BK : e / BM;
   };
   auto b_at = [&](int j, int& kk, int& nn) {

@@ -30,8 +30,10 @@ using DefaultTile = GemmTile<64, 64, 8, 4, 4>;
 template <int BM, int BN, int BK, int TM, int TN, typename P>
 __global__ void __launch_bounds__((BM / TM) * (BN / TN)) tiled_gemm_kernel(P p, int k_chunk) {
   constexpr int kThreads = (BM / TM) * (BN / TN);
-  __shared__ float as[BK][BM];  // (BK, BM): A tile, k-major so a thread reads its TM values in a row
-  __shared__ float bs[BK][BN];  // (BK, BN)
+  // (BK, BM): A tile, k-major so a thread reads its TM values in a row, as one vector load. The 4
+  // padding columns put the 8 k of 4 rows that a warp stores when k is fast on distinct banks.
+  __shared__ __align__(16) float as[BK][BM + 4];
+  __shared__ __align__(16) float bs[BK][BN + 4];  // (BK, BN)
   const int m0 = blockIdx.y * BM, n0 = blockIdx.x * BN;
   const int tx = threadIdx.x % (BN / TN), ty = threadIdx.x / (BN / TN);
   const int k_begin = blockIdx.z * k_chunk, k_end = p.K - k_begin < k_chunk ? p.K : k_begin + k_chunk;
