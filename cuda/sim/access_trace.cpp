@@ -29,7 +29,9 @@ struct RequestId {
 struct RequestHash {
   std::size_t operator()(const RequestId& r) const {
     std::size_t h = std::hash<std::string_view>{}(r.site);
-    for (const std::uint64_t v : {std::uint64_t{r.warp}, std::uint64_t(r.kind), std::uint64_t(r.key), std::uint64_t{r.occurrence}})
+    const std::uint64_t parts[] = {r.warp, static_cast<std::uint64_t>(r.kind), static_cast<std::uint64_t>(r.key),
+                                   r.occurrence};
+    for (const std::uint64_t v : parts)
       h = (h ^ v) * 0x9e3779b97f4a7c15ull ^ (h >> 29);
     return h;
   }

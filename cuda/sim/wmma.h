@@ -226,7 +226,8 @@ void trace_fragment(bool store, const E* p, unsigned ldm, bool col_major) {
         const int c = piece.c0 + piece.cg * g + piece.ct * t + (piece.along_col ? a : 0);
         lane_ptr[l] = p + (col_major ? static_cast<std::size_t>(c) * ldm + r : static_cast<std::size_t>(r) * ldm + c);
       }
-      sim::detail::trace_warp_request(kind, Kind::site, lane_ptr, static_cast<unsigned>(sizeof(E)) * (contiguous ? piece.n : 1));
+      const unsigned bytes = static_cast<unsigned>(sizeof(E)) * (contiguous ? piece.n : 1);
+      sim::detail::trace_warp_request(kind, Kind::site, lane_ptr, bytes);
     }
   }
 }

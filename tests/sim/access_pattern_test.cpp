@@ -269,7 +269,8 @@ std::string figures(const sim::AccessStats& s, AccessKind kind) {
 //   and 2-byte weights in the SIMT GEMM leave part of each 32-byte sector unread;
 // - the im2col gather of x with stride 2: a warp's 32 output columns read every other pixel.
 TEST(AccessPattern, ConvForwardGemmsOnResNet20Shapes) {
-  using Key = std::tuple<std::string, std::string, std::string, std::string, AccessKind>;  // kernel, mode, weights, site
+  // kernel, mode, weights, site, kind
+  using Key = std::tuple<std::string, std::string, std::string, std::string, AccessKind>;
   std::map<Key, sim::AccessStats> total;
   std::map<std::tuple<std::string, std::string>, sim::AccessStats> gather;  // shape, kernel: B tile global
   for (const MathMode mode : kModes)
