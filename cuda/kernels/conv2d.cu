@@ -5,6 +5,7 @@
 
 #include <cstdint>
 
+#include "cuda/access_trace.h"
 #include "cuda/kernels/common.h"
 #include "cuda/kernels/splitk_gemm.h"
 #include "cuda/kernels/tc_gemm.h"
@@ -23,7 +24,7 @@ __device__ float im2col_at(const ConvGeom& g, const float* x, int crs, int col) 
   const int c = crs / rs, r = crs % rs / g.s, s = crs % g.s;
   const int iy = oy * g.stride - g.pad + r, ix = ox * g.stride - g.pad + s;
   if (iy < 0 || iy >= g.h || ix < 0 || ix >= g.w) return 0.0f;
-  return x[((static_cast<std::int64_t>(n) * g.c + c) * g.h + iy) * g.w + ix];
+  return traced_load(x + ((static_cast<std::int64_t>(n) * g.c + c) * g.h + iy) * g.w + ix);
 }
 
 // The implicit im2col of x walked along k = (c, r, s) for one output column: the column's window is
@@ -118,7 +119,7 @@ struct ConvBackwardData {
     if (ty < 0 || tx < 0 || ty % g.stride != 0 || tx % g.stride != 0) return 0.0f;
     const int oy = ty / g.stride, ox = tx / g.stride;
     if (oy >= g.oh() || ox >= g.ow()) return 0.0f;
-    return dy[((static_cast<std::int64_t>(n) * g.k + k) * g.oh() + oy) * g.ow() + ox];
+    return traced_load(dy + ((static_cast<std::int64_t>(n) * g.k + k) * g.oh() + oy) * g.ow() + ox);
   }
   __device__ void store(int c, int col, float v) const {
     const int hw = g.h * g.w;

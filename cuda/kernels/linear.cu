@@ -4,6 +4,7 @@
 
 #include <cstdint>
 
+#include "cuda/access_trace.h"
 #include "cuda/kernels/common.h"
 #include "cuda/kernels/splitk_gemm.h"
 #include "cuda/kernels/tc_gemm.h"
@@ -23,7 +24,7 @@ struct LinearForward {
   WeightView w;
   const float* bias;
   float* y;
-  __device__ float a(int n, int i) const { return x[static_cast<std::int64_t>(n) * K + i]; }
+  __device__ float a(int n, int i) const { return traced_load(x + static_cast<std::int64_t>(n) * K + i); }
   __device__ float b(int i, int o) const { return load_weight(w, static_cast<std::int64_t>(o) * K + i); }
   __device__ void store(int n, int o, float v) const {
     y[static_cast<std::int64_t>(n) * N + o] = bias ? v + bias[o] : v;
@@ -38,7 +39,7 @@ struct LinearBackwardData {
   const float* dy;
   WeightView w;
   float* dx;
-  __device__ float a(int n, int o) const { return dy[static_cast<std::int64_t>(n) * K + o]; }
+  __device__ float a(int n, int o) const { return traced_load(dy + static_cast<std::int64_t>(n) * K + o); }
   __device__ float b(int o, int i) const { return load_weight(w, static_cast<std::int64_t>(o) * N + i); }
   __device__ void store(int n, int i, float v) const { dx[static_cast<std::int64_t>(n) * N + i] = v; }
 };

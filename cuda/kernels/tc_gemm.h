@@ -11,14 +11,16 @@
 // before big*big (a small*small term below 2^-22 |x y| is dropped). Each accumulator sums its K in
 // increasing order: the result does not depend on the schedule.
 //
-// Shared layouts: A is (BM, BK + 4) f32 or (BM, BK + 8) bf16, B (BK, BN + 8), C (BM, BN + 4): row
+// Shared layouts: A is (BM, BK + 4) f32 or (BM, BK + 8) bf16, B (BK, BN + 8), C (BM, BN + 8): row
 // strides of 20 and BN + 8 floats put the 8 rows and 4 columns a quad of lanes reads for one
-// m16n8k8 fragment on distinct banks, and keep every fragment 256-bit aligned as WMMA requires.
+// m16n8k8 fragment, and the 4 rows x 8 columns a half-warp stores of an accumulator in 64-bit
+// pairs, on distinct banks, and keep every fragment 256-bit aligned as WMMA requires.
 #pragma once
 #include <concepts>
 #include <cstdint>
 #include <type_traits>
 
+#include "cuda/access_trace.h"
 #include "cuda/cp_async.h"
 #include "cuda/hd.h"
 #include "cuda/kernels/tiled_gemm.h"
@@ -124,7 +126,7 @@ __global__ void __launch_bounds__(T::kThreads) tc_gemm_kernel(P p, int k_chunk) 
   using Math = TcMath<kMode>;
   using Smem = typename Math::Smem;
   constexpr int BM = T::BM, BN = T::BN, BK = T::BK, kThreads = T::kThreads, KK = Math::kK;
-  constexpr int LDA = BK + Math::kPadA, LDB = BN + Math::kPadB, LDC = BN + 4;
+  constexpr int LDA = BK + Math::kPadA, LDB = BN + Math::kPadB, LDC = BN + 8;
   constexpr int FM = T::WM / 16, FN = T::WN / 16;
   constexpr int kAPer = BM * BK / kThreads, kBPer = BK * BN / kThreads;
   static_assert(BM * BK % kThreads == 0 && BK * BN % kThreads == 0, "tiles split evenly over the threads");
@@ -141,7 +143,9 @@ __global__ void __launch_bounds__(T::kThreads) tc_gemm_kernel(P p, int k_chunk) 
   // A as stored words: copied raw by cp.async in 16-byte chunks (in flight with B), then decoded
   // from shared memory in a phase of its own, so no thread waits on a global load to decode.
   constexpr bool kRawA = RawA<P>;
-  constexpr int kStageRow = BK * 4;  // bytes of a staged row: BK words of at most 4 bytes
+  // A staged row: BK words of at most 4 bytes, and 16 bytes of padding so that the rows 4 apart that
+  // a warp's half-warps decode (a_at) fall on different banks.
+  constexpr int kStageRow = BK * 4 + 16;
   __shared__ __align__(16) unsigned char a_stage[kRawA ? BM * kStageRow : 16];
 
   const int m0 = blockIdx.y * BM, n0 = blockIdx.x * BN;
@@ -168,9 +172,11 @@ __global__ void __launch_bounds__(T::kThreads) tc_gemm_kernel(P p, int k_chunk) 
   }();
 
   // Element j of a thread's share of a tile, in the order that keeps a warp's global reads adjacent.
+  // Along k, a warp's two half-warps fill rows 4 apart (0 and 4, 1 and 5, ...): adjacent rows
+  // (LDA = 20 words) would overlap on 4 banks.
   auto a_at = [&](int j, int& mm, int& kk) {
-    const int e = tid + j * kThreads;
-    mm = P::kAKFast ? e / BK : e % BM;
+    const int e = tid + j * kThreads, row = e / BK;
+    mm = P::kAKFast ? (row & ~7) | (row & 1) << 2 | (row >> 1 & 3) : e % BM;
     kk = P::kAKFast ? e % BK : e / BM;
   };
   auto b_at = [&](int j, int& kk, int& nn) {
@@ -189,11 +195,19 @@ __global__ void __launch_bounds__(T::kThreads) tc_gemm_kernel(P p, int k_chunk) 
         const auto* words = static_cast<const unsigned char*>(p.a_words());
 #pragma unroll 1
         for (int c = tid; c < BM * chunks_per_row; c += kThreads) {
-          const int mm = c / chunks_per_row, part = c % chunks_per_row, m = m0 + mm, k = k0 + part * per_chunk;
+          // The 8 chunks of a quarter-warp's 16-byte stores take rows in bit-reversed order within
+          // each 8 (0 4 2 6 1 5 3 7): with rows 20 words apart, 2 rows of 4 chunks, 4 of 2 or 8 of 1
+          // then cover the 32 banks once.
+          const int q = c / chunks_per_row, part = c % chunks_per_row;
+          const int mm = (q & ~7) | (q & 1) << 2 | (q & 2) | (q >> 2 & 1), m = m0 + mm, k = k0 + part * per_chunk;
           // K is a whole number of chunks (raw_a), and so is k_end: no chunk straddles it.
           const bool inside = m < p.M && k < k_end;
-          cp_async<16>(a_stage + mm * kStageRow + part * 16,
-                       inside ? words + (static_cast<std::int64_t>(m) * p.K + k) * a_wb : nullptr, inside);
+          const unsigned char* src = inside ? words + (static_cast<std::int64_t>(m) * p.K + k) * a_wb : nullptr;
+          unsigned char* dst = a_stage + mm * kStageRow + part * 16;
+          const AccessRequest request("A words", access_key(k0, c - tid));
+          if (inside) trace_global_load(src, 16);
+          trace_shared_store("A words", access_key(k0, c - tid), dst, 16);
+          cp_async<16>(dst, src, inside);
         }
       }
     }
@@ -202,7 +216,10 @@ __global__ void __launch_bounds__(T::kThreads) tc_gemm_kernel(P p, int k_chunk) 
       int mm, kk;
       a_at(j, mm, kk);
       const int m = m0 + mm, k = k0 + kk;
-      as[buf * BM * LDA + mm * LDA + kk] = Math::to_smem(m < p.M && k < k_end ? p.a(m, k) : 0.0f);
+      const AccessRequest request("A tile", access_key(k0, j));
+      Smem* at = as + buf * BM * LDA + mm * LDA + kk;
+      *at = Math::to_smem(m < p.M && k < k_end ? p.a(m, k) : 0.0f);
+      trace_shared_store("A tile", access_key(k0, j), at, sizeof(Smem));
     }
     if constexpr (kAsyncB) {
       // The cursor stands at k0 + tid / BN: load_tile runs in increasing k0.
@@ -210,7 +227,11 @@ __global__ void __launch_bounds__(T::kThreads) tc_gemm_kernel(P p, int k_chunk) 
       for (int j = 0; j < kBPer; ++j) {
         const int kk = tid / BN + j * kBStep, nn = tid % BN;
         const float* src = k0 + kk < k_end ? p.b_src(b_cursor) : nullptr;
-        cp_async<4>(&bs[buf * BK * LDB + kk * LDB + nn], src, src != nullptr);
+        float* dst = &bs[buf * BK * LDB + kk * LDB + nn];
+        const AccessRequest request("B tile", access_key(k0, j));
+        if (src) trace_global_load(src, 4);
+        trace_shared_store("B tile", access_key(k0, j), dst, 4);
+        cp_async<4>(dst, src, src != nullptr);
         p.b_advance(b_cursor, kBStep);
       }
     } else {
@@ -219,7 +240,10 @@ __global__ void __launch_bounds__(T::kThreads) tc_gemm_kernel(P p, int k_chunk) 
         int kk, nn;
         b_at(j, kk, nn);
         const int n = n0 + nn, k = k0 + kk;
-        bs[buf * BK * LDB + kk * LDB + nn] = Math::to_smem(n < p.N && k < k_end ? p.b(k, n) : 0.0f);
+        const AccessRequest request("B tile", access_key(k0, j));
+        Smem* at = bs + buf * BK * LDB + kk * LDB + nn;
+        *at = Math::to_smem(n < p.N && k < k_end ? p.b(k, n) : 0.0f);
+        trace_shared_store("B tile", access_key(k0, j), at, sizeof(Smem));
       }
     }
     if constexpr (kAsyncB || kRawA) cp_async_commit();
@@ -236,8 +260,13 @@ __global__ void __launch_bounds__(T::kThreads) tc_gemm_kernel(P p, int k_chunk) 
       a_at(j, mm, kk);
       float v = 0.0f;
       if constexpr (kRawA)
-        if (m0 + mm < p.M && k0 + kk < k_end) v = p.a_decode(a_stage + mm * kStageRow, kk);
-      as[buf * BM * LDA + mm * LDA + kk] = Math::to_smem(v);
+        if (m0 + mm < p.M && k0 + kk < k_end) {
+          trace_shared_load("A words", access_key(k0, j), a_stage + mm * kStageRow + kk * a_wb, a_wb);
+          v = p.a_decode(a_stage + mm * kStageRow, kk);
+        }
+      Smem* at = as + buf * BM * LDA + mm * LDA + kk;
+      *at = Math::to_smem(v);
+      trace_shared_store("A tile", access_key(k0, j), at, sizeof(Smem));
     }
   };
 
@@ -311,7 +340,10 @@ __global__ void __launch_bounds__(T::kThreads) tc_gemm_kernel(P p, int k_chunk) 
   __syncthreads();
   for (int e = tid; e < BM * BN; e += kThreads) {
     const int mm = e / BN, nn = e % BN, m = m0 + mm, n = n0 + nn;
-    if (m < p.M && n < p.N) p.store(m, n, cs[mm * LDC + nn]);
+    if (m < p.M && n < p.N) {
+      trace_shared_load("C staging", access_key(0, e - tid), &cs[mm * LDC + nn], sizeof(float));
+      p.store(m, n, cs[mm * LDC + nn]);
+    }
   }
 #endif
 }

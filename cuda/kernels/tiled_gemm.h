@@ -8,6 +8,7 @@
 // stepping through K by BK through shared memory. Every element of C is summed by one thread in
 // increasing k, so the result does not depend on the schedule: deterministic by construction.
 #pragma once
+#include "cuda/access_trace.h"
 #include "cuda/hd.h"
 #include "cuda/launch.h"
 
@@ -29,8 +30,10 @@ using DefaultTile = GemmTile<64, 64, 8, 4, 4>;
 template <int BM, int BN, int BK, int TM, int TN, typename P>
 __global__ void __launch_bounds__((BM / TM) * (BN / TN)) tiled_gemm_kernel(P p, int k_chunk) {
   constexpr int kThreads = (BM / TM) * (BN / TN);
-  __shared__ float as[BK][BM];  // (BK, BM): A tile, k-major so a thread reads its TM values in a row
-  __shared__ float bs[BK][BN];  // (BK, BN)
+  // (BK, BM): A tile, k-major so a thread reads its TM values in a row, as one vector load. The 4
+  // padding columns put the 8 k of 4 rows that a warp stores when k is fast on distinct banks.
+  __shared__ __align__(16) float as[BK][BM + 4];
+  __shared__ __align__(16) float bs[BK][BN + 4];  // (BK, BN)
   const int m0 = blockIdx.y * BM, n0 = blockIdx.x * BN;
   const int tx = threadIdx.x % (BN / TN), ty = threadIdx.x / (BN / TN);
   const int k_begin = blockIdx.z * k_chunk, k_end = p.K - k_begin < k_chunk ? p.K : k_begin + k_chunk;
@@ -42,17 +45,24 @@ __global__ void __launch_bounds__((BM / TM) * (BN / TN)) tiled_gemm_kernel(P p, 
     for (int e = threadIdx.x; e < BK * BM; e += kThreads) {
       const int kk = P::kAKFast ? e % BK : e / BM, mm = P::kAKFast ? e / BK : e % BM;
       const int m = m0 + mm, k = k0 + kk;
+      const AccessRequest request("A tile", access_key(k0, e - threadIdx.x));
       as[kk][mm] = m < p.M && k < p.K ? p.a(m, k) : 0.0f;
+      trace_shared_store("A tile", access_key(k0, e - threadIdx.x), &as[kk][mm], sizeof(float));
     }
     for (int e = threadIdx.x; e < BK * BN; e += kThreads) {
       const int kk = P::kBKFast ? e % BK : e / BN, nn = P::kBKFast ? e / BK : e % BN;
       const int n = n0 + nn, k = k0 + kk;
+      const AccessRequest request("B tile", access_key(k0, e - threadIdx.x));
       bs[kk][nn] = n < p.N && k < p.K ? p.b(k, n) : 0.0f;
+      trace_shared_store("B tile", access_key(k0, e - threadIdx.x), &bs[kk][nn], sizeof(float));
     }
     __syncthreads();
 #pragma unroll
     for (int kk = 0; kk < BK; ++kk) {
       float af[TM], bf[TN];
+      // Each thread's TM (TN) adjacent values are one vector load (LDS.64 / LDS.128).
+      trace_shared_load("A tile", access_key(k0, kk), &as[kk][ty * TM], TM * sizeof(float));
+      trace_shared_load("B tile", access_key(k0, kk), &bs[kk][tx * TN], TN * sizeof(float));
 #pragma unroll
       for (int i = 0; i < TM; ++i) af[i] = as[kk][ty * TM + i];
 #pragma unroll

@@ -3,6 +3,7 @@
 #pragma once
 #include <cstdint>
 
+#include "cuda/access_trace.h"
 #include "cuda/hd.h"
 #include "cuda/saf.h"
 #include "cuda/stored_word.h"
@@ -17,6 +18,9 @@ struct WeightView {
 };
 
 SAFNET_HD float load_weight(const WeightView& w, std::int64_t i) {
+  using K = StorageFormat::Kind;
+  const unsigned bytes = w.storage.kind == K::f32 ? 4 : w.storage.kind == K::fixed ? 1 : 2;
+  trace_global_load(static_cast<const unsigned char*>(w.raw) + i * bytes, bytes);
   return saf_value(w.saf, decode_stored(w.raw, w.storage, i));
 }
 

@@ -13,6 +13,7 @@
 #include <numeric>
 #include <vector>
 
+#include "cuda/sim/access_trace.h"
 #include "cuda/sim/counters.h"
 #include "cuda/sim/fault.h"
 #include "cuda/sim/memory.h"
@@ -413,8 +414,10 @@ void run_launch(const LaunchSpec& spec) {
     const unsigned long long k = static_cast<unsigned long long>(
         (static_cast<unsigned __int128>(a) * i + b) % blocks);
     const unsigned gx = spec.grid.x, gy = spec.grid.y;
+    begin_block_accesses();
     run_block(L, uint3{static_cast<unsigned>(k % gx), static_cast<unsigned>(k / gx % gy),
                        static_cast<unsigned>(k / (static_cast<unsigned long long>(gx) * gy))});
+    end_block_accesses(spec.name);
   }
   const std::string bad = check_canaries();
   if (!bad.empty()) {

@@ -104,6 +104,12 @@ bool region_owns(const void* ptr, RegionKind kind) {
   return r != nullptr && r->kind == kind;
 }
 
+const void* region_start(const void* ptr, RegionKind kind) {
+  std::lock_guard<std::mutex> lock(g_mutex);
+  const Region* r = find_region(ptr);
+  return r != nullptr && r->kind == kind ? r->ptr : nullptr;
+}
+
 void region_poison(void* ptr, std::size_t size) { std::memset(ptr, 0xff, size); }
 
 std::size_t device_bytes_in_use() {

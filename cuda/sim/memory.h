@@ -17,6 +17,8 @@ bool region_free(void* ptr, RegionKind kind);
 bool region_contains(const void* ptr, std::size_t count, RegionKind kind);
 // True when `ptr` points into (or at the guard pages of) any live region of that kind.
 bool region_owns(const void* ptr, RegionKind kind);
+// The start of the live region of that kind `ptr` points into, or nullptr.
+const void* region_start(const void* ptr, RegionKind kind);
 // Fills a region's user bytes with 0xff, so reads of never-written memory give NaN or -1.
 void region_poison(void* ptr, std::size_t size);
 // Sum of the sizes of live device regions.

@@ -26,9 +26,12 @@
 #include <source_location>
 #include <string>
 #include <type_traits>
+#include <vector>
 
 #include "cuda/numeric.h"
+#include "cuda/sim/access_trace.h"
 #include "cuda/sim/exec.h"
+#include "cuda/sim/memory.h"
 
 struct __nv_bfloat16 {
   std::uint16_t bits;
@@ -159,12 +162,83 @@ std::string same_args(void* const* lanes) {
   return check_pointer(c0->ptr, c0->ldm, sizeof(*c0->ptr));
 }
 
+// The memory accesses of one wmma load or store, for the access counters (cuda/sim/access_trace.h).
+// This is a model of how sm_80 / sm_90 lower a 16 x 16 wmma tile to mma.sync fragments, whose
+// layouts the PTX ISA documents ("Matrix Fragments for mma.m16n8k8" and "for mma.m16n8k16"): lane
+// (g = lane / 4, t = lane % 4) holds, per register,
+// - tf32 A (m16k8, one mma tile): rows g and g + 8, columns t and t + 4, one element each;
+// - tf32 B (k8n8, two mma tiles along n): k = t and t + 4, column g;
+// - bf16 A (m16k16, one tile): rows g and g + 8, columns 2t, 2t + 1 and 2t + 8, 2t + 9, in pairs;
+// - bf16 B (k16n8, two tiles): k = 2t, 2t + 1 and 2t + 8, 2t + 9, column g, in pairs;
+// - f32 accumulator (m16n8, two tiles along n): rows g and g + 8, columns 2t, 2t + 1, in pairs.
+// A register is one load or store per lane; a pair adjacent in memory moves as one access of both
+// elements (a 32-bit pair of bf16, a 64-bit pair of f32), else as one access per element.
+struct FragmentPiece {
+  int r0, c0, rg, rt, cg, ct;  // the lane's first element: row r0 + rg g + rt t, column c0 + cg g + ct t
+  int n;                       // elements in the register, along columns (along_col) or rows
+  bool along_col;
+};
+
+template <typename Use, int K>
+std::vector<FragmentPiece> fragment_pieces() {
+  std::vector<FragmentPiece> out;
+  for (int i = 0; i < 4; ++i) {
+    const int lo = i & 1, hi = i >> 1;
+    if constexpr (std::is_same_v<Use, matrix_a>)
+      out.push_back(K == 8 ? FragmentPiece{8 * lo, 4 * hi, 1, 0, 0, 1, 1, true}
+                           : FragmentPiece{8 * lo, 8 * hi, 1, 0, 0, 2, 2, true});
+    else if constexpr (std::is_same_v<Use, matrix_b>)  // hi: which n-tile
+      out.push_back(K == 8 ? FragmentPiece{4 * lo, 8 * hi, 0, 1, 1, 0, 1, false}
+                           : FragmentPiece{8 * lo, 8 * hi, 0, 2, 1, 0, 2, false});
+    else
+      out.push_back(FragmentPiece{8 * lo, 8 * hi, 1, 0, 0, 2, 2, true});
+  }
+  return out;
+}
+
+template <typename Frag>
+struct FragmentKind;
+template <typename Use, int M, int N, int K, typename T, typename L>
+struct FragmentKind<fragment<Use, M, N, K, T, L>> {
+  using use = Use;
+  static constexpr int k = K;
+  static constexpr const char* site = std::is_same_v<Use, matrix_a>   ? "matrix_a fragment"
+                                      : std::is_same_v<Use, matrix_b> ? "matrix_b fragment"
+                                                                      : "accumulator fragment";
+};
+
+template <typename Frag, typename E>
+void trace_fragment(bool store, const E* p, unsigned ldm, bool col_major) {
+  namespace sim = ::safnet::sim;
+  using Kind = FragmentKind<std::remove_const_t<Frag>>;
+  if (!sim::access_tracing()) return;
+  const bool global = sim::region_owns(p, sim::RegionKind::device);
+  const sim::AccessKind kind = global ? (store ? sim::AccessKind::global_store : sim::AccessKind::global_load)
+                                      : (store ? sim::AccessKind::shared_store : sim::AccessKind::shared_load);
+  for (const FragmentPiece& piece : fragment_pieces<typename Kind::use, Kind::k>()) {
+    const bool contiguous = piece.along_col != col_major;
+    const int accesses = contiguous ? 1 : piece.n;
+    for (int a = 0; a < accesses; ++a) {
+      const void* lane_ptr[32];
+      for (int l = 0; l < 32; ++l) {
+        const int g = l / 4, t = l % 4;
+        const int r = piece.r0 + piece.rg * g + piece.rt * t + (piece.along_col ? 0 : a);
+        const int c = piece.c0 + piece.cg * g + piece.ct * t + (piece.along_col ? a : 0);
+        lane_ptr[l] = p + (col_major ? static_cast<std::size_t>(c) * ldm + r : static_cast<std::size_t>(r) * ldm + c);
+      }
+      const unsigned bytes = static_cast<unsigned>(sizeof(E)) * (contiguous ? piece.n : 1);
+      sim::detail::trace_warp_request(kind, Kind::site, lane_ptr, bytes);
+    }
+  }
+}
+
 template <typename Frag, typename Ptr>
 void load_all(void* const* lanes, std::string& error) {
   using Ctx = MemCtx<Frag, Ptr>;
   error = same_args<Ctx>(lanes);
   if (!error.empty()) return;
   const auto* c0 = static_cast<const Ctx*>(lanes[0]);
+  trace_fragment<Frag>(false, c0->ptr, c0->ldm, c0->col);
   for (int l = 0; l < 32; ++l) {
     Frag& f = *static_cast<const Ctx*>(lanes[l])->frag;
     for (int e = 0; e < Frag::num_elements; ++e) {
@@ -184,6 +258,7 @@ void store_all(void* const* lanes, std::string& error) {
   error = same_args<Ctx>(lanes);
   if (!error.empty()) return;
   const auto* c0 = static_cast<const Ctx*>(lanes[0]);
+  trace_fragment<Frag>(true, c0->ptr, c0->ldm, c0->col);
   for (int l = 0; l < 32; ++l) {
     const Frag& f = *static_cast<const Ctx*>(lanes[l])->frag;
     for (int e = 0; e < Frag::num_elements; ++e) {
