@@ -27,13 +27,28 @@ __device__ float im2col_at(const ConvGeom& g, const float* x, int crs, int col) 
   return traced_load(x + ((static_cast<std::int64_t>(n) * g.c + c) * g.h + iy) * g.w + ix);
 }
 
-// The implicit im2col of x walked along k = (c, r, s) for one output column: the column's window is
-// decomposed once, and each step carries s into r and r into c instead of dividing, so the
-// tensor-core GEMM's tile loads (cuda/kernels/tc_gemm.h) do no division per element.
+// A filter tap k = (ch, r, s) of a GEMM's K (ch: input channel in the forward, output channel in
+// backward-data), stepped by carries: the cursors below walk K with no division per element.
+struct FilterTap {
+  int ch, r, s;
+};
+
+__device__ FilterTap filter_tap(const ConvGeom& g, int k) {
+  const int rs = g.r * g.s;
+  return {k / rs, k % rs / g.s, k % g.s};
+}
+
+__device__ void advance_tap(const ConvGeom& g, FilterTap& t, int step) {
+  for (t.s += step; t.s >= g.s; t.s -= g.s)
+    if (++t.r == g.r) t.r = 0, ++t.ch;
+}
+
+// The implicit im2col of x walked along k for one output column: the column's window is decomposed
+// once, so the tensor-core GEMM's tile loads (cuda/kernels/tc_gemm.h) do no division per element.
 struct Im2colCursor {
   std::int64_t image;  // offset of x[n, 0, 0, 0]
   int iy0, ix0;        // the window's top-left input pixel (negative in the padding)
-  int c, r, s;
+  FilterTap tap;
   bool column;  // a column of the GEMM (ragged tiles have more)
 };
 
@@ -41,25 +56,19 @@ __device__ Im2colCursor im2col_cursor(const ConvGeom& g, int crs, int col, int c
   Im2colCursor q{};
   q.column = col < cols;
   if (!q.column) return q;
-  const int ohw = g.oh() * g.ow(), rs = g.r * g.s;
-  const int n = col / ohw, rem = col % ohw;
-  q.image = static_cast<std::int64_t>(n) * g.c * g.h * g.w;
+  const int ohw = g.oh() * g.ow(), rem = col % ohw;
+  q.image = static_cast<std::int64_t>(col / ohw) * g.c * g.h * g.w;
   q.iy0 = rem / g.ow() * g.stride - g.pad;
   q.ix0 = rem % g.ow() * g.stride - g.pad;
-  q.c = crs / rs, q.r = crs % rs / g.s, q.s = crs % g.s;
+  q.tap = filter_tap(g, crs);
   return q;
 }
 
 // The address of the cursor's element, null where it reads as zero (padding, past C, no column).
 __device__ const float* im2col_src(const ConvGeom& g, const float* x, const Im2colCursor& q) {
-  const int iy = q.iy0 + q.r, ix = q.ix0 + q.s;
-  if (!q.column || q.c >= g.c || iy < 0 || iy >= g.h || ix < 0 || ix >= g.w) return nullptr;
-  return x + q.image + (static_cast<std::int64_t>(q.c) * g.h + iy) * g.w + ix;
-}
-
-__device__ void im2col_advance(const ConvGeom& g, Im2colCursor& q, int step) {
-  for (q.s += step; q.s >= g.s; q.s -= g.s)
-    if (++q.r == g.r) q.r = 0, ++q.c;
+  const int iy = q.iy0 + q.tap.r, ix = q.ix0 + q.tap.s;
+  if (!q.column || q.tap.ch >= g.c || iy < 0 || iy >= g.h || ix < 0 || ix >= g.w) return nullptr;
+  return x + q.image + (static_cast<std::int64_t>(q.tap.ch) * g.h + iy) * g.w + ix;
 }
 
 // Forward: y[n, k, oy, ox] = sum over (c, r, s) of tau(w[k, c, r, s]) x[n, c, oy*st - pad + r, ox*st - pad + s].
@@ -81,7 +90,7 @@ struct ConvForward {
   using BCursor = Im2colCursor;
   __device__ BCursor b_cursor(int k, int col) const { return im2col_cursor(g, k, col, N); }
   __device__ const float* b_src(const BCursor& q) const { return im2col_src(g, x, q); }
-  __device__ void b_advance(BCursor& q, int step) const { im2col_advance(g, q, step); }
+  __device__ void b_advance(BCursor& q, int step) const { advance_tap(g, q.tap, step); }
   ConvEpilogue e;
   __device__ void store(int m, int col, float v) const {
     const int ohw = g.oh() * g.ow();
@@ -96,6 +105,39 @@ struct ConvForward {
     y[i] = v;
   }
 };
+
+// The gather of dy that backward-data multiplies, walked along k = (k, r, s) for one input pixel
+// (n, iy, ix) as Im2colCursor walks x.
+struct DyCursor {
+  std::int64_t image;  // offset of dy[n, 0, 0, 0]
+  int ty0, tx0;        // iy + pad, ix + pad: output pixel (ty0 - r, tx0 - s) / stride
+  FilterTap tap;
+  bool column;
+};
+
+__device__ DyCursor dy_cursor(const ConvGeom& g, int krs, int col, int cols) {
+  DyCursor q{};
+  q.column = col < cols;
+  if (!q.column) return q;
+  const int hw = g.h * g.w, rem = col % hw;
+  q.image = static_cast<std::int64_t>(col / hw) * g.k * g.oh() * g.ow();
+  q.ty0 = rem / g.w + g.pad;
+  q.tx0 = rem % g.w + g.pad;
+  q.tap = filter_tap(g, krs);
+  return q;
+}
+
+// The address of the cursor's dy element, null where no output pixel reads this input pixel.
+__device__ const float* dy_src(const ConvGeom& g, const float* dy, const DyCursor& q) {
+  int oy = q.ty0 - q.tap.r, ox = q.tx0 - q.tap.s;
+  if (!q.column || q.tap.ch >= g.k || oy < 0 || ox < 0) return nullptr;
+  if (g.stride != 1) {  // strided: only every stride-th tap lands on an output pixel
+    if (oy % g.stride != 0 || ox % g.stride != 0) return nullptr;
+    oy /= g.stride, ox /= g.stride;
+  }
+  if (oy >= g.oh() || ox >= g.ow()) return nullptr;
+  return dy + q.image + (static_cast<std::int64_t>(q.tap.ch) * g.oh() + oy) * g.ow() + ox;
+}
 
 // Backward data: dx[n, c, iy, ix] = sum over (k, r, s) of tau(w[k, c, r, s]) dy[n, k, oy, ox] where
 // oy*st - pad + r = iy (and the same for x). M = C, N = N*H*W, K = K*R*S.
@@ -121,6 +163,10 @@ struct ConvBackwardData {
     if (oy >= g.oh() || ox >= g.ow()) return 0.0f;
     return traced_load(dy + ((static_cast<std::int64_t>(n) * g.k + k) * g.oh() + oy) * g.ow() + ox);
   }
+  using BCursor = DyCursor;
+  __device__ BCursor b_cursor(int krs, int col) const { return dy_cursor(g, krs, col, N); }
+  __device__ const float* b_src(const BCursor& q) const { return dy_src(g, dy, q); }
+  __device__ void b_advance(BCursor& q, int step) const { advance_tap(g, q.tap, step); }
   __device__ void store(int c, int col, float v) const {
     const int hw = g.h * g.w;
     dx[(static_cast<std::int64_t>(col / hw) * g.c + c) * hw + col % hw] = v;

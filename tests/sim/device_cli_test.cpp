@@ -90,16 +90,21 @@ TEST(DeviceSim, FaultCampaignRecordsTheSameFlipsAndAccuracies) {
   }
   EXPECT_GT(by[0].at({"f32", 0}).flips, 1000);  // the trials do flip bits
   EXPECT_EQ(by[1].at({"f32", 0}).math, "fp32");
-  // A campaign on tensor cores says so in every record.
-  r = test::run("faults --checkpoint " + dir + "/mlp/checkpoint.safetensors --limit 64 --dtype f16 --ber 1e-3 "
-                "--trials 1 --seed 9 --quiet --device sim --math bf16 --out " + dir + "/bf16.jsonl");
+  // A campaign on tensor cores says so in every record, and flips the very bits the CPU's flipped:
+  // the math mode changes the arithmetic, never the fault sample or the stored words.
+  r = test::run("faults --checkpoint " + dir + "/mlp/checkpoint.safetensors --limit 200 --dtype f16 --ber 1e-3 "
+                "--trials 3 --seed 9 --quiet --device sim --math bf16 --out " + dir + "/bf16.jsonl");
   ASSERT_EQ(r.code, 0) << r.output;
   const std::vector<TrialRecord> bf16 = read_results(dir + "/bf16.jsonl");
-  ASSERT_FALSE(bf16.empty());
-  for (const TrialRecord& t : bf16) EXPECT_EQ(t.math, "bf16") << t.trial;
+  ASSERT_EQ(bf16.size(), by[0].size() / 3);  // the f16 records: what the CPU campaign wrote per dtype
+  for (const TrialRecord& t : bf16) {
+    EXPECT_EQ(t.math, "bf16") << t.trial;
+    EXPECT_EQ(t.flips, by[0].at({"f16", t.trial}).flips) << t.trial;
+    EXPECT_EQ(t.nonfinite, by[0].at({"f16", t.trial}).nonfinite) << t.trial;
+  }
   // Adding trials of another mode to that file is refused before any runs.
-  r = test::run("faults --checkpoint " + dir + "/mlp/checkpoint.safetensors --limit 64 --dtype f16 --ber 1e-3 "
-                "--trials 2 --seed 9 --quiet --device sim --math tf32 --out " + dir + "/bf16.jsonl");
+  r = test::run("faults --checkpoint " + dir + "/mlp/checkpoint.safetensors --limit 200 --dtype f16 --ber 1e-3 "
+                "--trials 4 --seed 9 --quiet --device sim --math tf32 --out " + dir + "/bf16.jsonl");
   EXPECT_EQ(r.code, 1) << r.output;
   EXPECT_NE(r.output.find("its trials ran with --math bf16 and this run with --math tf32"), std::string::npos)
       << r.output;
