@@ -11,8 +11,8 @@
 //
 //   bench_gpu [--models resnet20,resnet18] [--iters 50] [--warmup 5] [--sets 4] [--saf tanh]
 //             [--math fp32] [--batch20 128] [--batch18 64] [--no-baselines] [--list]
-// --math: our forward and backward-data in that mode (cuda/math_mode.h; weight gradients are fp32
-// in every mode); --no-baselines: ours only (for Nsight Compute); --list: the shapes, no GPU needed.
+// --math: our forward, backward-data and weight gradients in that mode (cuda/math_mode.h);
+// --no-baselines: ours only (for Nsight Compute); --list: the shapes, no GPU needed.
 // Run by tools/gpu_check.sh; never a test. Exit 0 after the table, 2 on bad arguments, 3 with no GPU.
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
@@ -55,7 +55,7 @@ struct Options {
   std::vector<std::string> models{"resnet20", "resnet18"};
   int iters = 50, warmup = 5, sets = 4, batch20 = 128, batch18 = 64;
   std::string saf = "tanh";
-  MathMode math = MathMode::fp32;  // ours: conv/linear forward and backward-data (weight gradients stay fp32)
+  MathMode math = MathMode::fp32;  // ours: every conv/linear GEMM
   bool list = false, baselines = true;
 };
 
@@ -407,11 +407,11 @@ int main(int argc, char** argv) {
     const double t_d =
         timer.median_ms([&](int i) { safnet::cuda::conv2d_backward_data(g, dy.at(i), view(i), dx.p, stream, o.math); });
     // The split-K workspace is allocated once, as the backend does, so no timed launch allocates.
-    const std::size_t split_bytes = safnet::cuda::conv2d_backward_weight_plan(g).workspace_bytes();
+    const std::size_t split_bytes = safnet::cuda::conv2d_backward_weight_plan(g, o.math).workspace_bytes();
     DeviceBuffer split(split_bytes / sizeof(float));
     const double t_w = timer.median_ms([&](int i) {
       safnet::cuda::conv2d_backward_weight(g, x.at(i), dy.at(i), SafGrad{nullptr, tau}, dw.p, {split.p, split_bytes},
-                                           stream);
+                                           stream, o.math);
     });
     // Ours and the library's last launches used the same input set: their results are compared.
     double lf[2] = {0, 0}, ld[2] = {0, 0}, lw[2] = {0, 0}, df = -1, dd = -1, dwd = -1;
@@ -482,11 +482,11 @@ int main(int argc, char** argv) {
         timer.median_ms([&](int i) { safnet::cuda::linear_forward(n, in, out, x.at(i), view(i), nullptr, y.p, stream, o.math); });
     const double t_d =
         timer.median_ms([&](int i) { safnet::cuda::linear_backward_data(n, in, out, dy.at(i), view(i), dx.p, stream, o.math); });
-    const std::size_t split_bytes = safnet::cuda::linear_backward_weight_plan(n, in, out).workspace_bytes();
+    const std::size_t split_bytes = safnet::cuda::linear_backward_weight_plan(n, in, out, o.math).workspace_bytes();
     DeviceBuffer split(split_bytes / sizeof(float));
     const double t_w = timer.median_ms([&](int i) {
       safnet::cuda::linear_backward_weight(n, in, out, x.at(i), dy.at(i), SafGrad{nullptr, tau}, dw.p, nullptr,
-                                           {split.p, split_bytes}, stream);
+                                           {split.p, split_bytes}, stream, o.math);
     });
     double lf[2] = {0, 0}, ld[2] = {0, 0}, lw[2] = {0, 0}, df = -1, dd = -1, dwd = -1;
     if (blas.ok()) {
