@@ -61,7 +61,10 @@ struct SplitKPlan {
 // Enough partitions for kTargetWaves waves of tile blocks, each partition at least one BK step
 // (rounded so that none is empty: parts = ceil(steps / steps_per_part)), and no more than the
 // workspace cap allows.
-inline SplitKPlan plan_splitk(std::int64_t m, std::int64_t n, std::int64_t k, int bm, int bn, int bk, int threads) {
+// min_steps: the fewest BK steps a partition gets when K has them (a block's fixed costs, its
+// prologue and its partial-sum tile, are then spread over at least that many steps).
+inline SplitKPlan plan_splitk(std::int64_t m, std::int64_t n, std::int64_t k, int bm, int bn, int bk, int threads,
+                              std::int64_t min_steps = 1) {
   SplitKPlan p;
   p.m = m, p.n = n, p.k = k, p.threads = threads;
   p.tiles = ceil_div(m, bm) * ceil_div(n, bn);
@@ -71,7 +74,7 @@ inline SplitKPlan plan_splitk(std::int64_t m, std::int64_t n, std::int64_t k, in
   const std::int64_t want = std::min({ceil_div(kTargetWaves * wave_blocks(threads), p.tiles), cap, steps});
   // Steps per partition rounded down, so parts comes out at least `want`; rounded up instead where
   // that would pass the cap.
-  std::int64_t per = std::max<std::int64_t>(1, steps / want);
+  std::int64_t per = std::max<std::int64_t>(std::min(min_steps, steps), steps / want);
   if (ceil_div(steps, per) > cap) per = ceil_div(steps, want);
   p.parts = static_cast<int>(ceil_div(steps, per));
   p.k_per_part = static_cast<int>(per * bk);

@@ -54,11 +54,18 @@ __global__ void __launch_bounds__(kSplitKReduceOutputs * kSplitKReduceLanes)
   }
 }
 
+// A tensor-core partition gets at least this many 16-deep K steps. The two waves plan_splitk aims
+// at are counted from threads alone (16 blocks of 128 per SM), while registers and shared memory
+// let 5 to 11 reside (tools/occupancy.py): without a floor, a 16-row weight gradient such as
+// ResNet-20's first layer would be cut into 8192 partitions of one step, about 9 real waves of
+// blocks that each stage, multiply and store a whole tile for a single step.
+inline constexpr int kTcMinSplitKSteps = 4;
+
 // The split of an M x N x K GEMM in math mode `mode`: the tile of that mode's kernel decides the
 // blocks per partition, so the partitions (and the workspace) depend on the mode.
 inline SplitKPlan plan_splitk_gemm(std::int64_t m, std::int64_t n, std::int64_t k, MathMode mode) {
   const GemmBlockTile t = gemm_block_tile(m, mode);
-  return plan_splitk(m, n, k, t.bm, t.bn, t.bk, t.threads);
+  return plan_splitk(m, n, k, t.bm, t.bn, t.bk, t.threads, mode == MathMode::fp32 ? 1 : kTcMinSplitKSteps);
 }
 
 #if defined(__CUDACC__) || !defined(SAFNET_CUDA_REAL)

@@ -195,7 +195,15 @@ void print_gemm_launches(const std::string& arch) {
         // Forward and backward-data run whole-K tiles; the weight gradients are split as planned.
         gpu::SplitKPlan p;
         p.tiles = gpu::ceil_div(l.m, t.bm) * gpu::ceil_div(l.n, t.bn);
-        if (l.weight_grad) p = gpu::plan_splitk_gemm(l.m, l.n, l.k, mode);
+        if (l.weight_grad) {
+          p = gpu::plan_splitk_gemm(l.m, l.n, l.k, mode);
+          // Partitions cover K, none empty, and on tensor cores none is shorter than the floor.
+          const std::int64_t steps = gpu::ceil_div(l.k, t.bk), per = p.k_per_part / t.bk;
+          EXPECT_EQ(p.k_per_part % t.bk, 0) << arch << " " << l.layer;
+          EXPECT_EQ(gpu::ceil_div(steps, per), p.parts) << arch << " " << l.layer;
+          if (mode != MathMode::fp32)
+            EXPECT_GE(per, std::min<std::int64_t>(steps, gpu::kTcMinSplitKSteps)) << arch << " " << l.layer;
+        }
         std::printf("gemm %s | %s (%d) | %s | %s | %lldx%lldx%lld | %s | %dx%d | %d | %lld | %d\n", arch.c_str(),
                     l.layer.c_str(), count, shape.c_str(), l.pass.c_str(), static_cast<long long>(l.m),
                     static_cast<long long>(l.n), static_cast<long long>(l.k), math_mode_name(mode), t.bm, t.bn,
