@@ -4,12 +4,15 @@
 // runs the epilogue, so tau(W) never exists in global memory.
 //
 // A block computes a BM x BN tile of C with 4 warps, each a WM x WN piece as 16 x 16 WMMA
-// accumulators, stepping through K by BK = 16. The next K-tile is read from global memory into
-// registers while the tensor cores work on the current one in shared memory (two buffers, one
-// barrier per step). Operands are rounded once, as they enter shared memory (TF32, BF16); 3xTF32
-// keeps f32 there and splits each fragment x = big + small, both TF32, adding small*big + big*small
-// before big*big (a small*small term below 2^-22 |x y| is dropped). Each accumulator sums its K in
-// increasing order: the result does not depend on the schedule.
+// accumulators, stepping through K by BK = 16 (a K range per grid.z for split-K). The next K-tile
+// goes into the other shared buffer while the tensor cores work on the current one (two buffers,
+// one barrier per step): by cp.async where the problem allows (raw weight words, decoded from
+// shared memory in a phase of their own, see RawA; f32 operands read through a cursor, see
+// CursorB), else through registers. Operands are rounded once to TF32 or BF16 (as they enter shared
+// memory, or as fragments for cp.async'd f32); 3xTF32 keeps f32 and splits each fragment
+// x = big + small, both TF32, adding small*big + big*small before big*big (a small*small term below
+// 2^-22 |x y| is dropped). Each accumulator sums its K in increasing order: the result does not
+// depend on the schedule.
 //
 // Shared layouts: A is (BM, BK + 4) f32 or (BM, BK + 8) bf16, B (BK, BN + 8), C (BM, BN + 8): row
 // strides of 20 and BN + 8 floats put the 8 rows and 4 columns a quad of lanes reads for one
