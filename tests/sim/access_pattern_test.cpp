@@ -19,6 +19,7 @@
 #include "cuda/kernels/weight_storage.h"
 #include "cuda/launch.h"
 #include "cuda/math_mode.h"
+#include "cuda/stored_word.h"
 #include "cuda/sim/access_trace.h"
 #include "cuda/wmma.h"
 
@@ -213,21 +214,10 @@ const MathMode kModes[] = {MathMode::fp32, MathMode::tf32, MathMode::bf16};
 struct Weights {
   const char* name;
   StorageFormat format;
-  int bytes;
 };
-const Weights kWeights[] = {{"f32", {StorageFormat::Kind::f32, 0}, 4},
-                            {"f16", {StorageFormat::Kind::f16, 0}, 2},
-                            {"fixed8", {StorageFormat::Kind::fixed, 5}, 1}};
-
-const char* mode_name(MathMode m) {
-  switch (m) {
-    case MathMode::fp32: return "fp32";
-    case MathMode::tf32x3: return "3xtf32";
-    case MathMode::tf32: return "tf32";
-    case MathMode::bf16: return "bf16";
-  }
-  return "?";
-}
+const Weights kWeights[] = {{"f32", {StorageFormat::Kind::f32, 0}},
+                            {"f16", {StorageFormat::Kind::f16, 0}},
+                            {"fixed8", {StorageFormat::Kind::fixed, 5}}};
 
 // The counters of one conv2d_forward: every site of its GEMM kernel.
 std::vector<sim::AccessRow> conv_forward_rows(const safnet::ConvGeom& g, const Weights& w, MathMode mode) {
@@ -236,7 +226,7 @@ std::vector<sim::AccessRow> conv_forward_rows(const safnet::ConvGeom& g, const W
   const std::size_t ws = static_cast<std::size_t>(g.k) * g.c * g.r * g.s;
   float* x = device_zeros<float>(xs);
   float* y = device_zeros<float>(ys);
-  unsigned char* raw = device_zeros<unsigned char>(ws * w.bytes);
+  unsigned char* raw = device_zeros<unsigned char>(ws * safnet::word_bytes(w.format));
   std::vector<sim::AccessRow> rows;
   {
     Tracing tracing;
@@ -282,11 +272,12 @@ TEST(AccessPattern, ConvForwardGemmsOnResNet20Shapes) {
         for (const sim::AccessRow& r : conv_forward_rows(shape.g, w, mode)) {
           const bool tc = r.kernel.find("tc_gemm") != std::string::npos;
           const std::string kernel = tc ? "tc_gemm" : "tiled_gemm";
-          total[{kernel, mode_name(mode), w.name, r.site, r.kind}] += r.stats;
-          const std::string where = std::string(shape.name) + " / " + w.name + " / " + mode_name(mode);
+          total[{kernel, safnet::math_mode_name(mode), w.name, r.site, r.kind}] += r.stats;
+          const std::string where = std::string(shape.name) + " / " + w.name + " / " + safnet::math_mode_name(mode);
           if (is_global(r.kind)) {
             if (r.site == "B tile") gather[{shape.name, kernel}] += r.stats;
-            const bool short_rows = (r.site == "A tile" || r.site == "A words") && (tc ? 16 : 8) * w.bytes < 32;
+            const bool short_rows =
+                (r.site == "A tile" || r.site == "A words") && (tc ? 16 : 8) * safnet::word_bytes(w.format) < 32;
             const bool strided = r.site == "B tile" && shape.g.stride > 1;
             if (!short_rows && !strided)
               EXPECT_LE(r.stats.sectors, 1.25 * r.stats.ideal_sectors) << where << " " << r.site;
