@@ -146,8 +146,9 @@ __global__ void __launch_bounds__(T::kThreads) tc_gemm_kernel(P p, int k_chunk) 
   // A as stored words: copied raw by cp.async in 16-byte chunks (in flight with B), then decoded
   // from shared memory in a phase of its own, so no thread waits on a global load to decode.
   constexpr bool kRawA = RawA<P>;
-  // A staged row: BK words of at most 4 bytes, and 16 bytes of padding so that the rows 4 apart that
-  // a warp's half-warps decode (a_at) fall on different banks.
+  // A staged row: 64 bytes of words (BK words of 4 bytes; a sector of 1-byte words, see a_window),
+  // and 16 bytes of padding so that the rows 4 apart that a warp's half-warps decode (a_at) fall on
+  // different banks.
   constexpr int kStageRow = BK * 4 + 16;
   __shared__ __align__(16) unsigned char a_stage[kRawA ? BM * kStageRow : 16];
 
@@ -167,6 +168,20 @@ __global__ void __launch_bounds__(T::kThreads) tc_gemm_kernel(P p, int k_chunk) 
     else
       return false;
   }();
+  // A row's piece of one K-tile is BK words: 16 bytes of 1-byte words, half the 32-byte sector a
+  // load fetches. Such rows are staged a sector at a time (a_window): a copy takes the aligned
+  // sector that begins with the tile, the tile after it decodes from the sector's second half, and
+  // a partition's first tile, where it begins mid-sector, takes that half alone.
+  [[maybe_unused]] const bool a_window = a_wb * BK < 32;
+  // The byte in row m's staged words where K-tile k0 begins.
+  [[maybe_unused]] auto a_staged = [&](int m, int k0) -> int {
+    if constexpr (kRawA) {
+      if (!a_window) return 0;
+      const auto at = reinterpret_cast<std::uintptr_t>(p.a_words()) + (static_cast<std::int64_t>(m) * p.K + k0) * a_wb;
+      return static_cast<int>(at % 32);
+    }
+    return 0;
+  };
   [[maybe_unused]] auto b_cursor = [&] {
     if constexpr (kAsyncB)
       return p.b_cursor(k_begin + tid / BN, n0 + tid % BN);
@@ -194,15 +209,18 @@ __global__ void __launch_bounds__(T::kThreads) tc_gemm_kernel(P p, int k_chunk) 
   auto load_tile = [&](int buf, int k0) {
     if constexpr (kRawA) {
       if (raw_a) {
-        const int per_chunk = 16 / a_wb, chunks_per_row = BK / per_chunk;
+        const int per_chunk = 16 / a_wb, chunks_per_row = a_window ? 2 : BK / per_chunk;
         const auto* words = static_cast<const unsigned char*>(p.a_words());
 #pragma unroll 1
         for (int c = tid; c < BM * chunks_per_row; c += kThreads) {
           // The 8 chunks of a quarter-warp's 16-byte stores take rows in bit-reversed order within
-          // each 8 (0 4 2 6 1 5 3 7): with rows 20 words apart, 2 rows of 4 chunks, 4 of 2 or 8 of 1
+          // each 8 (0 4 2 6 1 5 3 7): with rows 20 words apart, 2 rows of 4 chunks, 4 of 2 or fewer
           // then cover the 32 banks once.
           const int q = c / chunks_per_row, part = c % chunks_per_row;
-          const int mm = (q & ~7) | (q & 1) << 2 | (q & 2) | (q >> 2 & 1), m = m0 + mm, k = k0 + part * per_chunk;
+          const int mm = (q & ~7) | (q & 1) << 2 | (q & 2) | (q >> 2 & 1), m = m0 + mm;
+          const int at = a_staged(m, k0), k = k0 + (part * 16 - at) / a_wb;
+          // A tile in a sector's second half came with the copy before, unless this is the first.
+          if (k < k0 || (at != 0 && k0 != k_begin)) continue;
           // K is a whole number of chunks (raw_a), and so is k_end: no chunk straddles it.
           const bool inside = m < p.M && k < k_end;
           const unsigned char* src = inside ? words + (static_cast<std::int64_t>(m) * p.K + k) * a_wb : nullptr;
@@ -264,8 +282,9 @@ __global__ void __launch_bounds__(T::kThreads) tc_gemm_kernel(P p, int k_chunk) 
       float v = 0.0f;
       if constexpr (kRawA)
         if (m0 + mm < p.M && k0 + kk < k_end) {
-          trace_shared_load("A words", access_key(k0, j), a_stage + mm * kStageRow + kk * a_wb, a_wb);
-          v = p.a_decode(a_stage + mm * kStageRow, kk);
+          const unsigned char* words = a_stage + mm * kStageRow + a_staged(m0 + mm, k0);
+          trace_shared_load("A words", access_key(k0, j), words + kk * a_wb, a_wb);
+          v = p.a_decode(words, kk);
         }
       Smem* at = as + buf * BM * LDA + mm * LDA + kk;
       *at = Math::to_smem(v);
@@ -296,34 +315,35 @@ __global__ void __launch_bounds__(T::kThreads) tc_gemm_kernel(P p, int k_chunk) 
     const Smem* bt = bs + buf * BK * LDB + wn * T::WN;
 #pragma unroll
     for (int kk = 0; kk < BK; kk += KK) {
-      FragA fa[FM];
       FragB fb[FN];
-#pragma unroll
-      for (int i = 0; i < FM; ++i) wmma::load_matrix_sync(fa[i], at + i * 16 * LDA + kk, LDA);
 #pragma unroll
       for (int j = 0; j < FN; ++j) {
         wmma::load_matrix_sync(fb[j], bt + kk * LDB + j * 16, LDB);
         if constexpr (kAsyncB && kMode == MathMode::tf32) round_tf32(fb[j]);
       }
-      if constexpr (kMode == MathMode::tf32x3) {
-        FragA fa_small[FM];
-        FragB fb_small[FN];
-#pragma unroll
-        for (int i = 0; i < FM; ++i) split_tf32(fa[i], fa_small[i]);
+      [[maybe_unused]] FragB fb_small[FN];
+      if constexpr (kMode == MathMode::tf32x3)
 #pragma unroll
         for (int j = 0; j < FN; ++j) split_tf32(fb[j], fb_small[j]);
+      // One A fragment (and its split) live at a time: 3xTF32 needs the registers.
 #pragma unroll
-        for (int i = 0; i < FM; ++i)
+      for (int i = 0; i < FM; ++i) {
+        FragA fa;
+        wmma::load_matrix_sync(fa, at + i * 16 * LDA + kk, LDA);
+        if constexpr (kMode == MathMode::tf32x3) {
+          FragA fa_small;
+          split_tf32(fa, fa_small);
 #pragma unroll
           for (int j = 0; j < FN; ++j) {
-            wmma::mma_sync(acc[i][j], fa_small[i], fb[j], acc[i][j]);
-            wmma::mma_sync(acc[i][j], fa[i], fb_small[j], acc[i][j]);
+            wmma::mma_sync(acc[i][j], fa_small, fb[j], acc[i][j]);
+            wmma::mma_sync(acc[i][j], fa, fb_small[j], acc[i][j]);
+            wmma::mma_sync(acc[i][j], fa, fb[j], acc[i][j]);
           }
+        } else {
+#pragma unroll
+          for (int j = 0; j < FN; ++j) wmma::mma_sync(acc[i][j], fa, fb[j], acc[i][j]);
+        }
       }
-#pragma unroll
-      for (int i = 0; i < FM; ++i)
-#pragma unroll
-        for (int j = 0; j < FN; ++j) wmma::mma_sync(acc[i][j], fa[i], fb[j], acc[i][j]);
     }
     wait_tile();
     __syncthreads();

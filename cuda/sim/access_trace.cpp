@@ -54,14 +54,8 @@ std::map<std::tuple<std::string, std::string, AccessKind>, AccessStats> g_stats;
 
 bool is_global(AccessKind k) { return k == AccessKind::global_load || k == AccessKind::global_store; }
 
-unsigned current_thread() {
-  const uint3 t = *detail::t_thread_idx;
-  const dim3 b = detail::t_block.block_dim;
-  return t.x + b.x * (t.y + b.y * t.z);
-}
-
 // Where the access would be on a GPU: cudaMalloc aligns allocations to 256 bytes, the simulator's
-// only to 16 (they end at a guard page), so a device address counts by its offset in its region.
+// only to 32 (they end at a guard page), so a device address counts by its offset in its region.
 std::uintptr_t gpu_address(AccessKind kind, const void* p) {
   const auto a = reinterpret_cast<std::uintptr_t>(p);
   if (!is_global(kind)) return a;
@@ -173,7 +167,7 @@ thread_local CurrentRequest t_request;
 void trace_access(AccessKind kind, const char* site, std::int64_t key, const void* p, unsigned bytes) {
   if (!access_tracing() || t_thread_idx == nullptr) return;
   if (bytes == 0 || bytes > 16) kernel_fail("access of " + std::to_string(bytes) + " bytes at " + site);
-  const unsigned thread = current_thread(), lane = thread % 32;
+  const unsigned thread = detail::thread_rank(), lane = thread % 32;
   Request& r = request_for(thread / 32, site, kind, key, 1u << lane);
   r.lanes |= 1u << lane;
   r.at[lane] = Access{gpu_address(kind, p), bytes};
@@ -181,7 +175,7 @@ void trace_access(AccessKind kind, const char* site, std::int64_t key, const voi
 
 void trace_warp_request(AccessKind kind, const char* site, const void* const lane_ptr[32], unsigned bytes) {
   if (!access_tracing() || t_thread_idx == nullptr) return;
-  Request& r = request_for(current_thread() / 32, site, kind, kWholeWarp, ~0u);
+  Request& r = request_for(detail::thread_rank() / 32, site, kind, kWholeWarp, ~0u);
   for (unsigned l = 0; l < 32; ++l)
     if (lane_ptr[l] != nullptr) {
       r.lanes |= 1u << l;

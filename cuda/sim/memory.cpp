@@ -14,6 +14,9 @@ namespace safnet::sim {
 namespace {
 
 constexpr unsigned char kCanary = 0xcd;
+// A region starts on a 32-byte sector, as a cudaMalloc allocation does (that one on 256 bytes): a
+// kernel that aligns its loads to sectors by address makes the same choice here as on a GPU.
+constexpr std::size_t kAlign = 32;
 
 struct Region {
   unsigned char* map_base;  // leading guard page
@@ -60,7 +63,7 @@ std::size_t first_bad(const unsigned char* p, std::size_t n) {
 
 void* region_alloc(std::size_t size, RegionKind kind) {
   const std::size_t page = Region::page_size();
-  const std::size_t aligned = (size + 15) / 16 * 16;
+  const std::size_t aligned = (size + kAlign - 1) / kAlign * kAlign;
   const std::size_t data = (aligned + page - 1) / page * page;
   if (size > (SIZE_MAX / 2)) return nullptr;
   const std::size_t map_size = data + 2 * page;

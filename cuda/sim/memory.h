@@ -7,8 +7,8 @@ namespace safnet::sim {
 
 enum class RegionKind { device, dynamic_shared };
 
-// Maps `size` bytes (16-byte aligned start) between two guard pages and registers the region.
-// The up-to-15 bytes between the end and the trailing guard, and the bytes between the leading
+// Maps `size` bytes (32-byte aligned start) between two guard pages and registers the region.
+// The up-to-31 bytes between the end and the trailing guard, and the bytes between the leading
 // guard and the start, hold a canary that check_canaries() verifies. Returns nullptr on failure.
 void* region_alloc(std::size_t size, RegionKind kind);
 // Unmaps a region; false when `ptr` is not the start of a live region of that kind.
