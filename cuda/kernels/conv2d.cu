@@ -186,7 +186,7 @@ struct ConvBackwardWeight {
   float* dw;
   __device__ float a(int k, int j) const {
     const int ohw = g.oh() * g.ow();
-    return dy[(static_cast<std::int64_t>(j / ohw) * g.k + k) * ohw + j % ohw];
+    return traced_load(dy + (static_cast<std::int64_t>(j / ohw) * g.k + k) * ohw + j % ohw);
   }
   __device__ float b(int j, int crs) const { return im2col_at(g, x, crs, j); }
   __device__ void store(int k, int crs, float v) const {

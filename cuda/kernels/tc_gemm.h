@@ -14,10 +14,12 @@
 // 2^-22 |x y| is dropped). Each accumulator sums its K in increasing order: the result does not
 // depend on the schedule.
 //
-// Shared layouts: A is (BM, BK + 4) f32 or (BM, BK + 8) bf16, B (BK, BN + 8), C (BM, BN + 8): row
-// strides of 20 and BN + 8 floats put the 8 rows and 4 columns a quad of lanes reads for one
-// m16n8k8 fragment, and the 4 rows x 8 columns a half-warp stores of an accumulator in 64-bit
-// pairs, on distinct banks, and keep every fragment 256-bit aligned as WMMA requires.
+// Shared layouts (TcOperand): an operand whose k is fast in global memory is (rows, BK + 4) f32 or
+// (rows, BK + 8) bf16, the others (BK, rows + 8), read as row- or col-major fragments to match;
+// C is (BM, BN + 8). Row strides of 20 and rows + 8 floats put the 8 rows and 4 columns a quad of
+// lanes reads for one m16n8k8 fragment, and the 4 rows x 8 columns a half-warp stores of an
+// accumulator in 64-bit pairs, on distinct banks, and keep every fragment 256-bit aligned as WMMA
+// requires.
 #pragma once
 #include <concepts>
 #include <cstdint>
@@ -71,7 +73,7 @@ template <>
 struct TcMath<MathMode::tf32> {
   using Smem = float;
   using Operand = nvcuda::wmma::precision::tf32;
-  static constexpr int kK = 8, kPadA = 4, kPadB = 8;
+  static constexpr int kK = 8, kPadK = 4;  // padding of a K-fast tile row
   __device__ static float to_smem(float v) { return nvcuda::wmma::__float_to_tf32(v); }
 };
 template <>
@@ -82,7 +84,7 @@ template <>
 struct TcMath<MathMode::bf16> {
   using Smem = __nv_bfloat16;
   using Operand = __nv_bfloat16;
-  static constexpr int kK = 16, kPadA = 8, kPadB = 8;
+  static constexpr int kK = 16, kPadK = 8;  // padding of a K-fast tile row
   __device__ static __nv_bfloat16 to_smem(float v) { return __float2bfloat16_rn(v); }
 };
 
@@ -102,6 +104,30 @@ concept RawA = P::kAKFast && requires(const P& p, const void* words) {
   { p.a_words() } -> std::same_as<const void*>;
   { p.a_word_bytes() } -> std::same_as<int>;
   { p.a_decode(words, 0) } -> std::same_as<float>;
+};
+
+// An operand's tile in shared memory (Rows: M for A, N for B), its fast dimension in global memory
+// kept contiguous so that a warp's stores fall on distinct banks: K-fast as (Rows, BK + kPadK), the
+// fragments read along its rows, else as (BK, Rows + 8), read across them (col_major A, row_major B).
+template <int Rows, int BK, bool kKFast, int kPadK>
+struct TcOperand {
+  static constexpr int LD = kKFast ? BK + kPadK : Rows + 8;
+  static constexpr int kSize = kKFast ? Rows * LD : BK * LD;  // one buffer
+  __device__ static int at(int row, int k) { return kKFast ? row * LD + k : k * LD + row; }
+  // Element e of a thread's share, in the order that keeps a warp's global reads adjacent. K-fast,
+  // a warp's two half-warps fill rows 4 apart (0 and 4, 1 and 5, ...): rows LD = 20 (or 24 bf16)
+  // apart would overlap on 4 banks. Sixteen rows across k: a warp's two k go 2 apart, not 24 words.
+  __device__ static void element(int e, int& row, int& k) {
+    if constexpr (kKFast) {
+      const int r = e / BK;
+      row = (r & ~7) | (r & 1) << 2 | (r >> 1 & 3);
+      k = e % BK;
+    } else {
+      const int r = e / Rows;
+      row = e % Rows;
+      k = Rows == 16 ? (r & ~3) | (r & 1) << 1 | (r >> 1 & 1) : r;
+    }
+  }
 };
 
 // Rounds a fragment's f32 elements to TF32 as they would have been rounded entering shared memory.
@@ -129,12 +155,14 @@ __global__ void __launch_bounds__(T::kThreads) tc_gemm_kernel(P p, int k_chunk) 
   using Math = TcMath<kMode>;
   using Smem = typename Math::Smem;
   constexpr int BM = T::BM, BN = T::BN, BK = T::BK, kThreads = T::kThreads, KK = Math::kK;
-  constexpr int LDA = BK + Math::kPadA, LDB = BN + Math::kPadB, LDC = BN + 8;
+  using ATile = TcOperand<BM, BK, P::kAKFast, Math::kPadK>;
+  using BTile = TcOperand<BN, BK, P::kBKFast, Math::kPadK>;
+  constexpr int LDC = BN + 8;
   constexpr int FM = T::WM / 16, FN = T::WN / 16;
   constexpr int kAPer = BM * BK / kThreads, kBPer = BK * BN / kThreads;
   static_assert(BM * BK % kThreads == 0 && BK * BN % kThreads == 0, "tiles split evenly over the threads");
-  __shared__ __align__(32) Smem as[2 * BM * LDA];
-  __shared__ __align__(32) Smem bs[2 * BK * LDB];
+  __shared__ __align__(32) Smem as[2 * ATile::kSize];
+  __shared__ __align__(32) Smem bs[2 * BTile::kSize];
   __shared__ __align__(32) float cs[BM * LDC];
 
   // B by cp.async where the problem has a cursor: the f32 words go straight into shared memory and
@@ -189,19 +217,9 @@ __global__ void __launch_bounds__(T::kThreads) tc_gemm_kernel(P p, int k_chunk) 
       return 0;
   }();
 
-  // Element j of a thread's share of a tile, in the order that keeps a warp's global reads adjacent.
-  // Along k, a warp's two half-warps fill rows 4 apart (0 and 4, 1 and 5, ...): adjacent rows
-  // (LDA = 20 words) would overlap on 4 banks.
-  auto a_at = [&](int j, int& mm, int& kk) {
-    const int e = tid + j * kThreads, row = e / BK;
-    mm = P::kAKFast ? (row & ~7) | (row & 1) << 2 | (row >> 1 & 3) : e % BM;
-    kk = P::kAKFast ? e % BK : e / BM;
-  };
-  auto b_at = [&](int j, int& kk, int& nn) {
-    const int e = tid + j * kThreads;
-    kk = P::kBKFast ? e % BK : e / BN;
-    nn = P::kBKFast ? e / BK : e % BN;
-  };
+  // Element j of a thread's share of each tile (TcOperand::element).
+  auto a_at = [&](int j, int& mm, int& kk) { ATile::element(tid + j * kThreads, mm, kk); };
+  auto b_at = [&](int j, int& kk, int& nn) { BTile::element(tid + j * kThreads, nn, kk); };
   // The next K-tile goes straight into the other shared buffer, in rolled loops: each element's
   // read may dequantise a stored word and apply the SAF, code of every storage format and SAF
   // kind, and unrolling copied it per element (a main loop of thousands of instructions, spills,
@@ -238,7 +256,7 @@ __global__ void __launch_bounds__(T::kThreads) tc_gemm_kernel(P p, int k_chunk) 
       a_at(j, mm, kk);
       const int m = m0 + mm, k = k0 + kk;
       const AccessRequest request("A tile", access_key(k0, j));
-      Smem* at = as + buf * BM * LDA + mm * LDA + kk;
+      Smem* at = as + buf * ATile::kSize + ATile::at(mm, kk);
       *at = Math::to_smem(m < p.M && k < k_end ? p.a(m, k) : 0.0f);
       trace_shared_store("A tile", access_key(k0, j), at, sizeof(Smem));
     }
@@ -248,7 +266,7 @@ __global__ void __launch_bounds__(T::kThreads) tc_gemm_kernel(P p, int k_chunk) 
       for (int j = 0; j < kBPer; ++j) {
         const int kk = tid / BN + j * kBStep, nn = tid % BN;
         const float* src = k0 + kk < k_end ? p.b_src(b_cursor) : nullptr;
-        float* dst = &bs[buf * BK * LDB + kk * LDB + nn];
+        float* dst = bs + buf * BTile::kSize + BTile::at(nn, kk);
         const AccessRequest request("B tile", access_key(k0, j));
         if (src) trace_global_load(src, 4);
         trace_shared_store("B tile", access_key(k0, j), dst, 4);
@@ -262,7 +280,7 @@ __global__ void __launch_bounds__(T::kThreads) tc_gemm_kernel(P p, int k_chunk) 
         b_at(j, kk, nn);
         const int n = n0 + nn, k = k0 + kk;
         const AccessRequest request("B tile", access_key(k0, j));
-        Smem* at = bs + buf * BK * LDB + kk * LDB + nn;
+        Smem* at = bs + buf * BTile::kSize + BTile::at(nn, kk);
         *at = Math::to_smem(n < p.N && k < k_end ? p.b(k, n) : 0.0f);
         trace_shared_store("B tile", access_key(k0, j), at, sizeof(Smem));
       }
@@ -286,14 +304,16 @@ __global__ void __launch_bounds__(T::kThreads) tc_gemm_kernel(P p, int k_chunk) 
           trace_shared_load("A words", access_key(k0, j), words + kk * a_wb, a_wb);
           v = p.a_decode(words, kk);
         }
-      Smem* at = as + buf * BM * LDA + mm * LDA + kk;
+      Smem* at = as + buf * ATile::kSize + ATile::at(mm, kk);
       *at = Math::to_smem(v);
       trace_shared_store("A tile", access_key(k0, j), at, sizeof(Smem));
     }
   };
 
-  using FragA = wmma::fragment<wmma::matrix_a, 16, 16, KK, typename Math::Operand, wmma::row_major>;
-  using FragB = wmma::fragment<wmma::matrix_b, 16, 16, KK, typename Math::Operand, wmma::row_major>;
+  using FragA = wmma::fragment<wmma::matrix_a, 16, 16, KK, typename Math::Operand,
+                               std::conditional_t<P::kAKFast, wmma::row_major, wmma::col_major>>;
+  using FragB = wmma::fragment<wmma::matrix_b, 16, 16, KK, typename Math::Operand,
+                               std::conditional_t<P::kBKFast, wmma::col_major, wmma::row_major>>;
   wmma::fragment<wmma::accumulator, 16, 16, KK, float> acc[FM][FN];
 #pragma unroll
   for (int i = 0; i < FM; ++i)
@@ -311,14 +331,14 @@ __global__ void __launch_bounds__(T::kThreads) tc_gemm_kernel(P p, int k_chunk) 
   for (int k0 = k_begin; k0 < k_end; k0 += BK) {
     // The other buffer was last read before the previous barrier.
     if (k0 + BK < k_end) load_tile(buf ^ 1, k0 + BK);
-    const Smem* at = as + buf * BM * LDA + wm * T::WM * LDA;
-    const Smem* bt = bs + buf * BK * LDB + wn * T::WN;
+    const Smem* at = as + buf * ATile::kSize;
+    const Smem* bt = bs + buf * BTile::kSize;
 #pragma unroll
     for (int kk = 0; kk < BK; kk += KK) {
       FragB fb[FN];
 #pragma unroll
       for (int j = 0; j < FN; ++j) {
-        wmma::load_matrix_sync(fb[j], bt + kk * LDB + j * 16, LDB);
+        wmma::load_matrix_sync(fb[j], bt + BTile::at(wn * T::WN + j * 16, kk), BTile::LD);
         if constexpr (kAsyncB && kMode == MathMode::tf32) round_tf32(fb[j]);
       }
       [[maybe_unused]] FragB fb_small[FN];
@@ -329,7 +349,7 @@ __global__ void __launch_bounds__(T::kThreads) tc_gemm_kernel(P p, int k_chunk) 
 #pragma unroll
       for (int i = 0; i < FM; ++i) {
         FragA fa;
-        wmma::load_matrix_sync(fa, at + i * 16 * LDA + kk, LDA);
+        wmma::load_matrix_sync(fa, at + ATile::at(wm * T::WM + i * 16, kk), ATile::LD);
         if constexpr (kMode == MathMode::tf32x3) {
           FragA fa_small;
           split_tf32(fa, fa_small);

@@ -1,7 +1,7 @@
 // The simulator's profiler counters (cuda/sim/access_trace.h): first the counting itself on toy
-// kernels with known answers, then the GEMM kernels behind conv2d on ResNet-20 shapes, whose
-// main-loop global loads must stay within 1.25x of the ideal sector count and whose shared-memory
-// accesses must be free of bank conflicts, in every math mode.
+// kernels with known answers, then the GEMM kernels of conv2d's three passes on ResNet-20 shapes,
+// whose main-loop global loads must stay within 1.25x of the ideal sector count and whose
+// shared-memory accesses must be free of bank conflicts, in every math mode.
 //
 // The table the GEMM test prints is in docs/BENCHMARKS.md:
 //   ./build/tests/test_sim --gtest_filter='AccessPattern*'
@@ -219,24 +219,34 @@ const Weights kWeights[] = {{"f32", {StorageFormat::Kind::f32, 0}},
                             {"f16", {StorageFormat::Kind::f16, 0}},
                             {"fixed8", {StorageFormat::Kind::fixed, 5}}};
 
-// The counters of one conv2d_forward: every site of its GEMM kernel.
-std::vector<sim::AccessRow> conv_forward_rows(const safnet::ConvGeom& g, const Weights& w, MathMode mode) {
+enum class Pass { forward, backward_data, backward_weight };
+const char* pass_name(Pass p) {
+  return p == Pass::forward ? "forward" : p == Pass::backward_data ? "backward-data" : "backward-weight";
+}
+
+// The counters of one conv2d pass: every site of its GEMM kernels.
+std::vector<sim::AccessRow> conv_rows(Pass pass, const safnet::ConvGeom& g, const Weights& w, MathMode mode) {
   const std::size_t xs = static_cast<std::size_t>(g.n) * g.c * g.h * g.w;
   const std::size_t ys = static_cast<std::size_t>(g.n) * g.k * g.oh() * g.ow();
   const std::size_t ws = static_cast<std::size_t>(g.k) * g.c * g.r * g.s;
   float* x = device_zeros<float>(xs);
   float* y = device_zeros<float>(ys);
+  float* dw = device_zeros<float>(ws);
   unsigned char* raw = device_zeros<unsigned char>(ws * safnet::word_bytes(w.format));
+  const gpu::WeightView view{raw, w.format, {}};
   std::vector<sim::AccessRow> rows;
   {
     Tracing tracing;
-    gpu::conv2d_forward(g, x, gpu::WeightView{raw, w.format, {}}, y, nullptr, mode);
+    switch (pass) {
+      case Pass::forward: gpu::conv2d_forward(g, x, view, y, nullptr, mode); break;
+      case Pass::backward_data: gpu::conv2d_backward_data(g, y, view, x, nullptr, mode); break;
+      case Pass::backward_weight: gpu::conv2d_backward_weight(g, x, y, gpu::SafGrad{}, dw, nullptr, mode); break;
+    }
     EXPECT_EQ(cudaDeviceSynchronize(), cudaSuccess);
     rows = sim::access_rows();
   }
-  cudaFree(x);
-  cudaFree(y);
-  cudaFree(raw);
+  for (void* p : {static_cast<void*>(x), static_cast<void*>(y), static_cast<void*>(dw), static_cast<void*>(raw)})
+    cudaFree(p);
   return rows;
 }
 
@@ -254,48 +264,65 @@ std::string figures(const sim::AccessStats& s, AccessKind kind) {
   return buf;
 }
 
-// Main-loop global loads within 1.25x of the ideal sectors where the layout allows it, and no bank
-// conflicts anywhere in shared memory. What a layout does not allow is printed, not asserted:
+// Whether the layout lets a global site reach 1.25x of the ideal sectors (else it is printed, not
+// asserted):
 // - weights read word by word ("A tile") whose piece of a row in one K step is under a sector: a
 //   warp reads BK consecutive k of each of its rows (BK = 16 on tensor cores, 8 in the SIMT GEMM),
 //   so 1-byte weights, and 2-byte weights in the SIMT GEMM, leave part of each 32-byte sector
 //   unread. Raw words staged by cp.async ("A words") take two K steps of 1-byte rows at once and
 //   are held to the bound;
-// - the im2col gather of x with stride 2: a warp's 32 output columns read every other pixel.
-TEST(AccessPattern, ConvForwardGemmsOnResNet20Shapes) {
-  // kernel, mode, weights, site, kind
-  using Key = std::tuple<std::string, std::string, std::string, std::string, AccessKind>;
+// - backward-data's weights, read across rows: w[k, c, r, s] along c is R*S words apart;
+// - the gathers of x and dy with stride 2: every other pixel;
+// - the SIMT GEMM's gather of x for the weight gradient: its K step is 8 pixels of a column, 32
+//   bytes that the filter tap shifts across a sector boundary (the tensor cores' 16 pixels: 64).
+bool layout_allows(Pass pass, const Shape& shape, const Weights& w, bool tc, const std::string& site) {
+  if (shape.g.stride > 1 && site == "B tile") return false;
+  if (pass == Pass::backward_weight && !tc && site == "B tile") return false;
+  if (pass == Pass::forward) return !(site == "A tile" && (tc ? 16 : 8) * safnet::word_bytes(w.format) < 32);
+  if (pass == Pass::backward_data) return site != "A tile";
+  return true;
+}
+
+// Main-loop global loads within 1.25x of the ideal sectors where the layout allows it, and no bank
+// conflicts anywhere in shared memory, for the three GEMMs of conv2d.
+TEST(AccessPattern, ConvGemmsOnResNet20Shapes) {
+  // pass, kernel, mode, weights, site, kind
+  using Key = std::tuple<std::string, std::string, std::string, std::string, std::string, AccessKind>;
   std::map<Key, sim::AccessStats> total;
-  std::map<std::tuple<std::string, std::string>, sim::AccessStats> gather;  // shape, kernel: B tile global
-  for (const MathMode mode : kModes)
-    for (const Weights& w : kWeights)
-      for (const Shape& shape : kShapes)
-        for (const sim::AccessRow& r : conv_forward_rows(shape.g, w, mode)) {
-          const bool tc = r.kernel.find("tc_gemm") != std::string::npos;
-          const std::string kernel = tc ? "tc_gemm" : "tiled_gemm";
-          total[{kernel, safnet::math_mode_name(mode), w.name, r.site, r.kind}] += r.stats;
-          const std::string where = std::string(shape.name) + " / " + w.name + " / " + safnet::math_mode_name(mode);
-          if (is_global(r.kind)) {
-            if (r.site == "B tile") gather[{shape.name, kernel}] += r.stats;
-            const bool short_rows = r.site == "A tile" && (tc ? 16 : 8) * safnet::word_bytes(w.format) < 32;
-            const bool strided = r.site == "B tile" && shape.g.stride > 1;
-            if (!short_rows && !strided)
-              EXPECT_LE(r.stats.sectors, 1.25 * r.stats.ideal_sectors) << where << " " << r.site;
-          } else {
-            EXPECT_EQ(r.stats.wavefronts, r.stats.ideal_wavefronts) << where << " " << r.site;
+  std::map<std::tuple<std::string, std::string, std::string>, sim::AccessStats> gather;  // pass, shape, kernel
+  for (const Pass pass : {Pass::forward, Pass::backward_data, Pass::backward_weight})
+    for (const MathMode mode : kModes)
+      for (const Weights& w : kWeights) {
+        // The weight gradient reads no weights.
+        if (pass == Pass::backward_weight && w.format.kind != StorageFormat::Kind::f32) continue;
+        for (const Shape& shape : kShapes)
+          for (const sim::AccessRow& r : conv_rows(pass, shape.g, w, mode)) {
+            const bool tc = r.kernel.find("tc_gemm") != std::string::npos;
+            if (!tc && r.kernel.find("tiled_gemm") == std::string::npos) continue;  // split-K reduction
+            const std::string kernel = tc ? "tc_gemm" : "tiled_gemm";
+            total[{pass_name(pass), kernel, safnet::math_mode_name(mode), w.name, r.site, r.kind}] += r.stats;
+            const std::string where = std::string(pass_name(pass)) + " " + shape.name + " / " + w.name + " / " +
+                                      safnet::math_mode_name(mode) + " " + r.site;
+            if (is_global(r.kind)) {
+              if (r.site == "B tile") gather[{pass_name(pass), shape.name, kernel}] += r.stats;
+              if (layout_allows(pass, shape, w, tc, r.site))
+                EXPECT_LE(r.stats.sectors, 1.25 * r.stats.ideal_sectors) << where;
+            } else {
+              EXPECT_EQ(r.stats.wavefronts, r.stats.ideal_wavefronts) << where;
+            }
           }
-        }
-  std::printf("conv2d_forward GEMMs, ResNet-20 3x3 layers (batch 2, the four shapes summed)\n");
-  std::printf("%-10s %-6s %-7s %-20s %-12s %9s  %s\n", "kernel", "mode", "weights", "site", "access", "requests",
-              "figures");
+      }
+  std::printf("conv2d GEMMs, ResNet-20 3x3 layers (batch 2, the four shapes summed)\n");
+  std::printf("%-15s %-10s %-6s %-7s %-20s %-12s %9s  %s\n", "pass", "kernel", "mode", "weights", "site", "access",
+              "requests", "figures");
   for (const auto& [k, s] : total) {
-    const auto& [kernel, mode, weights, site, kind] = k;
-    std::printf("%-10s %-6s %-7s %-20s %-12s %s\n", kernel.c_str(), mode.c_str(), weights.c_str(), site.c_str(),
-                sim::access_kind_name(kind), figures(s, kind).c_str());
+    const auto& [pass, kernel, mode, weights, site, kind] = k;
+    std::printf("%-15s %-10s %-6s %-7s %-20s %-12s %s\n", pass.c_str(), kernel.c_str(), mode.c_str(), weights.c_str(),
+                site.c_str(), sim::access_kind_name(kind), figures(s, kind).c_str());
   }
-  std::printf("\nim2col gather (B tile global loads), all modes and weights, per shape\n");
+  std::printf("\nthe gathers of x and dy (B tile global loads), all modes and weights, per shape\n");
   for (const auto& [k, s] : gather)
-    std::printf("%-16s %-10s %s\n", std::get<0>(k).c_str(), std::get<1>(k).c_str(),
+    std::printf("%-15s %-16s %-10s %s\n", std::get<0>(k).c_str(), std::get<1>(k).c_str(), std::get<2>(k).c_str(),
                 figures(s, AccessKind::global_load).c_str());
 }
 
