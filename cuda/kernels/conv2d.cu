@@ -173,6 +173,18 @@ struct ConvBackwardData {
   }
 };
 
+// The weight gradient's k: an output pixel of the batch. A thread decomposes its own once per K-tile
+// (the tensor-core GEMM's operand tables, cuda/kernels/tc_gemm.h).
+struct OutputPixel {
+  int n, oy, ox;
+};
+
+// A column (c, r, s) of the weight gradient, decomposed once per block: offset of x[0, c, 0, 0]
+// (-1: past the last column) and the filter tap.
+struct Im2colColumn {
+  int offset, r, s;
+};
+
 // Backward weight: dw[k, (c, r, s)] = sum over (n, oy, ox) of dy[n, k, oy, ox] x[n, c, iy, ix],
 // times tau'(raw) in the epilogue. M = K, N = C*R*S, K = N*OH*OW.
 struct ConvBackwardWeight {
@@ -189,6 +201,27 @@ struct ConvBackwardWeight {
     return traced_load(dy + (static_cast<std::int64_t>(j / ohw) * g.k + k) * ohw + j % ohw);
   }
   __device__ float b(int j, int crs) const { return im2col_at(g, x, crs, j); }
+  using ARow = OutputPixel;
+  using BRow = OutputPixel;
+  using BColumn = Im2colColumn;
+  __device__ OutputPixel a_row(int j) const {
+    const int ohw = g.oh() * g.ow(), rem = j % ohw;
+    return {j / ohw, rem / g.ow(), rem % g.ow()};
+  }
+  __device__ const float* a_src(const OutputPixel& q, int k) const {
+    return dy + ((static_cast<std::int64_t>(q.n) * g.k + k) * g.oh() + q.oy) * g.ow() + q.ox;
+  }
+  __device__ OutputPixel b_row(int j) const { return a_row(j); }
+  __device__ Im2colColumn b_column(int crs) const {
+    if (crs >= N) return {-1, 0, 0};
+    const int rs = g.r * g.s;
+    return {crs / rs * g.h * g.w, crs % rs / g.s, crs % g.s};
+  }
+  __device__ const float* b_src(const OutputPixel& q, const Im2colColumn& col) const {
+    const int iy = q.oy * g.stride - g.pad + col.r, ix = q.ox * g.stride - g.pad + col.s;
+    if (col.offset < 0 || iy < 0 || iy >= g.h || ix < 0 || ix >= g.w) return nullptr;
+    return x + static_cast<std::int64_t>(q.n) * g.c * g.h * g.w + col.offset + iy * g.w + ix;
+  }
   __device__ void store(int k, int crs, float v) const {
     const std::int64_t i = static_cast<std::int64_t>(k) * N + crs;
     dw[i] = apply_saf_grad(e, i, v);

@@ -17,18 +17,13 @@
 
 namespace safnet::cuda::inline SAFNET_BUILD {
 
-// Problem P read as is, its partial sums stored into the workspace slice of the block's partition.
+// Problem P read as is (its operands' cursors and tables too), its partial sums stored into the
+// workspace slice of the block's partition.
 template <typename P>
-struct SplitKPartials {
-  static constexpr bool kAKFast = P::kAKFast;
-  static constexpr bool kBKFast = P::kBKFast;
-  int M, N, K;
-  P p;
+struct SplitKPartials : P {
   float* ws;  // (parts, M, N)
-  __device__ float a(int m, int k) const { return p.a(m, k); }
-  __device__ float b(int k, int n) const { return p.b(k, n); }
   __device__ void store(int m, int n, float v) const {
-    ws[(static_cast<std::int64_t>(blockIdx.z) * M + m) * N + n] = v;
+    ws[(static_cast<std::int64_t>(blockIdx.z) * this->M + m) * this->N + n] = v;
   }
 };
 
@@ -82,7 +77,7 @@ void launch_splitk_gemm(const P& p, const SplitKPlan& plan, const Workspace& ws,
     return;
   }
   auto* partials = static_cast<float*>(ws.ptr);
-  const SplitKPartials<P> q{p.M, p.N, p.K, p, partials};
+  const SplitKPartials<P> q{p, partials};
   if (mode == MathMode::fp32) {
     const dim3 grid((p.N + T::BN - 1) / T::BN, (p.M + T::BM - 1) / T::BM, plan.parts);
     SAFNET_LAUNCH((tiled_gemm_kernel<T::BM, T::BN, T::BK, T::TM, T::TN, SplitKPartials<P>>), grid, T::kThreads, 0,

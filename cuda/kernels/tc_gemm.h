@@ -97,6 +97,30 @@ concept CursorB = !P::kBKFast && requires(const P& p, typename P::BCursor& q) {
   p.b_advance(q, 1);
 };
 
+// K-fast f32 operands found from a row for k and a column entry, with no division per element: a
+// thread's k is the same for its whole share of a K-tile, so it decodes one row per tile, and the
+// block decodes its columns once, into shared memory (B). Their address is null where the element
+// reads as zero.
+template <typename P>
+concept TableA = P::kAKFast && requires(const P& p, const typename P::ARow& r) {
+  { p.a_row(0) } -> std::same_as<typename P::ARow>;
+  { p.a_src(r, 0) } -> std::same_as<const float*>;
+};
+template <typename P>
+concept TableB = P::kBKFast && requires(const P& p, const typename P::BRow& r, const typename P::BColumn& c) {
+  { p.b_row(0) } -> std::same_as<typename P::BRow>;
+  { p.b_column(0) } -> std::same_as<typename P::BColumn>;
+  { p.b_src(r, c) } -> std::same_as<const float*>;
+};
+template <typename P>
+struct BColumnOf {
+  using type = char;
+};
+template <TableB P>
+struct BColumnOf<P> {
+  using type = typename P::BColumn;
+};
+
 // A problem whose A operand (K-fast) is stored words: row m's K words start a_words() + m K words of
 // a_word_bytes() bytes, and a_decode(row, k) is A(m, k) from them (dequantise, then the SAF).
 template <typename P>
@@ -165,15 +189,21 @@ __global__ void __launch_bounds__(T::kThreads) tc_gemm_kernel(P p, int k_chunk) 
   __shared__ __align__(32) Smem bs[2 * BTile::kSize];
   __shared__ __align__(32) float cs[BM * LDC];
 
-  // B by cp.async where the problem has a cursor: the f32 words go straight into shared memory and
-  // stay in flight while the tensor cores work; TF32 rounds them as fragments (3xTF32 splits them
-  // there anyway). BF16 tiles hold converted values and keep the register path.
-  constexpr bool kAsyncB = CursorB<P> && std::is_same_v<Smem, float>;
+  // f32 operands by cp.async where the problem finds their addresses without division (a cursor or
+  // a table): the words go straight into shared memory and stay in flight while the tensor cores
+  // work; TF32 rounds them as fragments (3xTF32 splits them there anyway). BF16 tiles hold
+  // converted values and keep the register path.
+  constexpr bool kTableA = TableA<P>, kTableB = TableB<P>;
+  constexpr bool kAsyncA = kTableA && std::is_same_v<Smem, float>;
+  constexpr bool kAsyncB = (CursorB<P> || kTableB) && std::is_same_v<Smem, float>;
+  static_assert(kThreads % BK == 0, "a K-fast operand's thread keeps one k per tile");
+  __shared__ typename BColumnOf<P>::type b_columns[kTableB ? BN : 1];
   constexpr int kBStep = kThreads / BN;  // k between a thread's B elements; its column is fixed
-  static_assert(!kAsyncB || kThreads % BN == 0, "a cursor needs one column per thread");
+  static_assert(!CursorB<P> || kThreads % BN == 0, "a cursor needs one column per thread");
   // A as stored words: copied raw by cp.async in 16-byte chunks (in flight with B), then decoded
   // from shared memory in a phase of its own, so no thread waits on a global load to decode.
   constexpr bool kRawA = RawA<P>;
+  constexpr bool kAsync = kAsyncA || kAsyncB || kRawA;
   // A staged row: 64 bytes of words (BK words of 4 bytes; a sector of 1-byte words, see a_window),
   // and 16 bytes of padding so that the rows 4 apart that a warp's half-warps decode (a_at) fall on
   // different banks.
@@ -211,7 +241,7 @@ __global__ void __launch_bounds__(T::kThreads) tc_gemm_kernel(P p, int k_chunk) 
     return 0;
   };
   [[maybe_unused]] auto b_cursor = [&] {
-    if constexpr (kAsyncB)
+    if constexpr (CursorB<P> && kAsyncB)
       return p.b_cursor(k_begin + tid / BN, n0 + tid % BN);
     else
       return 0;
@@ -220,6 +250,17 @@ __global__ void __launch_bounds__(T::kThreads) tc_gemm_kernel(P p, int k_chunk) 
   // Element j of a thread's share of each tile (TcOperand::element).
   auto a_at = [&](int j, int& mm, int& kk) { ATile::element(tid + j * kThreads, mm, kk); };
   auto b_at = [&](int j, int& kk, int& nn) { BTile::element(tid + j * kThreads, nn, kk); };
+  // One element of a tile from an f32 `src` (null: zero): by cp.async into an f32 tile, else
+  // converted through a register.
+  auto put_f32 = [&](const char* site, std::int64_t key, Smem* dst, const float* src) {
+    const AccessRequest request(site, key);
+    if (src) trace_global_load(src, 4);
+    trace_shared_store(site, key, dst, sizeof(Smem));
+    if constexpr (std::is_same_v<Smem, float>)
+      cp_async<4>(dst, src, src != nullptr);
+    else
+      *dst = Math::to_smem(src ? *src : 0.0f);
+  };
   // The next K-tile goes straight into the other shared buffer, in rolled loops: each element's
   // read may dequantise a stored word and apply the SAF, code of every storage format and SAF
   // kind, and unrolling copied it per element (a main loop of thousands of instructions, spills,
@@ -250,8 +291,19 @@ __global__ void __launch_bounds__(T::kThreads) tc_gemm_kernel(P p, int k_chunk) 
         }
       }
     }
+    if constexpr (kTableA) {
+      const int k = k0 + tid % BK;
+      const auto row = p.a_row(k);
 #pragma unroll 1
-    for (int j = 0; j < kAPer && !raw_a; ++j) {
+      for (int j = 0; j < kAPer; ++j) {
+        int mm, kk;
+        a_at(j, mm, kk);
+        const float* src = m0 + mm < p.M && k < k_end ? p.a_src(row, m0 + mm) : nullptr;
+        put_f32("A tile", access_key(k0, j), as + buf * ATile::kSize + ATile::at(mm, kk), src);
+      }
+    }
+#pragma unroll 1
+    for (int j = 0; j < kAPer && !raw_a && !kTableA; ++j) {
       int mm, kk;
       a_at(j, mm, kk);
       const int m = m0 + mm, k = k0 + kk;
@@ -260,17 +312,23 @@ __global__ void __launch_bounds__(T::kThreads) tc_gemm_kernel(P p, int k_chunk) 
       *at = Math::to_smem(m < p.M && k < k_end ? p.a(m, k) : 0.0f);
       trace_shared_store("A tile", access_key(k0, j), at, sizeof(Smem));
     }
-    if constexpr (kAsyncB) {
+    if constexpr (kTableB) {
+      const int k = k0 + tid % BK;
+      const auto row = p.b_row(k);
+#pragma unroll 1
+      for (int j = 0; j < kBPer; ++j) {
+        int kk, nn;
+        b_at(j, kk, nn);
+        const float* src = k < k_end ? p.b_src(row, b_columns[nn]) : nullptr;
+        put_f32("B tile", access_key(k0, j), bs + buf * BTile::kSize + BTile::at(nn, kk), src);
+      }
+    } else if constexpr (CursorB<P> && kAsyncB) {
       // The cursor stands at k0 + tid / BN: load_tile runs in increasing k0.
 #pragma unroll 1
       for (int j = 0; j < kBPer; ++j) {
         const int kk = tid / BN + j * kBStep, nn = tid % BN;
         const float* src = k0 + kk < k_end ? p.b_src(b_cursor) : nullptr;
-        float* dst = bs + buf * BTile::kSize + BTile::at(nn, kk);
-        const AccessRequest request("B tile", access_key(k0, j));
-        if (src) trace_global_load(src, 4);
-        trace_shared_store("B tile", access_key(k0, j), dst, 4);
-        cp_async<4>(dst, src, src != nullptr);
+        put_f32("B tile", access_key(k0, j), bs + buf * BTile::kSize + BTile::at(nn, kk), src);
         p.b_advance(b_cursor, kBStep);
       }
     } else {
@@ -285,11 +343,11 @@ __global__ void __launch_bounds__(T::kThreads) tc_gemm_kernel(P p, int k_chunk) 
         trace_shared_store("B tile", access_key(k0, j), at, sizeof(Smem));
       }
     }
-    if constexpr (kAsyncB || kRawA) cp_async_commit();
+    if constexpr (kAsync) cp_async_commit();
   };
   // This thread's copies have landed; a barrier after it shows them to the block.
   auto wait_tile = [] {
-    if constexpr (kAsyncB || kRawA) cp_async_wait<0>();
+    if constexpr (kAsync) cp_async_wait<0>();
   };
   // The staged words of K-tile k0 into A's buffer `buf` (raw_a only; between barriers).
   auto decode_a = [&](int buf, int k0) {
@@ -320,6 +378,10 @@ __global__ void __launch_bounds__(T::kThreads) tc_gemm_kernel(P p, int k_chunk) 
 #pragma unroll
     for (int j = 0; j < FN; ++j) wmma::fill_fragment(acc[i][j], 0.0f);
 
+  if constexpr (kTableB) {
+    for (int n = tid; n < BN; n += kThreads) b_columns[n] = p.b_column(n0 + n);
+    __syncthreads();
+  }
   load_tile(0, k_begin);
   wait_tile();
   __syncthreads();
@@ -350,6 +412,7 @@ __global__ void __launch_bounds__(T::kThreads) tc_gemm_kernel(P p, int k_chunk) 
       for (int i = 0; i < FM; ++i) {
         FragA fa;
         wmma::load_matrix_sync(fa, at + ATile::at(wm * T::WM + i * 16, kk), ATile::LD);
+        if constexpr (kAsyncA && kMode == MathMode::tf32) round_tf32(fa);
         if constexpr (kMode == MathMode::tf32x3) {
           FragA fa_small;
           split_tf32(fa, fa_small);
