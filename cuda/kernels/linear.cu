@@ -15,7 +15,9 @@ namespace safnet::cuda::inline SAFNET_BUILD {
 
 namespace {
 
-// y[n, o] = sum_i x[n, i] tau(w[o, i]) + b[o]. M = N, N = OUT, K = IN.
+// y[n, o] = sum_i x[n, i] tau(w[o, i]) + b[o]. M = N, N = OUT, K = IN. The activations are also an
+// operand table for the tensor cores (cuda/kernels/tc_gemm.h): a row is k itself, so cp.async copies
+// them; backward-data's dy the same.
 struct LinearForward {
   static constexpr bool kAKFast = true;
   static constexpr bool kBKFast = true;
@@ -25,6 +27,9 @@ struct LinearForward {
   const float* bias;
   float* y;
   __device__ float a(int n, int i) const { return traced_load(x + static_cast<std::int64_t>(n) * K + i); }
+  using ARow = int;
+  __device__ int a_row(int i) const { return i; }
+  __device__ const float* a_src(int i, int n) const { return x + static_cast<std::int64_t>(n) * K + i; }
   __device__ float b(int i, int o) const { return load_weight(w, static_cast<std::int64_t>(o) * K + i); }
   __device__ void store(int n, int o, float v) const {
     y[static_cast<std::int64_t>(n) * N + o] = bias ? v + bias[o] : v;
@@ -40,6 +45,9 @@ struct LinearBackwardData {
   WeightView w;
   float* dx;
   __device__ float a(int n, int o) const { return traced_load(dy + static_cast<std::int64_t>(n) * K + o); }
+  using ARow = int;
+  __device__ int a_row(int o) const { return o; }
+  __device__ const float* a_src(int o, int n) const { return dy + static_cast<std::int64_t>(n) * K + o; }
   __device__ float b(int o, int i) const { return load_weight(w, static_cast<std::int64_t>(o) * N + i); }
   __device__ void store(int n, int i, float v) const { dx[static_cast<std::int64_t>(n) * N + i] = v; }
 };
