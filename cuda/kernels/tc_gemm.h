@@ -21,13 +21,13 @@
 // accumulator in 64-bit pairs, on distinct banks, and keep every fragment 256-bit aligned as WMMA
 // requires.
 #pragma once
-#include <concepts>
 #include <cstdint>
 #include <type_traits>
 
 #include "cuda/access_trace.h"
 #include "cuda/cp_async.h"
 #include "cuda/hd.h"
+#include "cuda/kernels/gemm_operands.h"
 #include "cuda/kernels/tiled_gemm.h"
 #include "cuda/launch.h"
 #include "cuda/math_mode.h"
@@ -86,48 +86,6 @@ struct TcMath<MathMode::bf16> {
   using Operand = __nv_bfloat16;
   static constexpr int kK = 16, kPadK = 8;  // padding of a K-fast tile row
   __device__ static __nv_bfloat16 to_smem(float v) { return __float2bfloat16_rn(v); }
-};
-
-// A problem whose B operand (N-fast) is f32 in global memory, read through a cursor that walks k
-// for one column: its address (null: reads as zero) and the step to the next k, with no division.
-template <typename P>
-concept CursorB = !P::kBKFast && requires(const P& p, typename P::BCursor& q) {
-  { p.b_cursor(0, 0) } -> std::same_as<typename P::BCursor>;
-  { p.b_src(q) } -> std::same_as<const float*>;
-  p.b_advance(q, 1);
-};
-
-// K-fast f32 operands found from a row for k and a column entry, with no division per element: a
-// thread's k is the same for its whole share of a K-tile, so it decodes one row per tile, and the
-// block decodes its columns once, into shared memory (B). Their address is null where the element
-// reads as zero.
-template <typename P>
-concept TableA = P::kAKFast && requires(const P& p, const typename P::ARow& r) {
-  { p.a_row(0) } -> std::same_as<typename P::ARow>;
-  { p.a_src(r, 0) } -> std::same_as<const float*>;
-};
-template <typename P>
-concept TableB = P::kBKFast && requires(const P& p, const typename P::BRow& r, const typename P::BColumn& c) {
-  { p.b_row(0) } -> std::same_as<typename P::BRow>;
-  { p.b_column(0) } -> std::same_as<typename P::BColumn>;
-  { p.b_src(r, c) } -> std::same_as<const float*>;
-};
-template <typename P>
-struct BColumnOf {
-  using type = char;
-};
-template <TableB P>
-struct BColumnOf<P> {
-  using type = typename P::BColumn;
-};
-
-// A problem whose A operand (K-fast) is stored words: row m's K words start a_words() + m K words of
-// a_word_bytes() bytes, and a_decode(row, k) is A(m, k) from them (dequantise, then the SAF).
-template <typename P>
-concept RawA = P::kAKFast && requires(const P& p, const void* words) {
-  { p.a_words() } -> std::same_as<const void*>;
-  { p.a_word_bytes() } -> std::same_as<int>;
-  { p.a_decode(words, 0) } -> std::same_as<float>;
 };
 
 // An operand's tile in shared memory (Rows: M for A, N for B), its fast dimension in global memory

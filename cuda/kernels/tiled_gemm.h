@@ -7,9 +7,12 @@
 // Each block computes a BM x BN tile of C with (BM / TM) * (BN / TN) threads, TM x TN per thread,
 // stepping through K by BK through shared memory. Every element of C is summed by one thread in
 // increasing k, so the result does not depend on the schedule: deterministic by construction.
+// Where the problem offers a cursor or operand tables (cuda/kernels/gemm_operands.h), the tiles are
+// read through them, with no division per element; the values, and so the bits, are the same.
 #pragma once
 #include "cuda/access_trace.h"
 #include "cuda/hd.h"
+#include "cuda/kernels/gemm_operands.h"
 #include "cuda/launch.h"
 
 namespace safnet::cuda::inline SAFNET_BUILD {
@@ -40,16 +43,60 @@ __global__ void __launch_bounds__((BM / TM) * (BN / TN)) tiled_gemm_kernel(P p, 
   float acc[TM][TN];
   for (int i = 0; i < TM; ++i)
     for (int j = 0; j < TN; ++j) acc[i][j] = 0.0f;
+  static_assert(kThreads % BK == 0 && kThreads % BN == 0, "a thread keeps its k (K-fast) or its column (N-fast)");
+  const int tid = threadIdx.x;
+  __shared__ typename BColumnOf<P>::type b_columns[TableB<P> ? BN : 1];
+  if constexpr (TableB<P>) {
+    for (int n = tid; n < BN; n += kThreads) b_columns[n] = p.b_column(n0 + n);
+    __syncthreads();
+  }
+  [[maybe_unused]] auto b_cursor = [&] {
+    if constexpr (CursorB<P>)
+      return p.b_cursor(k_begin + tid / BN, n0 + tid % BN);
+    else
+      return 0;
+  }();
 
   for (int k0 = k_begin; k0 < k_end; k0 += BK) {
-    for (int e = threadIdx.x; e < BK * BM; e += kThreads) {
+    if constexpr (TableA<P>) {
+      const int kk = tid % BK, k = k0 + kk;
+      const auto row = p.a_row(k);
+      for (int e = tid; e < BK * BM; e += kThreads) {
+        const int mm = e / BK, m = m0 + mm;
+        const AccessRequest request("A tile", access_key(k0, e - tid));
+        as[kk][mm] = m < p.M && k < k_end ? traced_load(p.a_src(row, m)) : 0.0f;
+        trace_shared_store("A tile", access_key(k0, e - tid), &as[kk][mm], sizeof(float));
+      }
+    }
+    for (int e = threadIdx.x; e < BK * BM && !TableA<P>; e += kThreads) {
       const int kk = P::kAKFast ? e % BK : e / BM, mm = P::kAKFast ? e / BK : e % BM;
       const int m = m0 + mm, k = k0 + kk;
       const AccessRequest request("A tile", access_key(k0, e - threadIdx.x));
       as[kk][mm] = m < p.M && k < p.K ? p.a(m, k) : 0.0f;
       trace_shared_store("A tile", access_key(k0, e - threadIdx.x), &as[kk][mm], sizeof(float));
     }
-    for (int e = threadIdx.x; e < BK * BN; e += kThreads) {
+    if constexpr (TableB<P>) {
+      const int kk = tid % BK, k = k0 + kk;
+      const auto row = p.b_row(k);
+      for (int e = tid; e < BK * BN; e += kThreads) {
+        const int nn = e / BK;
+        const AccessRequest request("B tile", access_key(k0, e - tid));
+        const float* src = k < k_end ? p.b_src(row, b_columns[nn]) : nullptr;
+        bs[kk][nn] = src ? traced_load(src) : 0.0f;
+        trace_shared_store("B tile", access_key(k0, e - tid), &bs[kk][nn], sizeof(float));
+      }
+    } else if constexpr (CursorB<P>) {
+      // The cursor stands at k0 + tid / BN: the loop runs in increasing k0.
+      for (int e = tid; e < BK * BN; e += kThreads) {
+        const int kk = e / BN, nn = e % BN;
+        const AccessRequest request("B tile", access_key(k0, e - tid));
+        const float* src = k0 + kk < k_end ? p.b_src(b_cursor) : nullptr;
+        bs[kk][nn] = src ? traced_load(src) : 0.0f;
+        trace_shared_store("B tile", access_key(k0, e - tid), &bs[kk][nn], sizeof(float));
+        p.b_advance(b_cursor, kThreads / BN);
+      }
+    }
+    for (int e = threadIdx.x; e < BK * BN && !TableB<P> && !CursorB<P>; e += kThreads) {
       const int kk = P::kBKFast ? e % BK : e / BN, nn = P::kBKFast ? e / BK : e % BN;
       const int n = n0 + nn, k = k0 + kk;
       const AccessRequest request("B tile", access_key(k0, e - threadIdx.x));
@@ -75,12 +122,14 @@ __global__ void __launch_bounds__((BM / TM) * (BN / TN)) tiled_gemm_kernel(P p, 
     __syncthreads();
   }
 
+  // Unrolled, so that acc stays in registers rather than an indexed local array.
+#pragma unroll
   for (int i = 0; i < TM; ++i) {
     const int m = m0 + ty * TM + i;
-    if (m >= p.M) break;
+#pragma unroll
     for (int j = 0; j < TN; ++j) {
       const int n = n0 + tx * TN + j;
-      if (n < p.N) p.store(m, n, acc[i][j]);
+      if (m < p.M && n < p.N) p.store(m, n, acc[i][j]);
     }
   }
 }
