@@ -140,9 +140,12 @@ __device__ const float* dy_src(const ConvGeom& g, const float* dy, const DyCurso
 }
 
 // Backward data: dx[n, c, iy, ix] = sum over (k, r, s) of tau(w[k, c, r, s]) dy[n, k, oy, ox] where
-// oy*st - pad + r = iy (and the same for x). M = C, N = N*H*W, K = K*R*S.
+// oy*st - pad + r = iy (and the same for x). M = C, N = N*H*W, K = K*R*S. The weights are read across
+// their rows: a filter's R*S taps are adjacent along k, its channels R*S words apart along m. With
+// kTaps (R*S > 1) the GEMMs read A along k, in runs of R*S words, else (1x1) along m, contiguous.
+template <bool kTaps>
 struct ConvBackwardData {
-  static constexpr bool kAKFast = false;  // w[k, c, r, s] for fixed c: stride C*R*S along k
+  static constexpr bool kAKFast = kTaps;
   static constexpr bool kBKFast = false;
   int M, N, K;
   ConvGeom g;
@@ -267,8 +270,10 @@ void conv2d_backward_data(const ConvGeom& g, const float* dy, const WeightView& 
                           MathMode mode) {
   check_geom(g, "conv2d_backward_data");
   check_weight_storage(w.storage, "conv2d_backward_data");
-  const ConvBackwardData p{g.c, g.n * g.h * g.w, g.k * g.r * g.s, g, dy, w, dx};
-  launch_gemm(p, mode, s);
+  if (g.r * g.s > 1)
+    launch_gemm(ConvBackwardData<true>{g.c, g.n * g.h * g.w, g.k * g.r * g.s, g, dy, w, dx}, mode, s);
+  else
+    launch_gemm(ConvBackwardData<false>{g.c, g.n * g.h * g.w, g.k, g, dy, w, dx}, mode, s);
 }
 
 SplitKPlan conv2d_backward_weight_plan(const ConvGeom& g, MathMode mode) {

@@ -1,5 +1,5 @@
 // The simulator's profiler counters (cuda/sim/access_trace.h): first the counting itself on toy
-// kernels with known answers, then the GEMM kernels of conv2d's three passes on ResNet-20 shapes,
+// kernels with known answers, then the GEMM kernels of conv2d's three passes on ResNet shapes,
 // whose main-loop global loads must stay within 1.25x of the ideal sector count and whose
 // shared-memory accesses must be free of bank conflicts, in every math mode.
 //
@@ -195,7 +195,7 @@ TEST(AccessTrace, WmmaFragments) {
   cudaFree(out);
 }
 
-// ---- the GEMM kernels on ResNet-20 shapes ---------------------------------------------------
+// ---- the GEMM kernels on ResNet shapes: ResNet-20's 3x3 layers, a 1x1 downsample --------------
 
 struct Shape {
   const char* name;
@@ -207,6 +207,7 @@ const Shape kShapes[] = {
     {"32->32 16x16", {2, 32, 16, 16, 32, 3, 3, 1, 1}},
     {"64->64 8x8", {2, 64, 8, 8, 64, 3, 3, 1, 1}},
     {"16->32 32x32 s2", {2, 16, 32, 32, 32, 3, 3, 2, 1}},
+    {"16->32 1x1 s2", {2, 16, 32, 32, 32, 1, 1, 2, 0}},  // a ResNet-18 style downsample
 };
 // 3xTF32 reads and stages its operands exactly as TF32 does (f32 tiles, the same copies); only the
 // products differ, so it adds no access pattern of its own.
@@ -271,7 +272,9 @@ std::string figures(const sim::AccessStats& s, AccessKind kind) {
 //   so 1-byte weights, and 2-byte weights in the SIMT GEMM, leave part of each 32-byte sector
 //   unread. Raw words staged by cp.async ("A words") take two K steps of 1-byte rows at once and
 //   are held to the bound;
-// - backward-data's weights, read across rows: w[k, c, r, s] along c is R*S words apart;
+// - backward-data's weights, read across their rows: along k in runs of the R*S taps of a filter
+//   (along c they would be R*S words apart). A 1x1 filter's are read along c, held to the bound
+//   but for 1-byte words, whose run of a 16-row tile is half a sector;
 // - the gathers of x and dy with stride 2: every other pixel;
 // - the SIMT GEMM's gather of x for the weight gradient: its K step is 8 pixels of a column, 32
 //   bytes that the filter tap shifts across a sector boundary (the tensor cores' 16 pixels: 64).
@@ -279,13 +282,14 @@ bool layout_allows(Pass pass, const Shape& shape, const Weights& w, bool tc, con
   if (shape.g.stride > 1 && site == "B tile") return false;
   if (pass == Pass::backward_weight && !tc && site == "B tile") return false;
   if (pass == Pass::forward) return !(site == "A tile" && (tc ? 16 : 8) * safnet::word_bytes(w.format) < 32);
-  if (pass == Pass::backward_data) return site != "A tile";
+  if (pass == Pass::backward_data)
+    return site != "A tile" || (shape.g.r * shape.g.s == 1 && safnet::word_bytes(w.format) > 1);
   return true;
 }
 
 // Main-loop global loads within 1.25x of the ideal sectors where the layout allows it, and no bank
 // conflicts anywhere in shared memory, for the three GEMMs of conv2d.
-TEST(AccessPattern, ConvGemmsOnResNet20Shapes) {
+TEST(AccessPattern, ConvGemmsOnResNetShapes) {
   // pass, kernel, mode, weights, site, kind
   using Key = std::tuple<std::string, std::string, std::string, std::string, std::string, AccessKind>;
   std::map<Key, sim::AccessStats> total;
@@ -312,7 +316,7 @@ TEST(AccessPattern, ConvGemmsOnResNet20Shapes) {
             }
           }
       }
-  std::printf("conv2d GEMMs, ResNet-20 3x3 layers (batch 2, the four shapes summed)\n");
+  std::printf("conv2d GEMMs on ResNet shapes (batch 2, the five shapes summed)\n");
   std::printf("%-15s %-10s %-6s %-7s %-20s %-12s %9s  %s\n", "pass", "kernel", "mode", "weights", "site", "access",
               "requests", "figures");
   for (const auto& [k, s] : total) {
