@@ -214,6 +214,10 @@ struct ConvBackwardWeight {
   __device__ const float* a_src(const OutputPixel& q, int k) const {
     return dy + ((static_cast<std::int64_t>(q.n) * g.k + k) * g.oh() + q.oy) * g.ow() + q.ox;
   }
+  // A pixel's 4 neighbours along k are adjacent in dy while every image's pixels come in 4s.
+  __device__ bool a_vectors() const {
+    return g.oh() * g.ow() % 4 == 0 && reinterpret_cast<std::uintptr_t>(dy) % 16 == 0;
+  }
   __device__ OutputPixel b_row(int j) const { return a_row(j); }
   __device__ Im2colColumn b_column(int crs) const {
     if (crs >= N) return {-1, 0, 0};

@@ -26,6 +26,12 @@ concept TableA = P::kAKFast && requires(const P& p, const typename P::ARow& r) {
   { p.a_row(0) } -> std::same_as<typename P::ARow>;
   { p.a_src(r, 0) } -> std::same_as<const float*>;
 };
+// A TableA whose 4 consecutive k of a row are adjacent and 16-byte aligned wherever a_vectors() says
+// so (for the whole launch): the tensor cores then copy them as one 16-byte chunk.
+template <typename P>
+concept VectorTableA = TableA<P> && requires(const P& p) {
+  { p.a_vectors() } -> std::same_as<bool>;
+};
 template <typename P>
 concept TableB = P::kBKFast && requires(const P& p, const typename P::BRow& r, const typename P::BColumn& c) {
   { p.b_row(0) } -> std::same_as<typename P::BRow>;

@@ -30,6 +30,7 @@ struct LinearForward {
   using ARow = int;
   __device__ int a_row(int i) const { return i; }
   __device__ const float* a_src(int i, int n) const { return x + static_cast<std::int64_t>(n) * K + i; }
+  __device__ bool a_vectors() const { return K % 4 == 0 && reinterpret_cast<std::uintptr_t>(x) % 16 == 0; }
   __device__ float b(int i, int o) const { return load_weight(w, static_cast<std::int64_t>(o) * K + i); }
   __device__ void store(int n, int o, float v) const {
     y[static_cast<std::int64_t>(n) * N + o] = bias ? v + bias[o] : v;
@@ -48,6 +49,7 @@ struct LinearBackwardData {
   using ARow = int;
   __device__ int a_row(int o) const { return o; }
   __device__ const float* a_src(int o, int n) const { return dy + static_cast<std::int64_t>(n) * K + o; }
+  __device__ bool a_vectors() const { return K % 4 == 0 && reinterpret_cast<std::uintptr_t>(dy) % 16 == 0; }
   __device__ float b(int o, int i) const { return load_weight(w, static_cast<std::int64_t>(o) * N + i); }
   __device__ void store(int n, int i, float v) const { dx[static_cast<std::int64_t>(n) * N + i] = v; }
 };

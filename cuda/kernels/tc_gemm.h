@@ -112,6 +112,11 @@ struct TcOperand {
   }
 };
 
+// The row that chunk row q of a tile copied in 16-byte chunks lands in: rows in bit-reversed order
+// within each 8 (0 4 2 6 1 5 3 7), so that with rows 80 bytes apart the 8 chunks of a quarter-warp's
+// stores (2 rows of 4 chunks, 4 of 2 or fewer) cover the 32 banks once.
+__device__ constexpr int chunk_row(int q) { return (q & ~7) | (q & 1) << 2 | (q & 2) | (q >> 2 & 1); }
+
 // Rounds a fragment's f32 elements to TF32 as they would have been rounded entering shared memory.
 template <typename F>
 __device__ void round_tf32(F& x) {
@@ -162,6 +167,7 @@ __global__ void __launch_bounds__(T::kThreads) tc_gemm_kernel(P p, int k_chunk) 
   // from shared memory in a phase of its own, so no thread waits on a global load to decode.
   constexpr bool kRawA = RawA<P>;
   constexpr bool kAsync = kAsyncA || kAsyncB || kRawA;
+  static_assert(!(kRawA && kTableA), "one way to read A");
   // A staged row: 64 bytes of words (BK words of 4 bytes; a sector of 1-byte words, see a_window),
   // and 16 bytes of padding so that the rows 4 apart that a warp's half-warps decode (a_at) fall on
   // different banks.
@@ -198,6 +204,13 @@ __global__ void __launch_bounds__(T::kThreads) tc_gemm_kernel(P p, int k_chunk) 
     }
     return 0;
   };
+  // A table's f32 rows in 16-byte chunks (ATile rows are 80 bytes apart, as a_stage's).
+  [[maybe_unused]] const bool a_vectors = [&] {
+    if constexpr (kAsyncA && VectorTableA<P>)
+      return p.a_vectors();
+    else
+      return false;
+  }();
   [[maybe_unused]] auto b_cursor = [&] {
     if constexpr (CursorB<P> && kAsyncB)
       return p.b_cursor(k_begin + tid / BN, n0 + tid % BN);
@@ -230,11 +243,7 @@ __global__ void __launch_bounds__(T::kThreads) tc_gemm_kernel(P p, int k_chunk) 
         const auto* words = static_cast<const unsigned char*>(p.a_words());
 #pragma unroll 1
         for (int c = tid; c < BM * chunks_per_row; c += kThreads) {
-          // The 8 chunks of a quarter-warp's 16-byte stores take rows in bit-reversed order within
-          // each 8 (0 4 2 6 1 5 3 7): with rows 20 words apart, 2 rows of 4 chunks, 4 of 2 or fewer
-          // then cover the 32 banks once.
-          const int q = c / chunks_per_row, part = c % chunks_per_row;
-          const int mm = (q & ~7) | (q & 1) << 2 | (q & 2) | (q >> 2 & 1), m = m0 + mm;
+          const int part = c % chunks_per_row, mm = chunk_row(c / chunks_per_row), m = m0 + mm;
           const int at = a_staged(m, k0), k = k0 + (part * 16 - at) / a_wb;
           // A tile in a sector's second half came with the copy before, unless this is the first.
           if (k < k0 || (at != 0 && k0 != k_begin)) continue;
@@ -249,11 +258,29 @@ __global__ void __launch_bounds__(T::kThreads) tc_gemm_kernel(P p, int k_chunk) 
         }
       }
     }
+    if constexpr (kAsyncA && VectorTableA<P>) {
+      if (a_vectors) {
+        // A thread's chunk of a row is the same in every row it copies: one row of the table.
+        constexpr int kChunks = BK / 4;
+        const int kk = tid % kChunks * 4, k = k0 + kk;
+        const auto row = p.a_row(k);
+#pragma unroll 1
+        for (int c = tid; c < BM * kChunks; c += kThreads) {
+          const int mm = chunk_row(c / kChunks);
+          const float* src = m0 + mm < p.M && k < k_end ? p.a_src(row, m0 + mm) : nullptr;
+          float* dst = as + buf * ATile::kSize + ATile::at(mm, kk);
+          const AccessRequest request("A tile", access_key(k0, c - tid));
+          if (src) trace_global_load(src, 16);
+          trace_shared_store("A tile", access_key(k0, c - tid), dst, 16);
+          cp_async<16>(dst, src, src != nullptr);
+        }
+      }
+    }
     if constexpr (kTableA) {
       const int k = k0 + tid % BK;
       const auto row = p.a_row(k);
 #pragma unroll 1
-      for (int j = 0; j < kAPer; ++j) {
+      for (int j = 0; j < kAPer && !a_vectors; ++j) {
         int mm, kk;
         a_at(j, mm, kk);
         const float* src = m0 + mm < p.M && k < k_end ? p.a_src(row, m0 + mm) : nullptr;
