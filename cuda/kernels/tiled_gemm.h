@@ -67,13 +67,14 @@ __global__ void __launch_bounds__((BM / TM) * (BN / TN)) tiled_gemm_kernel(P p, 
         as[kk][mm] = m < p.M && k < k_end ? traced_load(p.a_src(row, m)) : 0.0f;
         trace_shared_store("A tile", access_key(k0, e - tid), &as[kk][mm], sizeof(float));
       }
-    }
-    for (int e = threadIdx.x; e < BK * BM && !TableA<P>; e += kThreads) {
-      const int kk = P::kAKFast ? e % BK : e / BM, mm = P::kAKFast ? e / BK : e % BM;
-      const int m = m0 + mm, k = k0 + kk;
-      const AccessRequest request("A tile", access_key(k0, e - threadIdx.x));
-      as[kk][mm] = m < p.M && k < p.K ? p.a(m, k) : 0.0f;
-      trace_shared_store("A tile", access_key(k0, e - threadIdx.x), &as[kk][mm], sizeof(float));
+    } else {
+      for (int e = tid; e < BK * BM; e += kThreads) {
+        const int kk = P::kAKFast ? e % BK : e / BM, mm = P::kAKFast ? e / BK : e % BM;
+        const int m = m0 + mm, k = k0 + kk;
+        const AccessRequest request("A tile", access_key(k0, e - tid));
+        as[kk][mm] = m < p.M && k < p.K ? p.a(m, k) : 0.0f;
+        trace_shared_store("A tile", access_key(k0, e - tid), &as[kk][mm], sizeof(float));
+      }
     }
     if constexpr (TableB<P>) {
       const int kk = tid % BK, k = k0 + kk;
@@ -95,13 +96,14 @@ __global__ void __launch_bounds__((BM / TM) * (BN / TN)) tiled_gemm_kernel(P p, 
         trace_shared_store("B tile", access_key(k0, e - tid), &bs[kk][nn], sizeof(float));
         p.b_advance(b_cursor, kThreads / BN);
       }
-    }
-    for (int e = threadIdx.x; e < BK * BN && !TableB<P> && !CursorB<P>; e += kThreads) {
-      const int kk = P::kBKFast ? e % BK : e / BN, nn = P::kBKFast ? e / BK : e % BN;
-      const int n = n0 + nn, k = k0 + kk;
-      const AccessRequest request("B tile", access_key(k0, e - threadIdx.x));
-      bs[kk][nn] = n < p.N && k < p.K ? p.b(k, n) : 0.0f;
-      trace_shared_store("B tile", access_key(k0, e - threadIdx.x), &bs[kk][nn], sizeof(float));
+    } else {
+      for (int e = tid; e < BK * BN; e += kThreads) {
+        const int kk = P::kBKFast ? e % BK : e / BN, nn = P::kBKFast ? e / BK : e % BN;
+        const int n = n0 + nn, k = k0 + kk;
+        const AccessRequest request("B tile", access_key(k0, e - tid));
+        bs[kk][nn] = n < p.N && k < p.K ? p.b(k, n) : 0.0f;
+        trace_shared_store("B tile", access_key(k0, e - tid), &bs[kk][nn], sizeof(float));
+      }
     }
     __syncthreads();
 #pragma unroll
