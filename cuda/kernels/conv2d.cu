@@ -17,7 +17,7 @@ namespace safnet::cuda::inline SAFNET_BUILD {
 namespace {
 
 // Element (crs, col) of the implicit im2col of x: input pixel (c, r, s) seen by output column
-// col = (n, oy, ox); zero in the padding. Forward and backward-weight both read x through it.
+// col = (n, oy, ox); zero in the padding: the forward's b() (its cursor, Im2colCursor, is the fast path).
 __device__ float im2col_at(const ConvGeom& g, const float* x, int crs, int col) {
   const int ohw = g.oh() * g.ow(), rs = g.r * g.s;
   const int n = col / ohw, rem = col % ohw, oy = rem / g.ow(), ox = rem % g.ow();
@@ -203,7 +203,6 @@ struct ConvBackwardWeight {
     const int ohw = g.oh() * g.ow();
     return traced_load(dy + (static_cast<std::int64_t>(j / ohw) * g.k + k) * ohw + j % ohw);
   }
-  __device__ float b(int j, int crs) const { return im2col_at(g, x, crs, j); }
   using ARow = OutputPixel;
   using BRow = OutputPixel;
   using BColumn = Im2colColumn;
