@@ -119,7 +119,7 @@ struct Prefix {
 // and an evaluator with its own activations.
 struct Worker {
   Worker(const Checkpoint& ck, const std::vector<TargetSlice>& slices, const CampaignConfig& cfg, Backend& backend)
-      : ck(ck), slices(slices), backend(backend), eval(ck.model, cfg.batch, backend, cfg.nan_logits) {}
+      : ck(ck), slices(slices), backend(backend), eval(ck.model, cfg.batch, backend, cfg.nan_logits, cfg.quiet) {}
   StoredModel& stored(DType dt) {
     auto& slot = by_dtype[dt.name()];
     if (!slot) slot = std::make_unique<StoredModel>(ck.params, slices, dt, backend);
@@ -401,18 +401,16 @@ std::int64_t Campaign::run(ResultsWriter& out) {
     std::map<std::int64_t, std::pair<TrialRecord, bool>> ready;
     bool stopped = false;
   };
-  const std::string device = device_kind(backend_.device());
-  for (const std::string& other : out.devices())
-    if (!other.empty() && other != device && !cfg_.allow_mixed_devices)
-      fail(out.path(), ": its trials ran on ", other, " and this run is on ", device,
-           "; the two may differ by a few images (a GPU's tanhf is not glibc's), so one file holds one kind of "
-           "device: write another --out (safnet report takes several), or pass --allow-mixed-devices");
-  const std::string math = math_mode_name(backend_.math_mode());
-  for (const std::string& other : out.maths())
-    if (!other.empty() && other != math && !cfg_.allow_mixed_devices)
-      fail(out.path(), ": its trials ran with --math ", other, " and this run with --math ", math,
-           "; their roundings differ, so one file holds one math mode: write another --out, or pass "
-           "--allow-mixed-devices");
+  // One file holds one kind of device and one math mode: their results may differ by a few images.
+  const auto one_kind = [&](const std::set<std::string>& theirs, const std::string& ours, const char* ran,
+                            const char* why) {
+    for (const std::string& other : theirs)
+      if (!other.empty() && other != ours && !cfg_.allow_mixed_devices)
+        fail(out.path(), ": its trials ran ", ran, other, " and this run ", ran, ours, "; ", why,
+             ": write another --out (safnet report takes several), or pass --allow-mixed-devices");
+  };
+  one_kind(out.devices(), device_kind(backend_.device()), "on ", "a GPU's tanhf is not glibc's");
+  one_kind(out.maths(), math_mode_name(backend_.math_mode()), "with --math ", "their roundings differ");
   const bool until = cfg_.until_ci > 0;
   std::vector<Cell> cells;
   std::map<std::pair<std::string, double>, std::size_t> cell_of;

@@ -89,7 +89,7 @@ void Evaluator::set_batch(ModelPlan& p, const EvalSet& data, std::int64_t start,
                  "the split's images are not (", data.size(), ", ", cfg.in_channels, ", ", cfg.height, ", ", cfg.width,
                  ")");
     resident_.reset();  // frees the device copy of another split before uploading this one
-    resident_ = std::make_shared<ResidentSet>(plans_.backend(), data, batch_);
+    resident_ = std::make_shared<ResidentSet>(plans_.backend(), data, batch_, quiet_);
   }
   auto [images, labels] = resident_->batch(start, n);
   p.set_batch(images, labels);

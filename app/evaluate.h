@@ -47,8 +47,9 @@ class PrefixCache {
 // on the device that ran the model. Not thread-safe: one per thread.
 class Evaluator {
  public:
-  Evaluator(ModelConfig cfg, int batch, Backend& backend, NanLogits rule = NanLogits::as_torch)
-      : plans_(std::move(cfg), PlanOptions{}, backend), batch_(batch), rule_(rule) {}
+  // `quiet`: no notice when a split is streamed in chunks.
+  Evaluator(ModelConfig cfg, int batch, Backend& backend, NanLogits rule = NanLogits::as_torch, bool quiet = false)
+      : plans_(std::move(cfg), PlanOptions{}, backend), batch_(batch), rule_(rule), quiet_(quiet) {}
   // Parameters may be bound in any storage dtype (f32, f16, bf16, fixed): weights are read
   // through the model's SAF as they load. They live on the backend's device; `data` on the host,
   // copied to the device by the first run over it and kept there (ResidentSet) while later runs
@@ -93,6 +94,7 @@ class Evaluator {
   std::vector<std::string> nodes_;  // name/op of every node, as the first plan built has them
   int batch_;
   NanLogits rule_;
+  bool quiet_;
   Tensor sums_;  // MetricSums on the device
   Tensor zero_sums_;  // a zero MetricSums on the device, which issue() copies into its sums
   std::shared_ptr<ResidentSet> resident_;  // of the split last evaluated, perhaps another Evaluator's too

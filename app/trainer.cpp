@@ -79,7 +79,7 @@ TrainResult train(const TrainConfig& cfg, Backend& backend, const Dataset& train
   // What a step reads back, in memory the device copies into without a wait of its own.
   Tensor loss_back = backend.host_buffer({1}, DType::f32()), sums_back = backend.host_buffer({sizeof(MetricSums)}, DType::u8());
   const EvalSet test = make_eval_set(test_set, default_normalization(cfg.dataset));
-  Evaluator evaluator(cfg.model, cfg.batch, backend);
+  Evaluator evaluator(cfg.model, cfg.batch, backend, NanLogits::as_torch, cfg.quiet);
   ModelPlans plans(cfg.model, PlanOptions{true, cfg.label_smoothing}, backend);
   const std::int64_t steps_per_epoch = loader.batches_per_epoch();
   Metrics test_metrics;

@@ -233,7 +233,7 @@ TEST(CampaignTraffic, ResumingOnAnotherKindOfDeviceIsRefusedUnlessAllowed) {
     ADD_FAILURE() << "resumed a cpu file on sim";
   } catch (const Error& e) {
     const std::string msg = e.what();
-    EXPECT_EQ(msg.rfind(file + ": its trials ran on cpu and this run is on sim", 0), 0u) << msg;
+    EXPECT_EQ(msg.rfind(file + ": its trials ran on cpu and this run on sim", 0), 0u) << msg;
     EXPECT_NE(msg.find("--allow-mixed-devices"), std::string::npos) << msg;
   }
   EXPECT_EQ(read_results(file).size(), 2u) << "nothing written by the refused run";

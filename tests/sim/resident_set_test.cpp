@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <string>
 #include <vector>
 
 #include "app/devices.h"
@@ -10,6 +11,7 @@
 #include "app/resident_set.h"
 #include "cuda/sim/counters.h"
 #include "cuda/sim/memory.h"
+#include "models/model.h"
 
 namespace safnet {
 namespace {
@@ -80,6 +82,30 @@ TEST(ResidentSet, StreamsChunksOfWholeBatchesWhenDeviceMemoryIsShort) {
   const std::uint64_t split = static_cast<std::uint64_t>(data.images.nbytes() + kImages * 4);
   EXPECT_EQ(first, split);
   EXPECT_EQ(second, split) << "each pass streams the chunks again";
+}
+
+// A campaign's or a training run's --quiet reaches the split its evaluator streams.
+TEST(ResidentSet, AQuietEvaluatorStreamsItsSplitWithoutANotice) {
+  Backend& b = backend_for(Device::parse("sim"));
+  const EvalSet data = numbered_set();
+  EvalSet one_batch;
+  one_batch.images = Tensor({kBatch, 3, 8, 8});
+  one_batch.labels.assign(kBatch, 0);
+  ModelConfig cfg = default_model_config("mlp");
+  cfg.height = cfg.width = 8;
+  for (const bool quiet : {false, true}) {
+    Evaluator ev(cfg, kBatch, b, NanLogits::as_torch, quiet);
+    ASSERT_TRUE(ev.prepare(one_batch));  // builds the plan for batches of kBatch while memory is plenty
+    empty_allocator_cache(b);
+    sim::set_device_memory_limit(sim::device_bytes_in_use() + 64 * 1024);
+    testing::internal::CaptureStderr();
+    const bool whole = ev.prepare(data);
+    const std::string notice = testing::internal::GetCapturedStderr();
+    sim::set_device_memory_limit(0);
+    EXPECT_FALSE(whole) << "the split must be streamed for the notice to be due";
+    EXPECT_EQ(notice.find("do not fit in free device memory") != std::string::npos, !quiet)
+        << "quiet " << quiet << ": " << notice;
+  }
 }
 
 TEST(ResidentSet, OnTheCpuTheSplitsOwnStorageServes) {

@@ -183,8 +183,9 @@ TEST_F(SignalsCli, SigintStopsACampaignCleanlyAndARerunCompletesIt) { stop_and_r
 
 TEST_F(SignalsCli, SigtermStopsACampaignCleanlyAndARerunCompletesIt) { stop_and_resume(SIGTERM, "sigterm"); }
 
-// The first Ctrl-C waits for the trial in flight (a convolutional network on 3000 images: a
-// second or more, where the test reacts in milliseconds); the second must not: status 130
+// The first Ctrl-C waits for the trial in flight (a convolutional network on the 10,000 test
+// images: seconds, where the test reacts in milliseconds even on a loaded machine, whose polling
+// may see trial 0's record late); the second must not: status 130
 // straight from the handler, without the clean stop's summary line. The file stays readable
 // and the rerun completes it.
 TEST_F(SignalsCli, SecondInterruptExitsAtOnce) {
@@ -194,7 +195,7 @@ TEST_F(SignalsCli, SecondInterruptExitsAtOnce) {
   ASSERT_EQ(trained.code, 0) << trained.output;
   const std::string out = *dir_ + "/twice.jsonl";
   const std::string args = "faults --checkpoint " + net +
-                           "/checkpoint.safetensors --limit 3000 --dtype f32 --ber 1e-3 --trials 2 --seed 5 "
+                           "/checkpoint.safetensors --limit 10000 --dtype f32 --ber 1e-3 --trials 2 --seed 5 "
                            "--threads 1 --quiet --out " + out;
   Child c(args);
   ASSERT_GT(c.pid(), 0);
