@@ -41,11 +41,13 @@ def kernels(lines):
 
 
 def counts(insns):
-    c = {"insns": len(insns), "HMMA": 0, "FFMA": 0, "LDG": 0, "LDS": 0, "local": 0, "LDG.128": 0}
+    c = {"insns": len(insns), "HMMA": 0, "FFMA": 0, "LDG": 0, "LDS": 0, "LDSM": 0, "LD": 0, "local": 0, "LDG.128": 0}
     for _, op, _ in insns:
         base = op.split(".")[0]
-        if base in ("HMMA", "FFMA", "LDG", "LDS"):
+        if base in ("HMMA", "FFMA", "LDG", "LDS", "LDSM", "LD"):
             c[base] += 1
+        if base == "LDSM":
+            c["LDS"] += 1
         if base in ("LDL", "STL"):
             c["local"] += 1
         if base == "LDG" and ".128" in op:
@@ -78,8 +80,8 @@ def main():
     ks = list(kernels(sys.stdin.read().splitlines()))
     names = demangle([k[0] for k in ks])
     print("| kernel | insns | HMMA | FFMA | LDG (128-bit) | local | loop insns | loop HMMA | loop FFMA | loop LDG | loop LDS "
-          "| HMMA share of loop | HMMA / (HMMA+FFMA) in loop |")
-    print("| --- " * 13 + "|")
+          "(LDSM) | loop LD | HMMA share of loop | HMMA / (HMMA+FFMA) in loop |")
+    print("| --- " * 14 + "|")
     for (mangled, insns), name in zip(ks, names):
         if args.filter not in name:
             continue
@@ -87,7 +89,7 @@ def main():
         mma = lp["HMMA"] + lp["FFMA"]
         short = re.sub(r"safnet::cuda::gpu::|\(anonymous namespace\)::|safnet::", "", name)
         print(f"| `{short}` | {a['insns']} | {a['HMMA']} | {a['FFMA']} | {a['LDG']} ({a['LDG.128']}) | {a['local']} | "
-              f"{lp['insns']} | {lp['HMMA']} | {lp['FFMA']} | {lp['LDG']} | {lp['LDS']} | "
+              f"{lp['insns']} | {lp['HMMA']} | {lp['FFMA']} | {lp['LDG']} | {lp['LDS']} ({lp['LDSM']}) | {lp['LD']} | "
               f"{100.0 * lp['HMMA'] / max(1, lp['insns']):.1f}% | {100.0 * lp['HMMA'] / max(1, mma):.0f}% |")
 
 

@@ -385,7 +385,7 @@ __global__ void __launch_bounds__(T::kThreads) tc_gemm_kernel(P p, int k_chunk) 
       FragB fb[FN];
 #pragma unroll
       for (int j = 0; j < FN; ++j) {
-        wmma::load_matrix_sync(fb[j], bt + BTile::at(wn * T::WN + j * 16, kk), BTile::LD);
+        load_shared_matrix_sync(fb[j], bt + BTile::at(wn * T::WN + j * 16, kk), BTile::LD);
         if constexpr (kAsyncB && kMode == MathMode::tf32) round_tf32(fb[j]);
       }
       [[maybe_unused]] FragB fb_small[FN];
@@ -396,7 +396,7 @@ __global__ void __launch_bounds__(T::kThreads) tc_gemm_kernel(P p, int k_chunk) 
 #pragma unroll
       for (int i = 0; i < FM; ++i) {
         FragA fa;
-        wmma::load_matrix_sync(fa, at + ATile::at(wm * T::WM + i * 16, kk), ATile::LD);
+        load_shared_matrix_sync(fa, at + ATile::at(wm * T::WM + i * 16, kk), ATile::LD);
         if constexpr (kAsyncA && kMode == MathMode::tf32) round_tf32(fa);
         if constexpr (kMode == MathMode::tf32x3) {
           FragA fa_small;
@@ -426,8 +426,8 @@ __global__ void __launch_bounds__(T::kThreads) tc_gemm_kernel(P p, int k_chunk) 
   for (int i = 0; i < FM; ++i)
 #pragma unroll
     for (int j = 0; j < FN; ++j)
-      wmma::store_matrix_sync(cs + (wm * T::WM + i * 16) * LDC + wn * T::WN + j * 16, acc[i][j], LDC,
-                              wmma::mem_row_major);
+      store_shared_matrix_sync(cs + (wm * T::WM + i * 16) * LDC + wn * T::WN + j * 16, acc[i][j], LDC,
+                               wmma::mem_row_major);
   __syncthreads();
   for (int e = tid; e < BM * BN; e += kThreads) {
     const int mm = e / BN, nn = e % BN, m = m0 + mm, n = n0 + nn;
