@@ -192,14 +192,11 @@ def parse_launches(lines):
 
 
 def problem_for(launch):
-    """The kernel's problem type for a launch: forward is the plain conv (unfused) kernel, backward-data
-    the one that reads weights along their taps unless the filter is 1x1."""
+    """The kernel's problem type for a launch: forward is the plain conv (unfused) kernel."""
     op = "Conv" if launch["shape"].startswith("conv") else "Linear"
     problem = op + PASSES[launch["pass_"]]
     if problem == "ConvForward":
         problem += "<false>"
-    if problem == "ConvBackwardData":
-        problem += "<false>" if launch["shape"].startswith("conv 1x1") else "<true>"
     return problem, launch["parts"] > 1
 
 
@@ -243,7 +240,7 @@ def kernel_table(launches, kernels):
         per_sm, limit = blocks_per_sm(threads, regs, smem)
         kind = f"`{problem}`" + (" split-K partials" if partials else "")
         rows.setdefault((kind, tile, threads), {})[mode] = f"{regs} / {smem} / {per_sm} ({limit})"
-    order = ["ConvForward<false>", "ConvForward<true>", "ConvBackwardData<true>", "ConvBackwardData<false>",
+    order = ["ConvForward<false>", "ConvForward<true>", "ConvBackwardData",
              "ConvBackwardWeight", "LinearForward", "LinearBackwardData", "LinearBackwardWeight"]
     lines = ["| kernel | tile | threads | " + " | ".join(MODES) + " |", "|---|---|---|" + "---|" * len(MODES)]
     def rank(row):
@@ -334,9 +331,7 @@ def self_test():
              (problem_for(dict(shape="linear 64->10", pass_="backward-weight", parts=8)),
               ("LinearBackwardWeight", True)),
              (problem_for(dict(shape="conv 1x1 s2, 64->128, 56x56", pass_="backward-data", parts=1)),
-              ("ConvBackwardData<false>", False)),
-             (problem_for(dict(shape="conv 3x3 s1, 64->64, 56x56", pass_="backward-data", parts=1)),
-              ("ConvBackwardData<true>", False))]
+              ("ConvBackwardData", False))]
     for got, want in named:
         if got != want:
             print(f"parsed {got}, expected {want}")

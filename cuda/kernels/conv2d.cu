@@ -3,6 +3,7 @@
 // nothing is unfolded in memory.
 #include "cuda/kernels/conv2d.h"
 
+#include <algorithm>
 #include <cstdint>
 
 #include "cuda/access_trace.h"
@@ -140,22 +141,21 @@ __device__ const float* dy_src(const ConvGeom& g, const float* dy, const DyCurso
 }
 
 // Backward data: dx[n, c, iy, ix] = sum over (k, r, s) of tau(w[k, c, r, s]) dy[n, k, oy, ox] where
-// oy*st - pad + r = iy (and the same for x). M = C, N = N*H*W, K = K*R*S. The weights are read across
-// their rows: a filter's R*S taps are adjacent along k, its channels R*S words apart along m. With
-// kTaps (R*S > 1) the GEMMs read A along k, in runs of R*S words, else (1x1) along m, contiguous.
-template <bool kTaps>
+// oy*st - pad + r = iy (and the same for x). M = C, N = N*H*W, K = K*R*S. A reads the filters across
+// their rows, so `w` is a copy of the stored words transposed to (C, K, R, S) (transpose_filters):
+// each row of A is K*R*S contiguous words, read, staged and decoded as the forward's are.
 struct ConvBackwardData {
-  static constexpr bool kAKFast = kTaps;
+  static constexpr bool kAKFast = true;
   static constexpr bool kBKFast = false;
   int M, N, K;
   ConvGeom g;
   const float* dy;
-  WeightView w;
+  WeightView w;  // (C, K, R, S)
   float* dx;
-  __device__ float a(int c, int krs) const {
-    const int rs = g.r * g.s;
-    return load_weight(w, (static_cast<std::int64_t>(krs / rs) * g.c + c) * rs + krs % rs);
-  }
+  __device__ float a(int c, int krs) const { return load_weight(w, static_cast<std::int64_t>(c) * K + krs); }
+  __device__ const void* a_words() const { return w.raw; }
+  __device__ int a_word_bytes() const { return word_bytes(w.storage); }
+  __device__ float a_decode(const void* words, int i) const { return saf_value(w.saf, decode_stored(words, w.storage, i)); }
   __device__ float b(int krs, int col) const {
     const int hw = g.h * g.w, rs = g.r * g.s;
     const int n = col / hw, rem = col % hw, iy = rem / g.w, ix = rem % g.w;
@@ -175,6 +175,37 @@ struct ConvBackwardData {
     dx[(static_cast<std::int64_t>(col / hw) * g.c + c) * hw + col % hw] = v;
   }
 };
+
+// wt (C, K, R*S) = w (K, C, R*S), stored words of any format moved as they are: one read and one
+// write of the filters per pass, against a GEMM that reads them once per block column.
+template <typename Word>
+__global__ void transpose_filters_kernel(const Word* w, Word* wt, int k, int c, int rs) {
+  const std::int64_t n = static_cast<std::int64_t>(k) * c * rs;
+  for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
+    const std::int64_t filter = i / rs;
+    const int tap = static_cast<int>(i % rs), kk = static_cast<int>(filter / c), cc = static_cast<int>(filter % c);
+    wt[(static_cast<std::int64_t>(cc) * k + kk) * rs + tap] = w[i];
+  }
+}
+
+void transpose_filters(const ConvGeom& g, const WeightView& w, void* wt, cudaStream_t s) {
+  const std::int64_t n = static_cast<std::int64_t>(g.k) * g.c * g.r * g.s;
+  const int threads = 256, blocks = static_cast<int>(std::min<std::int64_t>((n + threads - 1) / threads, 1024));
+  switch (word_bytes(w.storage)) {
+    case 4:
+      SAFNET_LAUNCH(transpose_filters_kernel<std::uint32_t>, blocks, threads, 0, s,
+                    static_cast<const std::uint32_t*>(w.raw), static_cast<std::uint32_t*>(wt), g.k, g.c, g.r * g.s);
+      return;
+    case 2:
+      SAFNET_LAUNCH(transpose_filters_kernel<std::uint16_t>, blocks, threads, 0, s,
+                    static_cast<const std::uint16_t*>(w.raw), static_cast<std::uint16_t*>(wt), g.k, g.c, g.r * g.s);
+      return;
+    default:
+      SAFNET_LAUNCH(transpose_filters_kernel<std::uint8_t>, blocks, threads, 0, s,
+                    static_cast<const std::uint8_t*>(w.raw), static_cast<std::uint8_t*>(wt), g.k, g.c, g.r * g.s);
+  }
+}
 
 // The weight gradient's k: an output pixel of the batch. A thread decomposes its own once per K-tile
 // (the tensor-core GEMM's operand tables, cuda/kernels/tc_gemm.h).
@@ -269,14 +300,26 @@ void conv2d_forward_fused(const ConvGeom& g, const float* x, const WeightView& w
   launch_gemm(p, mode, s);
 }
 
-void conv2d_backward_data(const ConvGeom& g, const float* dy, const WeightView& w, float* dx, cudaStream_t s,
-                          MathMode mode) {
+std::size_t conv2d_backward_data_workspace_bytes(const ConvGeom& g, StorageFormat storage) {
+  check_geom(g, "conv2d_backward_data_workspace_bytes");
+  const std::size_t bytes = static_cast<std::size_t>(g.k) * g.c * g.r * g.s * word_bytes(storage);
+  return (bytes + 15) / 16 * 16;
+}
+
+void conv2d_backward_data(const ConvGeom& g, const float* dy, const WeightView& w, float* dx, const Workspace& ws,
+                          cudaStream_t s, MathMode mode) {
   check_geom(g, "conv2d_backward_data");
   check_weight_storage(w.storage, "conv2d_backward_data");
-  if (g.r * g.s > 1)
-    launch_gemm(ConvBackwardData<true>{g.c, g.n * g.h * g.w, g.k * g.r * g.s, g, dy, w, dx}, mode, s);
-  else
-    launch_gemm(ConvBackwardData<false>{g.c, g.n * g.h * g.w, g.k, g, dy, w, dx}, mode, s);
+  check_workspace(ws, conv2d_backward_data_workspace_bytes(g, w.storage), "cuda/kernels/conv2d.cu: conv2d_backward_data");
+  transpose_filters(g, w, ws.ptr, s);
+  const WeightView wt{ws.ptr, w.storage, w.saf};
+  launch_gemm(ConvBackwardData{g.c, g.n * g.h * g.w, g.k * g.r * g.s, g, dy, wt, dx}, mode, s);
+}
+
+void conv2d_backward_data(const ConvGeom& g, const float* dy, const WeightView& w, float* dx, cudaStream_t s,
+                          MathMode mode) {
+  const StreamWorkspace ws(conv2d_backward_data_workspace_bytes(g, w.storage), s);
+  conv2d_backward_data(g, dy, w, dx, ws.get(), s, mode);
 }
 
 SplitKPlan conv2d_backward_weight_plan(const ConvGeom& g, MathMode mode) {

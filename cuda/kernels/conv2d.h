@@ -34,8 +34,14 @@ struct ConvEpilogue {
 void conv2d_forward_fused(const ConvGeom& g, const float* x, const WeightView& w, const ConvEpilogue& e, float* y,
                           cudaStream_t s, MathMode mode = MathMode::fp32);
 // dx (N, C, H, W) from dy (N, K, OH, OW) and tau(dequant(w.raw (K, C, R, S))), in math mode `mode`.
+// The GEMM reads the filters transposed to (C, K, R, S), a copy of the stored words that the call
+// makes first into `ws` (conv2d_backward_data_workspace_bytes(g, w.storage) bytes).
+void conv2d_backward_data(const ConvGeom& g, const float* dy, const WeightView& w, float* dx, const Workspace& ws,
+                          cudaStream_t s, MathMode mode = MathMode::fp32);
+// The same with a workspace of its own (StreamWorkspace): not inside a CUDA-graph capture.
 void conv2d_backward_data(const ConvGeom& g, const float* dy, const WeightView& w, float* dx, cudaStream_t s,
                           MathMode mode = MathMode::fp32);
+std::size_t conv2d_backward_data_workspace_bytes(const ConvGeom& g, StorageFormat storage);
 // dw (K, C, R, S) = (sum over the batch of dy x) * tau'(e.raw), the gradient of the raw weights
 // (e.raw null: of tau(W) itself), in math mode `mode`. Split-K over the N*OH*OW positions as
 // conv2d_backward_weight_plan says, each partial and their combination summed in a fixed order: the

@@ -408,10 +408,10 @@ class CudaBackend final : public Backend {
     if (cudaGetDevice(&current) != cudaSuccess || current != index_) SAFNET_CUDA_CHECK(cudaSetDevice(index_));
   }
 
-  // Scratch of the split-K weight gradients and of batch norm, shared by every node: they run one
-  // after another on stream_. Grown when a node needs more; a buffer a capture may have recorded is
-  // never freed (replays still write it), and growing inside a capture is an error, since the
-  // executor's first run, never recorded, has sized it.
+  // Scratch of the split-K weight gradients, of backward-data's transposed filters and of batch
+  // norm, shared by every node: they run one after another on stream_. Grown when a node needs
+  // more; a buffer a capture may have recorded is never freed (replays still write it), and growing
+  // inside a capture is an error, since the executor's first run, never recorded, has sized it.
   k::Workspace workspace(std::size_t bytes) {
     // One buffer for all nodes: lanes running side by side would share it.
     SAFNET_CHECK(lane_ == 0, "a kernel needing workspace issued on lane ", lane_);
@@ -458,10 +458,13 @@ void CudaBackend::run_node(const Node& n, const std::vector<Tensor*>& in, const 
       k::conv2d_forward(conv_geom(n, in[0]->shape(), in[1]->shape()), cF(in[0]), weight_view(n, *in[1]), F(out[0]), s,
                         math_);
       return;
-    case Op::conv2d_bwd_data:  // in: dy, w
-      k::conv2d_backward_data(conv_geom(n, out[0]->shape(), in[1]->shape()), cF(in[0]), weight_view(n, *in[1]),
-                              F(out[0]), s, math_);
+    case Op::conv2d_bwd_data: {  // in: dy, w
+      const ConvGeom g = conv_geom(n, out[0]->shape(), in[1]->shape());
+      const k::WeightView w = weight_view(n, *in[1]);
+      k::conv2d_backward_data(g, cF(in[0]), w, F(out[0]), workspace(k::conv2d_backward_data_workspace_bytes(g, w.storage)),
+                              s, math_);
       return;
+    }
     case Op::conv2d_bwd_weight: {  // in: x, dy, w
       const ConvGeom g = conv_geom(n, in[0]->shape(), in[2]->shape());
       k::conv2d_backward_weight(g, cF(in[0]), cF(in[1]), saf_grad(n, *in[2]), F(out[0]),

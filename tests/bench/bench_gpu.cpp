@@ -404,9 +404,12 @@ int main(int argc, char** argv) {
     DeviceBuffer y(ny), dx(nx), dw(nw), ly(ny), ldx(nx), ldw(nw);
     auto view = [&](int i) { return WeightView{w.at(i), {}, tau}; };
     const double t_f = timer.median_ms([&](int i) { safnet::cuda::conv2d_forward(g, x.at(i), view(i), y.p, stream, o.math); });
-    const double t_d =
-        timer.median_ms([&](int i) { safnet::cuda::conv2d_backward_data(g, dy.at(i), view(i), dx.p, stream, o.math); });
-    // The split-K workspace is allocated once, as the backend does, so no timed launch allocates.
+    // Workspaces are allocated once, as the backend does, so no timed launch allocates.
+    const std::size_t wt_bytes = safnet::cuda::conv2d_backward_data_workspace_bytes(g, {});
+    DeviceBuffer wt(wt_bytes / sizeof(float));
+    const double t_d = timer.median_ms([&](int i) {
+      safnet::cuda::conv2d_backward_data(g, dy.at(i), view(i), dx.p, {wt.p, wt_bytes}, stream, o.math);
+    });
     const std::size_t split_bytes = safnet::cuda::conv2d_backward_weight_plan(g, o.math).workspace_bytes();
     DeviceBuffer split(split_bytes / sizeof(float));
     const double t_w = timer.median_ms([&](int i) {

@@ -272,19 +272,16 @@ std::string figures(const sim::AccessStats& s, AccessKind kind) {
 //   so 1-byte weights, and 2-byte weights in the SIMT GEMM, leave part of each 32-byte sector
 //   unread. Raw words staged by cp.async ("A words") take two K steps of 1-byte rows at once and
 //   are held to the bound;
-// - backward-data's weights, read across their rows: along k in runs of the R*S taps of a filter
-//   (along c they would be R*S words apart). A 1x1 filter's are read along c, held to the bound
-//   but for 1-byte words, whose run of a 16-row tile is half a sector;
+//   Backward-data reads the filters transposed (C, K, R, S) by a pass before its GEMM, so its rows
+//   are contiguous as the forward's are, under the same bound;
 // - the gathers of x and dy with stride 2: every other pixel;
 // - the SIMT GEMM's gather of x for the weight gradient: its K step is 8 pixels of a column, 32
 //   bytes that the filter tap shifts across a sector boundary (the tensor cores' 16 pixels: 64).
 bool layout_allows(Pass pass, const Shape& shape, const Weights& w, bool tc, const std::string& site) {
   if (shape.g.stride > 1 && site == "B tile") return false;
   if (pass == Pass::backward_weight && !tc && site == "B tile") return false;
-  if (pass == Pass::forward) return !(site == "A tile" && (tc ? 16 : 8) * safnet::word_bytes(w.format) < 32);
-  if (pass == Pass::backward_data)
-    return site != "A tile" || (shape.g.r * shape.g.s == 1 && safnet::word_bytes(w.format) > 1);
-  return true;
+  if (pass == Pass::backward_weight) return true;
+  return !(site == "A tile" && (tc ? 16 : 8) * safnet::word_bytes(w.format) < 32);
 }
 
 // Main-loop global loads within 1.25x of the ideal sectors where the layout allows it, and no bank
