@@ -78,6 +78,9 @@ template <bool kFused>
 struct ConvForward {
   static constexpr bool kAKFast = true;   // w rows are contiguous in (c, r, s)
   static constexpr bool kBKFast = false;  // x is contiguous along output columns
+  // Every trial of an fp32 campaign runs the plain forward: 6 blocks per SM, as its 40 registers
+  // allow without spilling (the fused epilogue needs more).
+  static constexpr int kSimtMinBlocks = kFused ? 1 : 6;
   int M, N, K;
   ConvGeom g;
   const float* x;

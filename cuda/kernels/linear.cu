@@ -58,6 +58,7 @@ struct LinearBackwardData {
 struct LinearBackwardWeight {
   static constexpr bool kAKFast = false;
   static constexpr bool kBKFast = false;
+  static constexpr int kSimtMinBlocks = 5;  // 48 registers, no spill
   int M, N, K;
   const float* x;
   const float* dy;

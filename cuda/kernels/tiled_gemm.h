@@ -26,18 +26,36 @@ struct GemmTile {
   static_assert(kThreads >= 32 && kThreads <= 1024, "threads per block out of range");
 };
 
-// The production tile: 256 threads, 4x4 outputs each.
-using DefaultTile = GemmTile<64, 64, 8, 4, 4>;
+// The production tile: 256 threads, 4x4 outputs each, 16 k per step: a 2-byte weight row's piece of
+// a step is a whole 32-byte sector, and a step's two barriers serve 256 multiply-adds a thread.
+using DefaultTile = GemmTile<64, 64, 16, 4, 4>;
+
+// The blocks per SM a problem's SIMT kernel is compiled to fit (__launch_bounds__): those that fit
+// 6 blocks of 256 threads (40 registers) without spilling say so with kSimtMinBlocks; 0 leaves the
+// count to ptxas (nvcc writes no .minnctapersm, where 1 would let it take up to 255 registers).
+template <typename P>
+constexpr int simt_min_blocks() {
+  if constexpr (requires { P::kSimtMinBlocks; })
+    return P::kSimtMinBlocks;
+  else
+    return 0;
+}
 
 // Block z sums k in [z k_chunk, (z + 1) k_chunk): split-K (cuda/kernels/splitk_gemm.h) launches
 // several along z with k_chunk a multiple of BK; a plain launch one, with k_chunk = K.
 template <int BM, int BN, int BK, int TM, int TN, typename P>
-__global__ void __launch_bounds__((BM / TM) * (BN / TN)) tiled_gemm_kernel(P p, int k_chunk) {
+__global__ void __launch_bounds__((BM / TM) * (BN / TN), simt_min_blocks<P>()) tiled_gemm_kernel(P p, int k_chunk) {
   constexpr int kThreads = (BM / TM) * (BN / TN);
-  // (BK, BM): A tile, k-major so a thread reads its TM values in a row, as one vector load. The 4
-  // padding columns put the 8 k of 4 rows that a warp stores when k is fast on distinct banks.
+  // (BK, BM): A tile, k-major so a thread reads its TM values in a row, as one vector load. Where k
+  // is fast in global memory a warp stores 32 / BK rows of BK k: the 4 padding columns put 8 k of a
+  // row on distinct banks, and the column's two low bits XORed with flip(k), k's block of 8 times
+  // 32 / BK, move each further 8 k off them. A thread's TM (TN) values stay one aligned vector, in
+  // an order fixed by k, which the unrolled loop undoes for free.
+  static_assert(BK == 8 || BK == 16 || BK == 32, "flip() covers 8, 16 or 32 k");
+  static_assert(TM % 4 == 0 && TN % 4 == 0, "flip() permutes aligned groups of 4 columns");
   __shared__ __align__(16) float as[BK][BM + 4];
   __shared__ __align__(16) float bs[BK][BN + 4];  // (BK, BN)
+  constexpr auto flip = [](int kk) { return ((kk >> 3) & (BK / 8 - 1)) * (32 / BK); };
   const int m0 = blockIdx.y * BM, n0 = blockIdx.x * BN;
   const int tx = threadIdx.x % (BN / TN), ty = threadIdx.x / (BN / TN);
   const int k_begin = blockIdx.z * k_chunk, k_end = p.K - k_begin < k_chunk ? p.K : k_begin + k_chunk;
@@ -65,16 +83,16 @@ __global__ void __launch_bounds__((BM / TM) * (BN / TN)) tiled_gemm_kernel(P p, 
       for (int e = tid; e < BK * BM; e += kThreads) {
         const int mm = e / BK, m = m0 + mm;
         const AccessRequest request("A tile", access_key(k0, e - tid));
-        as[kk][mm] = m < p.M && k < k_end ? traced_load(p.a_src(row, m)) : 0.0f;
-        trace_shared_store("A tile", access_key(k0, e - tid), &as[kk][mm], sizeof(float));
+        as[kk][mm ^ flip(kk)] = m < p.M && k < k_end ? traced_load(p.a_src(row, m)) : 0.0f;
+        trace_shared_store("A tile", access_key(k0, e - tid), &as[kk][mm ^ flip(kk)], sizeof(float));
       }
     } else {
       for (int e = tid; e < BK * BM; e += kThreads) {
         const int kk = P::kAKFast ? e % BK : e / BM, mm = P::kAKFast ? e / BK : e % BM;
         const int m = m0 + mm, k = k0 + kk;
         const AccessRequest request("A tile", access_key(k0, e - tid));
-        as[kk][mm] = m < p.M && k < p.K ? p.a(m, k) : 0.0f;
-        trace_shared_store("A tile", access_key(k0, e - tid), &as[kk][mm], sizeof(float));
+        as[kk][mm ^ flip(kk)] = m < p.M && k < p.K ? p.a(m, k) : 0.0f;
+        trace_shared_store("A tile", access_key(k0, e - tid), &as[kk][mm ^ flip(kk)], sizeof(float));
       }
     }
     if constexpr (TableB<P>) {
@@ -84,8 +102,8 @@ __global__ void __launch_bounds__((BM / TM) * (BN / TN)) tiled_gemm_kernel(P p, 
         const int nn = e / BK;
         const AccessRequest request("B tile", access_key(k0, e - tid));
         const float* src = k < k_end ? p.b_src(row, b_columns[nn]) : nullptr;
-        bs[kk][nn] = src ? traced_load(src) : 0.0f;
-        trace_shared_store("B tile", access_key(k0, e - tid), &bs[kk][nn], sizeof(float));
+        bs[kk][nn ^ flip(kk)] = src ? traced_load(src) : 0.0f;
+        trace_shared_store("B tile", access_key(k0, e - tid), &bs[kk][nn ^ flip(kk)], sizeof(float));
       }
     } else if constexpr (CursorB<P>) {
       // The cursor stands at k0 + tid / BN: the loop runs in increasing k0.
@@ -93,8 +111,8 @@ __global__ void __launch_bounds__((BM / TM) * (BN / TN)) tiled_gemm_kernel(P p, 
         const int kk = e / BN, nn = e % BN;
         const AccessRequest request("B tile", access_key(k0, e - tid));
         const float* src = k0 + kk < k_end ? p.b_src(b_cursor) : nullptr;
-        bs[kk][nn] = src ? traced_load(src) : 0.0f;
-        trace_shared_store("B tile", access_key(k0, e - tid), &bs[kk][nn], sizeof(float));
+        bs[kk][nn ^ flip(kk)] = src ? traced_load(src) : 0.0f;
+        trace_shared_store("B tile", access_key(k0, e - tid), &bs[kk][nn ^ flip(kk)], sizeof(float));
         p.b_advance(b_cursor, kThreads / BN);
       }
     } else {
@@ -102,8 +120,8 @@ __global__ void __launch_bounds__((BM / TM) * (BN / TN)) tiled_gemm_kernel(P p, 
         const int kk = P::kBKFast ? e % BK : e / BN, nn = P::kBKFast ? e / BK : e % BN;
         const int n = n0 + nn, k = k0 + kk;
         const AccessRequest request("B tile", access_key(k0, e - tid));
-        bs[kk][nn] = n < p.N && k < p.K ? p.b(k, n) : 0.0f;
-        trace_shared_store("B tile", access_key(k0, e - tid), &bs[kk][nn], sizeof(float));
+        bs[kk][nn ^ flip(kk)] = n < p.N && k < p.K ? p.b(k, n) : 0.0f;
+        trace_shared_store("B tile", access_key(k0, e - tid), &bs[kk][nn ^ flip(kk)], sizeof(float));
       }
     }
     __syncthreads();
@@ -114,9 +132,9 @@ __global__ void __launch_bounds__((BM / TM) * (BN / TN)) tiled_gemm_kernel(P p, 
       trace_shared_load("A tile", access_key(k0, kk), &as[kk][ty * TM], TM * sizeof(float));
       trace_shared_load("B tile", access_key(k0, kk), &bs[kk][tx * TN], TN * sizeof(float));
 #pragma unroll
-      for (int i = 0; i < TM; ++i) af[i] = as[kk][ty * TM + i];
+      for (int i = 0; i < TM; ++i) af[i] = as[kk][ty * TM + (i ^ flip(kk))];
 #pragma unroll
-      for (int j = 0; j < TN; ++j) bf[j] = bs[kk][tx * TN + j];
+      for (int j = 0; j < TN; ++j) bf[j] = bs[kk][tx * TN + (j ^ flip(kk))];
 #pragma unroll
       for (int i = 0; i < TM; ++i)
 #pragma unroll

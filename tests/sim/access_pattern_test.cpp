@@ -268,20 +268,14 @@ std::string figures(const sim::AccessStats& s, AccessKind kind) {
 // Whether the layout lets a global site reach 1.25x of the ideal sectors (else it is printed, not
 // asserted):
 // - weights read word by word ("A tile") whose piece of a row in one K step is under a sector: a
-//   warp reads BK consecutive k of each of its rows (BK = 16 on tensor cores, 8 in the SIMT GEMM),
-//   so 1-byte weights, and 2-byte weights in the SIMT GEMM, leave part of each 32-byte sector
-//   unread. Raw words staged by cp.async ("A words") take two K steps of 1-byte rows at once and
-//   are held to the bound;
-//   Backward-data reads the filters transposed (C, K, R, S) by a pass before its GEMM, so its rows
-//   are contiguous as the forward's are, under the same bound;
-// - the gathers of x and dy with stride 2: every other pixel;
-// - the SIMT GEMM's gather of x for the weight gradient: its K step is 8 pixels of a column, 32
-//   bytes that the filter tap shifts across a sector boundary (the tensor cores' 16 pixels: 64).
-bool layout_allows(Pass pass, const Shape& shape, const Weights& w, bool tc, const std::string& site) {
+//   warp reads BK = 16 consecutive k of each of its rows (both GEMMs), so 1-byte weights leave half
+//   of each 32-byte sector unread. Raw words staged by cp.async ("A words") take two K steps of
+//   1-byte rows at once and are held to the bound. Backward-data reads the filters transposed
+//   (C, K, R, S) by a pass before its GEMM, so its rows are contiguous as the forward's are;
+// - the gathers of x and dy with stride 2: every other pixel.
+bool layout_allows(Pass pass, const Shape& shape, const Weights& w, const std::string& site) {
   if (shape.g.stride > 1 && site == "B tile") return false;
-  if (pass == Pass::backward_weight && !tc && site == "B tile") return false;
-  if (pass == Pass::backward_weight) return true;
-  return !(site == "A tile" && (tc ? 16 : 8) * safnet::word_bytes(w.format) < 32);
+  return pass == Pass::backward_weight || !(site == "A tile" && 16 * safnet::word_bytes(w.format) < 32);
 }
 
 // Main-loop global loads within 1.25x of the ideal sectors where the layout allows it, and no bank
@@ -306,7 +300,7 @@ TEST(AccessPattern, ConvGemmsOnResNetShapes) {
                                       safnet::math_mode_name(mode) + " " + r.site;
             if (is_global(r.kind)) {
               if (r.site == "B tile") gather[{pass_name(pass), shape.name, kernel}] += r.stats;
-              if (layout_allows(pass, shape, w, tc, r.site))
+              if (layout_allows(pass, shape, w, r.site))
                 EXPECT_LE(r.stats.sectors, 1.25 * r.stats.ideal_sectors) << where;
             } else {
               EXPECT_EQ(r.stats.wavefronts, r.stats.ideal_wavefronts) << where;

@@ -30,7 +30,7 @@ namespace {
 namespace gpu = ::safnet::cuda;
 
 constexpr int kBatch = 128;
-constexpr int kGemmThreads = 256;  // the DefaultTile of cuda/kernels/tiled_gemm.h
+constexpr int kGemmThreads = gpu::DefaultTile::kThreads;  // the SIMT GEMM (fp32)
 
 Graph forward_graph(const std::string& arch) {
   const ModelConfig cfg = default_model_config(arch);
@@ -67,7 +67,7 @@ struct BnRow {
 // The rules of plan_splitk: partitions never empty and covering K; two waves unless every
 // partition is already one BK step, or the workspace cap stopped the split.
 void check_splitk(const gpu::SplitKPlan& p, const std::string& what) {
-  constexpr int kBk = 8;
+  constexpr int kBk = gpu::DefaultTile::BK;
   const std::int64_t steps = gpu::ceil_div(p.k, kBk), per = p.k_per_part / kBk;
   EXPECT_EQ(p.k_per_part % kBk, 0) << what;
   EXPECT_EQ(gpu::ceil_div(steps, per), p.parts) << what << ": a partition would be empty or K uncovered";
