@@ -17,17 +17,6 @@ namespace safnet::cuda::inline SAFNET_BUILD {
 
 namespace {
 
-// Element (crs, col) of the implicit im2col of x: input pixel (c, r, s) seen by output column
-// col = (n, oy, ox); zero in the padding: the forward's b() (its cursor, Im2colCursor, is the fast path).
-__device__ float im2col_at(const ConvGeom& g, const float* x, int crs, int col) {
-  const int ohw = g.oh() * g.ow(), rs = g.r * g.s;
-  const int n = col / ohw, rem = col % ohw, oy = rem / g.ow(), ox = rem % g.ow();
-  const int c = crs / rs, r = crs % rs / g.s, s = crs % g.s;
-  const int iy = oy * g.stride - g.pad + r, ix = ox * g.stride - g.pad + s;
-  if (iy < 0 || iy >= g.h || ix < 0 || ix >= g.w) return 0.0f;
-  return traced_load(x + ((static_cast<std::int64_t>(n) * g.c + c) * g.h + iy) * g.w + ix);
-}
-
 // A filter tap k = (ch, r, s) of a GEMM's K (ch: input channel in the forward, output channel in
 // backward-data), stepped by carries: the cursors below walk K with no division per element.
 struct FilterTap {
@@ -90,7 +79,6 @@ struct ConvForward {
   __device__ const void* a_words() const { return w.raw; }
   __device__ int a_word_bytes() const { return word_bytes(w.storage); }
   __device__ float a_decode(const void* words, int i) const { return saf_value(w.saf, decode_stored(words, w.storage, i)); }
-  __device__ float b(int k, int col) const { return im2col_at(g, x, k, col); }
   using BCursor = Im2colCursor;
   __device__ BCursor b_cursor(int k, int col) const { return im2col_cursor(g, k, col, N); }
   __device__ const float* b_src(const BCursor& q) const { return im2col_src(g, x, q); }
@@ -159,16 +147,6 @@ struct ConvBackwardData {
   __device__ const void* a_words() const { return w.raw; }
   __device__ int a_word_bytes() const { return word_bytes(w.storage); }
   __device__ float a_decode(const void* words, int i) const { return saf_value(w.saf, decode_stored(words, w.storage, i)); }
-  __device__ float b(int krs, int col) const {
-    const int hw = g.h * g.w, rs = g.r * g.s;
-    const int n = col / hw, rem = col % hw, iy = rem / g.w, ix = rem % g.w;
-    const int k = krs / rs, r = krs % rs / g.s, s = krs % g.s;
-    const int ty = iy + g.pad - r, tx = ix + g.pad - s;
-    if (ty < 0 || tx < 0 || ty % g.stride != 0 || tx % g.stride != 0) return 0.0f;
-    const int oy = ty / g.stride, ox = tx / g.stride;
-    if (oy >= g.oh() || ox >= g.ow()) return 0.0f;
-    return traced_load(dy + ((static_cast<std::int64_t>(n) * g.k + k) * g.oh() + oy) * g.ow() + ox);
-  }
   using BCursor = DyCursor;
   __device__ BCursor b_cursor(int krs, int col) const { return dy_cursor(g, krs, col, N); }
   __device__ const float* b_src(const BCursor& q) const { return dy_src(g, dy, q); }

@@ -7,9 +7,10 @@
 // accumulators, stepping through K by BK = 16 (a K range per grid.z for split-K). The next K-tile
 // goes into the other shared buffer while the tensor cores work on the current one (two buffers,
 // one barrier per step): by cp.async where the problem allows (raw weight words, decoded from
-// shared memory in a phase of their own, see RawA; f32 operands read through a cursor, see
-// CursorB), else through registers. Operands are rounded once to TF32 or BF16 (as they enter shared
-// memory, or as fragments for cp.async'd f32); 3xTF32 keeps f32 and splits each fragment
+// shared memory in a phase of their own, see RawA; f32 operands read through a cursor or a table,
+// see CursorB and TableA/B, which BF16 converts in that phase too), else through registers.
+// Operands are rounded once to TF32 or BF16 (as they enter the tile, or as fragments for
+// cp.async'd f32 in TF32); 3xTF32 keeps f32 and splits each fragment
 // x = big + small, both TF32, adding small*big + big*small before big*big (a small*small term below
 // 2^-22 |x y| is dropped). Each accumulator sums its K in increasing order: the result does not
 // depend on the schedule.
@@ -150,15 +151,24 @@ __global__ void __launch_bounds__(T::kThreads) tc_gemm_kernel(P p, int k_chunk) 
   static_assert(BM * BK % kThreads == 0 && BK * BN % kThreads == 0, "tiles split evenly over the threads");
   __shared__ __align__(32) Smem as[2 * ATile::kSize];
   __shared__ __align__(32) Smem bs[2 * BTile::kSize];
-  __shared__ __align__(32) float cs[BM * LDC];
 
   // f32 operands by cp.async where the problem finds their addresses without division (a cursor or
-  // a table): the words go straight into shared memory and stay in flight while the tensor cores
-  // work; TF32 rounds them as fragments (3xTF32 splits them there anyway). BF16 tiles hold
-  // converted values and keep the register path.
+  // a table): the words stay in flight while the tensor cores work. They go straight into the tile
+  // in TF32 and 3xTF32, which round them as fragments (3xTF32 splits them there anyway); BF16 tiles
+  // hold converted values, so there they go into an f32 staging tile of TF32's layout and are
+  // converted in the decode phase. No thread waits on a global load in any mode.
   constexpr bool kTableA = TableA<P>, kTableB = TableB<P>;
-  constexpr bool kAsyncA = kTableA && std::is_same_v<Smem, float>;
-  constexpr bool kAsyncB = (CursorB<P> || kTableB) && std::is_same_v<Smem, float>;
+  constexpr bool kAsyncA = kTableA, kAsyncB = CursorB<P> || kTableB;
+  constexpr bool kBf16 = !std::is_same_v<Smem, float>;
+  constexpr bool kStageA = kAsyncA && kBf16, kStageB = kAsyncB && kBf16;
+  using AStage = TcOperand<BM, BK, P::kAKFast, TcMath<MathMode::tf32>::kPadK>;
+  using BStage = TcOperand<BN, BK, P::kBKFast, TcMath<MathMode::tf32>::kPadK>;
+  // The staging tiles share C's staging buffer, which only the epilogue writes, after the main
+  // loop's last barrier.
+  constexpr int kAStage = kStageA ? AStage::kSize : 0, kBStage = kStageB ? BStage::kSize : 0;
+  __shared__ __align__(32) float cs[BM * LDC > kAStage + kBStage ? BM * LDC : kAStage + kBStage];
+  [[maybe_unused]] float* const a_f32 = cs;
+  [[maybe_unused]] float* const b_f32 = cs + kAStage;
   static_assert(kThreads % BK == 0, "a K-fast operand's thread keeps one k per tile");
   __shared__ typename BColumnOf<P>::type b_columns[kTableB ? BN : 1];
   constexpr int kBStep = kThreads / BN;  // k between a thread's B elements; its column is fixed
@@ -212,7 +222,7 @@ __global__ void __launch_bounds__(T::kThreads) tc_gemm_kernel(P p, int k_chunk) 
       return false;
   }();
   [[maybe_unused]] auto b_cursor = [&] {
-    if constexpr (CursorB<P> && kAsyncB)
+    if constexpr (CursorB<P>)
       return p.b_cursor(k_begin + tid / BN, n0 + tid % BN);
     else
       return 0;
@@ -221,16 +231,25 @@ __global__ void __launch_bounds__(T::kThreads) tc_gemm_kernel(P p, int k_chunk) 
   // Element j of a thread's share of each tile (TcOperand::element).
   auto a_at = [&](int j, int& mm, int& kk) { ATile::element(tid + j * kThreads, mm, kk); };
   auto b_at = [&](int j, int& kk, int& nn) { BTile::element(tid + j * kThreads, nn, kk); };
-  // One element of a tile from an f32 `src` (null: zero): by cp.async into an f32 tile, else
-  // converted through a register.
-  auto put_f32 = [&](const char* site, std::int64_t key, Smem* dst, const float* src) {
+  // Where an f32 element copied by cp.async lands: the tile itself, or BF16's staging tile.
+  auto a_f32_at = [&](int buf, int mm, int kk) -> float* {
+    if constexpr (kBf16)
+      return a_f32 + AStage::at(mm, kk);
+    else
+      return as + buf * ATile::kSize + ATile::at(mm, kk);
+  };
+  auto b_f32_at = [&](int buf, int nn, int kk) -> float* {
+    if constexpr (kBf16)
+      return b_f32 + BStage::at(nn, kk);
+    else
+      return bs + buf * BTile::kSize + BTile::at(nn, kk);
+  };
+  // One f32 element from `src` (null: zero) by cp.async.
+  auto put_f32 = [&](const char* site, std::int64_t key, float* dst, const float* src) {
     const AccessRequest request(site, key);
     if (src) trace_global_load(src, 4);
-    trace_shared_store(site, key, dst, sizeof(Smem));
-    if constexpr (std::is_same_v<Smem, float>)
-      cp_async<4>(dst, src, src != nullptr);
-    else
-      *dst = Math::to_smem(src ? *src : 0.0f);
+    trace_shared_store(site, key, dst, 4);
+    cp_async<4>(dst, src, src != nullptr);
   };
   // The next K-tile goes straight into the other shared buffer, in rolled loops: each element's
   // read may dequantise a stored word and apply the SAF, code of every storage format and SAF
@@ -268,7 +287,7 @@ __global__ void __launch_bounds__(T::kThreads) tc_gemm_kernel(P p, int k_chunk) 
         for (int c = tid; c < BM * kChunks; c += kThreads) {
           const int mm = chunk_row(c / kChunks);
           const float* src = m0 + mm < p.M && k < k_end ? p.a_src(row, m0 + mm) : nullptr;
-          float* dst = as + buf * ATile::kSize + ATile::at(mm, kk);
+          float* dst = a_f32_at(buf, mm, kk);
           const AccessRequest request("A tile", access_key(k0, c - tid));
           if (src) trace_global_load(src, 16);
           trace_shared_store("A tile", access_key(k0, c - tid), dst, 16);
@@ -284,7 +303,7 @@ __global__ void __launch_bounds__(T::kThreads) tc_gemm_kernel(P p, int k_chunk) 
         int mm, kk;
         a_at(j, mm, kk);
         const float* src = m0 + mm < p.M && k < k_end ? p.a_src(row, m0 + mm) : nullptr;
-        put_f32("A tile", access_key(k0, j), as + buf * ATile::kSize + ATile::at(mm, kk), src);
+        put_f32("A tile", access_key(k0, j), a_f32_at(buf, mm, kk), src);
       }
     }
 #pragma unroll 1
@@ -305,15 +324,15 @@ __global__ void __launch_bounds__(T::kThreads) tc_gemm_kernel(P p, int k_chunk) 
         int kk, nn;
         b_at(j, kk, nn);
         const float* src = k < k_end ? p.b_src(row, b_columns[nn]) : nullptr;
-        put_f32("B tile", access_key(k0, j), bs + buf * BTile::kSize + BTile::at(nn, kk), src);
+        put_f32("B tile", access_key(k0, j), b_f32_at(buf, nn, kk), src);
       }
-    } else if constexpr (CursorB<P> && kAsyncB) {
+    } else if constexpr (CursorB<P>) {
       // The cursor stands at k0 + tid / BN: load_tile runs in increasing k0.
 #pragma unroll 1
       for (int j = 0; j < kBPer; ++j) {
         const int kk = tid / BN + j * kBStep, nn = tid % BN;
         const float* src = k0 + kk < k_end ? p.b_src(b_cursor) : nullptr;
-        put_f32("B tile", access_key(k0, j), bs + buf * BTile::kSize + BTile::at(nn, kk), src);
+        put_f32("B tile", access_key(k0, j), b_f32_at(buf, nn, kk), src);
         p.b_advance(b_cursor, kBStep);
       }
     } else {
@@ -334,22 +353,43 @@ __global__ void __launch_bounds__(T::kThreads) tc_gemm_kernel(P p, int k_chunk) 
   auto wait_tile = [] {
     if constexpr (kAsync) cp_async_wait<0>();
   };
-  // The staged words of K-tile k0 into A's buffer `buf` (raw_a only; between barriers).
-  auto decode_a = [&](int buf, int k0) {
+  // The decode phase, between barriers: K-tile k0's staged raw words (raw_a) and BF16's staged f32
+  // operands, converted into the tiles of buffer `buf` (the stores of the "staging" sites).
+  [[maybe_unused]] const bool decode = raw_a || kStageA || kStageB;
+  auto decode_tile = [&](int buf, int k0) {
+    if (raw_a || kStageA) {
 #pragma unroll 1
-    for (int j = 0; j < kAPer; ++j) {
-      int mm, kk;
-      a_at(j, mm, kk);
-      float v = 0.0f;
-      if constexpr (kRawA)
-        if (m0 + mm < p.M && k0 + kk < k_end) {
-          const unsigned char* words = a_stage + mm * kStageRow + a_staged(m0 + mm, k0);
-          trace_shared_load("A words", access_key(k0, j), words + kk * a_wb, a_wb);
-          v = p.a_decode(words, kk);
+      for (int j = 0; j < kAPer; ++j) {
+        int mm, kk;
+        a_at(j, mm, kk);
+        float v = 0.0f;
+        if constexpr (kRawA) {
+          if (m0 + mm < p.M && k0 + kk < k_end) {
+            const unsigned char* words = a_stage + mm * kStageRow + a_staged(m0 + mm, k0);
+            trace_shared_load("A words", access_key(k0, j), words + kk * a_wb, a_wb);
+            v = p.a_decode(words, kk);
+          }
+        } else if constexpr (kStageA) {
+          const float* from = a_f32 + AStage::at(mm, kk);
+          trace_shared_load("A staging", access_key(k0, j), from, 4);
+          v = *from;
         }
-      Smem* at = as + buf * ATile::kSize + ATile::at(mm, kk);
-      *at = Math::to_smem(v);
-      trace_shared_store("A tile", access_key(k0, j), at, sizeof(Smem));
+        Smem* at = as + buf * ATile::kSize + ATile::at(mm, kk);
+        *at = Math::to_smem(v);
+        trace_shared_store(kRawA ? "A tile" : "A staging", access_key(k0, j), at, sizeof(Smem));
+      }
+    }
+    if constexpr (kStageB) {
+#pragma unroll 1
+      for (int j = 0; j < kBPer; ++j) {
+        int kk, nn;
+        b_at(j, kk, nn);
+        const float* from = b_f32 + BStage::at(nn, kk);
+        trace_shared_load("B staging", access_key(k0, j), from, 4);
+        Smem* at = bs + buf * BTile::kSize + BTile::at(nn, kk);
+        *at = Math::to_smem(*from);
+        trace_shared_store("B staging", access_key(k0, j), at, sizeof(Smem));
+      }
     }
   };
 
@@ -370,8 +410,8 @@ __global__ void __launch_bounds__(T::kThreads) tc_gemm_kernel(P p, int k_chunk) 
   load_tile(0, k_begin);
   wait_tile();
   __syncthreads();
-  if (raw_a) {
-    decode_a(0, k_begin);
+  if (decode) {
+    decode_tile(0, k_begin);
     __syncthreads();
   }
   int buf = 0;
@@ -415,8 +455,8 @@ __global__ void __launch_bounds__(T::kThreads) tc_gemm_kernel(P p, int k_chunk) 
     }
     wait_tile();
     __syncthreads();
-    if (raw_a && k0 + BK < k_end) {
-      decode_a(buf ^ 1, k0 + BK);
+    if (decode && k0 + BK < k_end) {
+      decode_tile(buf ^ 1, k0 + BK);
       __syncthreads();
     }
     buf ^= 1;

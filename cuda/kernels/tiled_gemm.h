@@ -8,7 +8,7 @@
 // stepping through K by BK through shared memory. Every element of C is summed by one thread in
 // increasing k, so the result does not depend on the schedule: deterministic by construction.
 // Where the problem offers a cursor or operand tables (cuda/kernels/gemm_operands.h), the tiles are
-// read through them, with no division per element (a problem with a B table needs no b()); the
+// read through them, with no division per element (a problem with a B cursor or table needs no b()); the
 // values, and so the bits, are the same.
 #pragma once
 #include "cuda/access_trace.h"
