@@ -158,15 +158,14 @@ struct ConvBackwardData {
 };
 
 // wt (C, K, R*S) = w (K, C, R*S), stored words of any format moved as they are: one read and one
-// write of the filters per pass, against a GEMM that reads them once per block column.
+// write of the filters per pass, against a GEMM that reads them once per block column. The count
+// is under 2^31 (check_geom), so unsigned indices neither overflow nor need 64-bit division.
 template <typename Word>
-__global__ void transpose_filters_kernel(const Word* w, Word* wt, int k, int c, int rs) {
-  const std::int64_t n = static_cast<std::int64_t>(k) * c * rs;
-  for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; i < n;
-       i += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
-    const std::int64_t filter = i / rs;
-    const int tap = static_cast<int>(i % rs), kk = static_cast<int>(filter / c), cc = static_cast<int>(filter % c);
-    wt[(static_cast<std::int64_t>(cc) * k + kk) * rs + tap] = w[i];
+__global__ void transpose_filters_kernel(const Word* w, Word* wt, unsigned k, unsigned c, unsigned rs) {
+  const unsigned n = k * c * rs;
+  for (unsigned i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x) {
+    const unsigned filter = i / rs, tap = i % rs, kk = filter / c, cc = filter % c;
+    wt[(cc * k + kk) * rs + tap] = w[i];
   }
 }
 
