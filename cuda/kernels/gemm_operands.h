@@ -17,6 +17,14 @@ concept CursorB = !P::kBKFast && requires(const P& p, typename P::BCursor& q) {
   p.b_advance(q, 1);
 };
 
+// The same for an A operand that is M-fast in global memory: a cursor walks k for one row m.
+template <typename P>
+concept CursorA = !P::kAKFast && requires(const P& p, typename P::ACursor& q) {
+  { p.a_cursor(0, 0) } -> std::same_as<typename P::ACursor>;
+  { p.a_src(q) } -> std::same_as<const float*>;
+  p.a_advance(q, 1);
+};
+
 // K-fast f32 operands found from a row for k and a column entry, with no division per element: in
 // both GEMMs a thread's k is the same for its whole share of a K-tile, so it decodes one row per
 // tile, and the block decodes its columns once, into shared memory (B). Their address is null where

@@ -54,6 +54,16 @@ struct LinearBackwardData {
   __device__ void store(int n, int i, float v) const { dx[static_cast<std::int64_t>(n) * N + i] = v; }
 };
 
+// Element (n, feature) of a (batch, features) matrix, walked along n; null past the last feature
+// (a ragged tile's extra rows or columns), which the cursor keeps as it steps.
+struct BatchCursor {
+  const float* at;
+};
+
+__device__ BatchCursor batch_cursor(const float* base, int features, int n, int feature) {
+  return {feature < features ? base + static_cast<std::int64_t>(n) * features + feature : nullptr};
+}
+
 // dw[o, i] = tau'(raw[o, i]) sum_n dy[n, o] x[n, i]. M = OUT, N = IN, K = N.
 struct LinearBackwardWeight {
   static constexpr bool kAKFast = false;
@@ -65,7 +75,15 @@ struct LinearBackwardWeight {
   SafGrad e;
   float* dw;
   __device__ float a(int o, int n) const { return dy[static_cast<std::int64_t>(n) * M + o]; }
-  __device__ float b(int n, int i) const { return x[static_cast<std::int64_t>(n) * N + i]; }
+  // dy and x walked along the batch for one output (A) or input (B) feature: a row apart per step.
+  using ACursor = BatchCursor;
+  __device__ BatchCursor a_cursor(int n, int o) const { return batch_cursor(dy, M, n, o); }
+  __device__ const float* a_src(const BatchCursor& q) const { return q.at; }
+  __device__ void a_advance(BatchCursor& q, int step) const { if (q.at) q.at += static_cast<std::int64_t>(step) * M; }
+  using BCursor = BatchCursor;
+  __device__ BatchCursor b_cursor(int n, int i) const { return batch_cursor(x, N, n, i); }
+  __device__ const float* b_src(const BatchCursor& q) const { return q.at; }
+  __device__ void b_advance(BatchCursor& q, int step) const { if (q.at) q.at += static_cast<std::int64_t>(step) * N; }
   __device__ void store(int o, int i, float v) const {
     const std::int64_t at = static_cast<std::int64_t>(o) * N + i;
     dw[at] = apply_saf_grad(e, at, v);

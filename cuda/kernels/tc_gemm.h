@@ -158,7 +158,7 @@ __global__ void __launch_bounds__(T::kThreads) tc_gemm_kernel(P p, int k_chunk) 
   // hold converted values, so there they go into an f32 staging tile of TF32's layout and are
   // converted in the decode phase. No thread waits on a global load in any mode.
   constexpr bool kTableA = TableA<P>, kTableB = TableB<P>;
-  constexpr bool kAsyncA = kTableA, kAsyncB = CursorB<P> || kTableB;
+  constexpr bool kAsyncA = kTableA || CursorA<P>, kAsyncB = CursorB<P> || kTableB;
   constexpr bool kBf16 = !std::is_same_v<Smem, float>;
   constexpr bool kStageA = kAsyncA && kBf16, kStageB = kAsyncB && kBf16;
   using AStage = TcOperand<BM, BK, P::kAKFast, TcMath<MathMode::tf32>::kPadK>;
@@ -177,7 +177,7 @@ __global__ void __launch_bounds__(T::kThreads) tc_gemm_kernel(P p, int k_chunk) 
   // from shared memory in a phase of its own, so no thread waits on a global load to decode.
   constexpr bool kRawA = RawA<P>;
   constexpr bool kAsync = kAsyncA || kAsyncB || kRawA;
-  static_assert(!(kRawA && kTableA), "one way to read A");
+  static_assert(!(kRawA && kAsyncA), "one way to read A");
   // A staged row: 64 bytes of words (BK words of 4 bytes; a sector of 1-byte words, see a_window),
   // and 16 bytes of padding so that the rows 4 apart that a warp's half-warps decode (a_at) fall on
   // different banks.
@@ -220,6 +220,18 @@ __global__ void __launch_bounds__(T::kThreads) tc_gemm_kernel(P p, int k_chunk) 
       return p.a_vectors();
     else
       return false;
+  }();
+  // A cursor's thread keeps its row; its k step is the same for every element (TcOperand::element).
+  [[maybe_unused]] constexpr int kAStep = kThreads / BM;
+  static_assert(!CursorA<P> || kThreads % BM == 0, "a cursor needs one row per thread");
+  [[maybe_unused]] auto a_cursor = [&] {
+    if constexpr (CursorA<P>) {
+      int mm, kk;
+      ATile::element(tid, mm, kk);
+      return p.a_cursor(k_begin + kk, m0 + mm);
+    } else {
+      return 0;
+    }
   }();
   [[maybe_unused]] auto b_cursor = [&] {
     if constexpr (CursorB<P>)
@@ -306,8 +318,19 @@ __global__ void __launch_bounds__(T::kThreads) tc_gemm_kernel(P p, int k_chunk) 
         put_f32("A tile", access_key(k0, j), a_f32_at(buf, mm, kk), src);
       }
     }
+    if constexpr (CursorA<P>) {
+      // The cursor stands at this thread's first k of tile k0: load_tile runs in increasing k0.
 #pragma unroll 1
-    for (int j = 0; j < kAPer && !raw_a && !kTableA; ++j) {
+      for (int j = 0; j < kAPer; ++j) {
+        int mm, kk;
+        a_at(j, mm, kk);
+        const float* src = k0 + kk < k_end ? p.a_src(a_cursor) : nullptr;
+        put_f32("A tile", access_key(k0, j), a_f32_at(buf, mm, kk), src);
+        p.a_advance(a_cursor, kAStep);
+      }
+    }
+#pragma unroll 1
+    for (int j = 0; j < kAPer && !raw_a && !kAsyncA; ++j) {
       int mm, kk;
       a_at(j, mm, kk);
       const int m = m0 + mm, k = k0 + kk;
