@@ -184,8 +184,7 @@ TEST_F(SignalsCli, SigintStopsACampaignCleanlyAndARerunCompletesIt) { stop_and_r
 TEST_F(SignalsCli, SigtermStopsACampaignCleanlyAndARerunCompletesIt) { stop_and_resume(SIGTERM, "sigterm"); }
 
 // The first Ctrl-C waits for the trial in flight (a convolutional network on the 10,000 test
-// images: seconds, where the test reacts in milliseconds even on a loaded machine, whose polling
-// may see trial 0's record late); the second must not: status 130
+// images: seconds, where the test reacts in milliseconds); the second must not: status 130
 // straight from the handler, without the clean stop's summary line. The file stays readable
 // and the rerun completes it.
 TEST_F(SignalsCli, SecondInterruptExitsAtOnce) {
@@ -199,9 +198,12 @@ TEST_F(SignalsCli, SecondInterruptExitsAtOnce) {
                            "--threads 1 --quiet --out " + out;
   Child c(args);
   ASSERT_GT(c.pid(), 0);
-  // Two records: the clean run and trial 0, so trial 1 is in flight (it starts as soon as
-  // trial 0 is written), not the gap before the first trial.
+  // Two records: the clean run and trial 0, so trial 1 is next. A record is in the file before
+  // its writer returns (it then syncs it to disk), and a SIGINT in that gap stops the campaign
+  // before trial 1 starts, with nothing in flight for the second to interrupt: wait until trial 1
+  // surely runs, a fraction of its seconds.
   ASSERT_TRUE(wait_for_records(out, 2, 300)) << c.output();
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
   ASSERT_EQ(::kill(c.pid(), SIGINT), 0);
   ASSERT_TRUE(c.wait_for_output("Ctrl-C again to abort", 30)) << c.output();
   const auto second = Clock::now();
