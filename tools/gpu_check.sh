@@ -10,14 +10,17 @@
 #   racecheck   softmax, weight view, flips)
 #   bench       bench_gpu: every ResNet-20/ResNet-18 conv shape (fwd, bwd-data, bwd-weight) and the
 #               linear layers vs cuDNN (FP32, TF32) and cuBLAS; table in bench.md
-#   bench_tf32  the same with ours on tensor cores (--math tf32: forward and backward-data), fewer
-#               iterations; its table follows in bench.md
+#   bench_tf32  the same with ours on tensor cores (--math tf32: every pass), fewer iterations; its
+#               table follows in bench.md
 #   train       ResNet-20 tanh, 2 epochs on the bundle's 5000 images, GPU vs PyTorch on the same
 #               card (tools/torch_reference.py --device cuda): img/s of the 2nd epoch
 #   campaign    f32, BER 1e-5: trials/hour of `safnet faults` on the GPU vs tools/torch_campaign.py
 #               on the same card (same weights, images, BER); the first 5 trials again on the CPU:
 #               same flips per trial, same flipped bits (--replay 1 --list-flips), top-1 close
 #   ncu         Nsight Compute (--clock-control none) on the first launch of each of our kernels
+#   bench_3xtf32, bench_bf16
+#               with what time is left (a minute or more each): the bench in those modes, whose
+#               3xtf32 vs fp32 ratio decides the default math mode on a GPU
 # Writes under OUT (--out, else $OUT, else runs/gpu-check): summary.md (the table, printed last),
 # log.txt (every step's output), bench.md, ncu.txt.
 #
@@ -89,8 +92,13 @@ run() {
   cat "$work/$name.out" >>"$log"
   echo "(exit $rc, ${secs}s)" >>"$log"
 }
-row() { rows+=("| $1 | $2 | $3 | $4 |"); }  # step, status, result, seconds
-status() { if [ "$1" = ok ] || [ "$1" = skipped ]; then echo "$1"; else failures=$((failures + 1)); echo "**$1**"; fi; }
+# row STEP STATUS RESULT SECONDS: a line of the summary; a status other than ok or skipped counts as
+# a failure here, in this shell (status runs in a $(...) subshell, where a count would be lost).
+row() {
+  rows+=("| $1 | $2 | $3 | $4 |")
+  case $2 in ok | skipped) ;; *) failures=$((failures + 1)) ;; esac
+}
+status() { if [ "$1" = ok ] || [ "$1" = skipped ]; then echo "$1"; else echo "**$1**"; fi; }
 timed_out() { [ "$rc" = 124 ] || [ "$rc" = 137 ]; }
 
 # A python with PyTorch (on the GPU machine: with CUDA).
@@ -163,6 +171,24 @@ if [ -n "$py" ]; then
   nv=$("$py" -c 'import os, torch; print(os.path.join(os.path.dirname(os.path.dirname(torch.__file__)), "nvidia"))' 2>/dev/null)
   [ -d "$nv" ] && libdirs=$(find "$nv" \( -name 'libcudnn.so.9' -o -name 'libcublas.so.13' \) -printf '%h:' 2>/dev/null)
 fi
+# bench_in MATH NAME CAP [FLAGS...]: bench_gpu with ours in math mode MATH, its table appended to
+# bench.md and a summary row: the geometric means of the ratios (library time / ours) per op
+# against the FP32 and TF32 libraries, and the worst difference from the FP32 library's result.
+bench_in() {
+  local math=$1 name=$2 cap=$3
+  shift 3
+  run $name $cap env LD_LIBRARY_PATH="${libdirs}${LD_LIBRARY_PATH:-}" "$bin/bench_gpu" --math $math "$@"
+  cat "$work/$name.out" >>"$out/bench.md"
+  local ratios worst s
+  ratios=$(awk -F'|' '/^\| resnet/ {
+      for (c = 0; c < 2; ++c) { v = $(9 + 2 * c) + 0; if (v > 0) { k = $4 c; s[k] += log(v); n[k]++ } } }
+    END { for (k in s) { op = substr(k, 1, length(k) - 1); gsub(/ /, "", op);
+            printf "%s %s %.2f; ", op, (substr(k, length(k)) == "0" ? "FP32" : "TF32"), exp(s[k] / n[k]) } }' \
+    "$work/$name.out" | tr ';' '\n' | sort | tr '\n' ' ')
+  worst=$(awk -F'|' '/^\| resnet/ { split($12, a, " "); d = a[2] + 0; if (d > m) m = d } END { printf "%.1e", m }' "$work/$name.out")
+  if [ "$rc" = 0 ]; then s=ok; elif timed_out; then s="timed out"; else s=failed; fi
+  row $name "$(status "$s")" "ours in $math; library/ours geomean: ${ratios:-none} max rel. diff vs FP32 library $worst; $(grep -m1 '^cuDNN' "$work/$name.out") (bench.md)" "$secs"
+}
 if ((dry)); then
   run bench_list 20 "$bin/bench_gpu" --list
   shapes=$(grep -c '^conv\|^linear' "$work/bench_list.out")
@@ -175,21 +201,8 @@ if ((dry)); then
 else
   # Ours in fp32 (the reference kernels) then on tensor cores in tf32, PyTorch's default for
   # convolutions: both against the same cuDNN/cuBLAS FP32 and TF32 columns.
-  for math in fp32 tf32; do
-    name=bench; cap=150 iters=()
-    [ $math = fp32 ] || { name=bench_$math; cap=90 iters=(--iters 10 --warmup 2); }
-    run $name $cap env LD_LIBRARY_PATH="${libdirs}${LD_LIBRARY_PATH:-}" "$bin/bench_gpu" --math $math "${iters[@]}"
-    cat "$work/$name.out" >>"$out/bench.md"
-    # Geometric means of the ratios (library time / ours) per op and math, over the table's rows.
-    ratios=$(awk -F'|' '/^\| resnet/ {
-        for (c = 0; c < 2; ++c) { v = $(9 + 2 * c) + 0; if (v > 0) { k = $4 c; s[k] += log(v); n[k]++ } } }
-      END { for (k in s) { op = substr(k, 1, length(k) - 1); gsub(/ /, "", op);
-              printf "%s %s %.2f; ", op, (substr(k, length(k)) == "0" ? "FP32" : "TF32"), exp(s[k] / n[k]) } }' \
-      "$work/$name.out" | tr ';' '\n' | sort | tr '\n' ' ')
-    worst=$(awk -F'|' '/^\| resnet/ { split($12, a, " "); d = a[2] + 0; if (d > m) m = d } END { printf "%.1e", m }' "$work/$name.out")
-    if [ "$rc" = 0 ]; then s=ok; elif timed_out; then s="timed out"; else s=failed; fi
-    row $name "$(status "$s")" "ours in $math; library/ours geomean: ${ratios:-none} max rel. diff vs FP32 library $worst; $(grep -m1 '^cuDNN' "$work/$name.out") (bench.md)" "$secs"
-  done
+  bench_in fp32 bench 150
+  bench_in tf32 bench_tf32 90 --iters 10 --warmup 2
 fi
 
 # ---- training: ours vs PyTorch on the same device -----------------------------------------------
@@ -312,6 +325,19 @@ else
   nk=$(($(wc -l <"$out/ncu.txt") - 1))
   if [ "$rc" = 0 ] && [ "$nk" -gt 0 ]; then s=ok; elif timed_out; then s="timed out"; else s=failed; fi
   row ncu "$(status "$s")" "$nk kernels profiled (ncu.txt; time unit: the CSV's, ns -> us)" "$secs"
+fi
+
+# ---- the other math modes, in the time left ----------------------------------------------------
+# 3xtf32 against fp32 decides the default math mode on a GPU (README, "Math modes"); bf16 is the
+# fastest. Extra steps: with under a minute left they are skipped, not failed.
+if ! ((dry)); then
+  for math in 3xtf32 bf16; do
+    if ((deadline - $(date +%s) < 60)); then
+      row bench_$math skipped "not run: under a minute of the check's time left (bench_gpu --math $math by hand)" 0
+    else
+      bench_in $math bench_$math 90 --iters 10 --warmup 2
+    fi
+  done
 fi
 
 total=$(($(date +%s) - start))

@@ -27,4 +27,21 @@ for step in test_gpu bench "train (cpu)" "campaign (cpu)"; do
   grep -q "^| $step | ok |" "$out/check/summary.md" || fail "step $step did not run ok"
 done
 ls "$out/check" | sort | tr '\n' ' ' | grep -qx 'bench.md log.txt ncu.txt summary.md ' || fail "unexpected files: $(ls "$out/check")"
+# On a machine whose nvidia-smi claims a GPU that is not there, every GPU step fails: the summary
+# must count each failed row and the check exit 1 (status runs in a subshell, where a count of its
+# own was lost: such a run once said "0 step(s) failed").
+mkdir -p "$out/fake"
+printf '#!/bin/sh\ncase "$*" in *compute_cap*) echo 9.0 ;; -L) echo "GPU 0: none" ;; *) echo "no such GPU, 9.0" ;; esac\n' \
+  >"$out/fake/nvidia-smi"
+chmod +x "$out/fake/nvidia-smi"
+set +e
+PATH="$out/fake:$PATH" SAFNET_GPU_CHECK_SECONDS=120 "$src/tools/gpu_check.sh" --bundle "$bundle" --out "$out/fake-check" \
+  >/dev/null 2>&1
+rc=$?
+set -e
+failed_rows=$(grep -c '^| [^|]* | \*\*' "$out/fake-check/summary.md")
+[ "$rc" = 1 ] || fail "a check whose GPU steps fail exits $rc (want 1)"
+[ "$failed_rows" -gt 0 ] || fail "no failed row without a GPU"
+grep -q "^$failed_rows step(s) failed" "$out/fake-check/summary.md" ||
+  fail "the summary counts $(grep -o '^[0-9]* step(s) failed' "$out/fake-check/summary.md") for $failed_rows failed rows"
 echo "gpu_check_dry_run_test: ok"
