@@ -230,7 +230,11 @@ fi
 if [ "$ours_rc" = 0 ] && [ -n "$ours_ips" ] && { [ "$torch_rc" = skipped ] || { [ "$torch_rc" = 0 ] && [ -n "$torch_ips" ]; }; } &&
    [ "$torch_bad" = 2 ]; then s=ok; else s=failed; fi
 ratio=$(awk -v a="$ours_ips" -v b="$torch_ips" 'BEGIN { if (a > 0 && b > 0) printf " = %.2fx PyTorch", a / b }')
-row "train ($dev)" "$(status $s)" "ResNet-20 tanh, epoch $epochs: ours ${ours_ips:-?} img/s (${ours_top1:-?}), PyTorch ${torch_ips:-${torch_rc}} img/s (${torch_top1:-?})$ratio" "$ours_secs"
+# A side without an epoch line says how it ended instead (exit status, or skipped).
+ours_says=${ours_ips:+$ours_ips img/s (${ours_top1:-?})}
+torch_says=${torch_ips:+$torch_ips img/s (${torch_top1:-?})}
+[ "$torch_rc" = skipped ] && torch_says=${torch_says:-skipped (no PyTorch)}
+row "train ($dev)" "$(status $s)" "ResNet-20 tanh, epoch $epochs: ours ${ours_says:-no epoch line (exit $ours_rc)}, PyTorch ${torch_says:-no epoch line (exit $torch_rc)}$ratio" "$ours_secs"
 
 # ---- campaign: trials/hour vs PyTorch; the same trials on the CPU -------------------------------
 ckpt=$work/train/checkpoint.safetensors
