@@ -187,7 +187,9 @@ bench_in() {
     "$work/$name.out" | tr ';' '\n' | sort | tr '\n' ' ')
   worst=$(awk -F'|' '/^\| resnet/ { split($12, a, " "); d = a[2] + 0; if (d > m) m = d } END { printf "%.1e", m }' "$work/$name.out")
   if [ "$rc" = 0 ]; then s=ok; elif timed_out; then s="timed out"; else s=failed; fi
-  row $name "$(status "$s")" "ours in $math; library/ours geomean: ${ratios:-none} max rel. diff vs FP32 library $worst; $(grep -m1 '^cuDNN' "$work/$name.out") (bench.md)" "$secs"
+  local ended=
+  [ "$s" = failed ] && ended="exit $rc: $(grep -m1 . "$work/$name.out"); "
+  row $name "$(status "$s")" "${ended}ours in $math; library/ours geomean: ${ratios:-none} max rel. diff vs FP32 library $worst; $(grep -m1 '^cuDNN' "$work/$name.out") (bench.md)" "$secs"
 }
 if ((dry)); then
   run bench_list 20 "$bin/bench_gpu" --list
