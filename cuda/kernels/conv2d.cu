@@ -61,6 +61,12 @@ __device__ const float* im2col_src(const ConvGeom& g, const float* x, const Im2c
   return x + q.image + (static_cast<std::int64_t>(q.tap.ch) * g.h + iy) * g.w + ix;
 }
 
+// An element offset in an NCHW tensor: a GEMM row's (a channel) or column's (a pixel of the batch)
+// share of it, which the epilogues add (TableStore, cuda/kernels/gemm_operands.h).
+struct NchwOffset {
+  std::int64_t at;
+};
+
 // Forward: y[n, k, oy, ox] = sum over (c, r, s) of tau(w[k, c, r, s]) x[n, c, oy*st - pad + r, ox*st - pad + s].
 // M = K, N = N*OH*OW, K = C*R*S. With kFused, each output goes through the epilogue as it is stored.
 template <bool kFused>
@@ -84,13 +90,31 @@ struct ConvForward {
   __device__ const float* b_src(const BCursor& q) const { return im2col_src(g, x, q); }
   __device__ void b_advance(BCursor& q, int step) const { advance_tap(g, q.tap, step); }
   ConvEpilogue e;
-  __device__ void store(int m, int col, float v) const {
+  // An output channel: its offset in an image of y and, fused, its batch norm, whose scale is
+  // computed once per block (TableStore) rather than once per output.
+  struct StoreRow {
+    std::int64_t offset;
+    float mean, scale, beta;
+  };
+  __device__ StoreRow store_row(int m) const {
+    StoreRow r{static_cast<std::int64_t>(m) * g.oh() * g.ow(), 0.0f, 0.0f, 0.0f};
+    if constexpr (kFused)
+      if (m < M) {
+        r.mean = e.mean[m];
+        r.scale = e.gamma[m] * static_cast<float>(1.0 / sqrt(static_cast<double>(e.var[m]) + static_cast<double>(e.eps)));
+        r.beta = e.beta[m];
+      }
+    return r;
+  }
+  using StoreColumn = NchwOffset;  // of y[n, 0, oy, ox]
+  __device__ NchwOffset store_column(int col) const {
     const int ohw = g.oh() * g.ow();
-    const std::int64_t i = (static_cast<std::int64_t>(col / ohw) * g.k + m) * ohw + col % ohw;
+    return {static_cast<std::int64_t>(col / ohw) * g.k * ohw + col % ohw};
+  }
+  __device__ void store(const StoreRow& r, const NchwOffset& column, float v) const {
+    const std::int64_t i = column.at + r.offset;
     if constexpr (kFused) {
-      const float scale =
-          e.gamma[m] * static_cast<float>(1.0 / sqrt(static_cast<double>(e.var[m]) + static_cast<double>(e.eps)));
-      v = (v - e.mean[m]) * scale + e.beta[m];
+      v = (v - r.mean) * r.scale + r.beta;
       if (e.residual) v = e.residual_first ? e.residual[i] + v : v + e.residual[i];
       if (e.relu) v = v < 0.0f ? 0.0f : v;  // NaN stays, as in relu_forward
     }
@@ -151,9 +175,16 @@ struct ConvBackwardData {
   __device__ BCursor b_cursor(int krs, int col) const { return dy_cursor(g, krs, col, N); }
   __device__ const float* b_src(const BCursor& q) const { return dy_src(g, dy, q); }
   __device__ void b_advance(BCursor& q, int step) const { advance_tap(g, q.tap, step); }
-  __device__ void store(int c, int col, float v) const {
+  // dx's offsets, per input channel and per input pixel of the batch (TableStore).
+  using StoreRow = NchwOffset;
+  using StoreColumn = NchwOffset;
+  __device__ NchwOffset store_row(int c) const { return {static_cast<std::int64_t>(c) * g.h * g.w}; }
+  __device__ NchwOffset store_column(int col) const {
     const int hw = g.h * g.w;
-    dx[(static_cast<std::int64_t>(col / hw) * g.c + c) * hw + col % hw] = v;
+    return {static_cast<std::int64_t>(col / hw) * g.c * hw + col % hw};
+  }
+  __device__ void store(const NchwOffset& row, const NchwOffset& column, float v) const {
+    dx[column.at + row.at] = v;
   }
 };
 

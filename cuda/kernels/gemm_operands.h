@@ -55,6 +55,25 @@ struct BColumnOf<P> {
   using type = typename P::BColumn;
 };
 
+// A problem whose store needs, per output row and per output column, values that cost a division
+// or a square root (an NCHW offset, a batch-norm scale): the GEMMs compute each row's StoreRow once
+// per block, into shared memory, and each column's StoreColumn once per thread, and store through
+// them. (SplitKPartials' own store(m, n, v) hides these, so its partial sums store plainly.)
+template <typename P>
+concept TableStore = requires(const P& p, const typename P::StoreRow& r, const typename P::StoreColumn& c) {
+  { p.store_row(0) } -> std::same_as<typename P::StoreRow>;
+  { p.store_column(0) } -> std::same_as<typename P::StoreColumn>;
+  p.store(r, c, 0.0f);
+};
+template <typename P>
+struct StoreRowOf {
+  using type = char;
+};
+template <TableStore P>
+struct StoreRowOf<P> {
+  using type = typename P::StoreRow;
+};
+
 // A problem whose A operand (K-fast) is stored words: row m's K words start a_words() + m K words of
 // a_word_bytes() bytes, and a_decode(row, k) is A(m, k) from them (dequantise, then the SAF).
 template <typename P>

@@ -491,12 +491,31 @@ __global__ void __launch_bounds__(T::kThreads) tc_gemm_kernel(P p, int k_chunk) 
     for (int j = 0; j < FN; ++j)
       store_shared_matrix_sync(cs + (wm * T::WM + i * 16) * LDC + wn * T::WN + j * 16, acc[i][j], LDC,
                                wmma::mem_row_major);
+  // The block's output rows for a TableStore problem, found here, where the accumulators are
+  // stored and their registers free (before the main loop they cost the 16-row tiles occupancy).
+  __shared__ typename StoreRowOf<P>::type store_rows[TableStore<P> ? BM : 1];
+  if constexpr (TableStore<P>)
+    for (int r = tid; r < BM; r += kThreads) store_rows[r] = p.store_row(m0 + r);
   __syncthreads();
-  for (int e = tid; e < BM * BN; e += kThreads) {
-    const int mm = e / BN, nn = e % BN, m = m0 + mm, n = n0 + nn;
-    if (m < p.M && n < p.N) {
-      trace_shared_load("C staging", access_key(0, e - tid), &cs[mm * LDC + nn], sizeof(float));
-      p.store(m, n, cs[mm * LDC + nn]);
+  if constexpr (TableStore<P>) {
+    // A thread's column is the same for all its outputs: its offset is found once.
+    static_assert(kThreads % BN == 0, "one column per thread");
+    const int nn = tid % BN, n = n0 + nn;
+    const auto column = p.store_column(n < p.N ? n : 0);
+    for (int e = tid; e < BM * BN; e += kThreads) {
+      const int mm = e / BN;
+      if (m0 + mm < p.M && n < p.N) {
+        trace_shared_load("C staging", access_key(0, e - tid), &cs[mm * LDC + nn], sizeof(float));
+        p.store(store_rows[mm], column, cs[mm * LDC + nn]);
+      }
+    }
+  } else {
+    for (int e = tid; e < BM * BN; e += kThreads) {
+      const int mm = e / BN, nn = e % BN, m = m0 + mm, n = n0 + nn;
+      if (m < p.M && n < p.N) {
+        trace_shared_load("C staging", access_key(0, e - tid), &cs[mm * LDC + nn], sizeof(float));
+        p.store(m, n, cs[mm * LDC + nn]);
+      }
     }
   }
 #endif

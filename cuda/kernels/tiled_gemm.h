@@ -75,6 +75,11 @@ __global__ void __launch_bounds__((BM / TM) * (BN / TN), simt_min_blocks<P>()) t
     else
       return 0;
   }();
+  // The block's output rows for a TableStore problem, visible to the epilogue after the main loop's
+  // barriers (K >= 1).
+  __shared__ typename StoreRowOf<P>::type store_rows[TableStore<P> ? BM : 1];
+  if constexpr (TableStore<P>)
+    for (int r = tid; r < BM; r += kThreads) store_rows[r] = p.store_row(m0 + r);
 
   for (int k0 = k_begin; k0 < k_end; k0 += BK) {
     if constexpr (TableA<P>) {
@@ -144,13 +149,29 @@ __global__ void __launch_bounds__((BM / TM) * (BN / TN), simt_min_blocks<P>()) t
   }
 
   // Unrolled, so that acc stays in registers rather than an indexed local array.
-#pragma unroll
-  for (int i = 0; i < TM; ++i) {
-    const int m = m0 + ty * TM + i;
+  if constexpr (TableStore<P>) {
+    typename P::StoreColumn columns[TN];
 #pragma unroll
     for (int j = 0; j < TN; ++j) {
       const int n = n0 + tx * TN + j;
-      if (m < p.M && n < p.N) p.store(m, n, acc[i][j]);
+      columns[j] = p.store_column(n < p.N ? n : 0);
+    }
+#pragma unroll
+    for (int i = 0; i < TM; ++i) {
+      const int m = m0 + ty * TM + i;
+#pragma unroll
+      for (int j = 0; j < TN; ++j)
+        if (m < p.M && n0 + tx * TN + j < p.N) p.store(store_rows[ty * TM + i], columns[j], acc[i][j]);
+    }
+  } else {
+#pragma unroll
+    for (int i = 0; i < TM; ++i) {
+      const int m = m0 + ty * TM + i;
+#pragma unroll
+      for (int j = 0; j < TN; ++j) {
+        const int n = n0 + tx * TN + j;
+        if (m < p.M && n < p.N) p.store(m, n, acc[i][j]);
+      }
     }
   }
 }
