@@ -30,9 +30,10 @@ struct GemmTile {
 // a step is a whole 32-byte sector, and a step's two barriers serve 256 multiply-adds a thread.
 using DefaultTile = GemmTile<64, 64, 16, 4, 4>;
 
-// The blocks per SM a problem's SIMT kernel is compiled to fit (__launch_bounds__): those that fit
-// 6 blocks of 256 threads (40 registers) without spilling say so with kSimtMinBlocks; 0 leaves the
-// count to ptxas (nvcc writes no .minnctapersm, where 1 would let it take up to 255 registers).
+// The blocks per SM a problem's SIMT kernel is compiled to fit (__launch_bounds__): a problem that
+// fits more than ptxas would give it without spilling says how many with kSimtMinBlocks (6 blocks
+// of 256 threads: 40 registers, 5: 48); 0 leaves the count to ptxas (nvcc writes no .minnctapersm,
+// where 1 would let it take up to 255 registers).
 template <typename P>
 constexpr int simt_min_blocks() {
   if constexpr (requires { P::kSimtMinBlocks; })
